@@ -1,0 +1,39 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+
+.PHONY: run test install install-test system-deps lint-imports benchmarks clean
+
+# Stamps record what has been installed, so a second `make` does no work.
+$(VENV)/.installed: pyproject.toml scripts/install-python-deps
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	sh scripts/install-python-deps $(PY)
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
+	$(PIP) install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test system-deps
+
+system-deps:
+	sh scripts/install-system-deps
+
+run: install
+	$(PY) -m ragdesk
+
+lint-imports: install-test
+	$(VENV)/bin/lint-imports
+
+test: install-test lint-imports
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+benchmarks: install-test
+	@echo "see benchmarks/README.md for each benchmark's command"
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

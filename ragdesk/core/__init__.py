@@ -1,0 +1,1 @@
+"""The core: storage, extraction, chunking, embedding, indexing, retrieval and chat. No Qt here."""

@@ -1,0 +1,108 @@
+"""The Store protocol: the narrow interface every backend implements and every service uses.
+
+Services above this line never build SQL, never see a cursor and never know which backend they
+talk to. Vectors cross it as float32 numpy arrays, normalised to unit length by the embedder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from ragdesk.core.records import (
+    AuditEvent,
+    Chunk,
+    ChunkDraft,
+    Collection,
+    Conversation,
+    Document,
+    DocumentInfo,
+    Message,
+    StoreStatus,
+    VectorSpace,
+)
+
+
+class Store(Protocol):
+    # --- lifecycle ------------------------------------------------------------------------
+    def close(self) -> None: ...
+
+    # --- settings (JSON values) -----------------------------------------------------------
+    def get_setting(self, key: str, default: Any = None) -> Any: ...
+    def set_setting(self, key: str, value: Any) -> None: ...
+
+    # --- audit log (append-only) ----------------------------------------------------------
+    def audit(self, event: str, **detail: Any) -> None: ...
+    def audit_events(self, limit: int = 100) -> list[AuditEvent]: ...
+
+    # --- collections ----------------------------------------------------------------------
+    def collection(self, name: str, create: bool = True) -> Collection | None: ...
+    def collections(self) -> list[Collection]: ...
+    def add_folder(self, collection_id: int, folder: str) -> None: ...
+
+    # --- documents ------------------------------------------------------------------------
+    def document(self, document_id: int) -> Document | None: ...
+    def document_by_path(self, collection_id: int, path: str) -> Document | None: ...
+    def documents(self, collection_id: int | None = None) -> list[Document]: ...
+    def put_document(
+        self,
+        info: DocumentInfo,
+        chunks: Sequence[ChunkDraft],
+        vectors: np.ndarray | None,
+        original: bytes | None,
+    ) -> Document:
+        """Store a document with its chunks, vectors and original bytes in one transaction,
+        replacing any document at the same (collection, path). Nothing is half-written."""
+        ...
+
+    def touch_document(self, document_id: int, mtime: float) -> None: ...
+    def remove_document(self, document_id: int) -> None: ...
+    def original(self, document_id: int) -> bytes | None: ...
+
+    # --- chunks and search ----------------------------------------------------------------
+    def chunks(self, chunk_ids: Sequence[int]) -> list[Chunk]: ...
+    def document_chunks(self, document_id: int) -> list[Chunk]: ...
+    def keyword_search(
+        self, query: str, k: int, collection_ids: Sequence[int] | None = None
+    ) -> list[tuple[int, float]]:
+        """(chunk id, score) best first; `query` is what the user typed, made safe here."""
+        ...
+
+    def vector_search(
+        self, vector: np.ndarray, k: int, collection_ids: Sequence[int] | None = None
+    ) -> list[tuple[int, float]]:
+        """(chunk id, cosine distance) nearest first."""
+        ...
+
+    def vector_space(self) -> VectorSpace | None: ...
+    def set_vector_space(self, space: VectorSpace) -> None: ...
+
+    # --- conversations --------------------------------------------------------------------
+    def create_conversation(self, title: str) -> Conversation: ...
+    def conversation(self, conversation_id: int) -> Conversation | None: ...
+    def conversations(self) -> list[Conversation]: ...
+    def rename_conversation(self, conversation_id: int, title: str) -> None: ...
+    def delete_conversation(self, conversation_id: int) -> None: ...
+    def add_message(
+        self,
+        conversation_id: int,
+        role: str,
+        content: str,
+        citations: Sequence[dict[str, Any]] = (),
+        status: str = "complete",
+        meta: dict[str, Any] | None = None,
+    ) -> Message: ...
+    def update_message(
+        self,
+        message_id: int,
+        content: str,
+        citations: Sequence[dict[str, Any]] | None = None,
+        status: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> None: ...
+    def messages(self, conversation_id: int) -> list[Message]: ...
+
+    # --- health ---------------------------------------------------------------------------
+    def status(self) -> StoreStatus: ...

@@ -1,0 +1,64 @@
+"""Key derivation for the vault: Argon2id(passphrase, salt) -> a raw 32-byte SQLCipher key.
+
+The parameters and salt are not secret; they live in a sidecar file next to the database so that
+each vault records the cost it was made with and a later release can raise it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+
+# About 0.7 s on a 2-core laptop-class machine (measured: 0.58-0.69 s), inside the 0.3-1.5 s
+# unlock budget: 256 MiB of memory makes guessing expensive on GPUs as well.
+DEFAULT_MEMORY_KIB = 262_144
+DEFAULT_ITERATIONS = 3
+DEFAULT_LANES = 4
+
+
+@dataclass(frozen=True)
+class KdfParams:
+    salt: bytes
+    memory_kib: int = DEFAULT_MEMORY_KIB
+    iterations: int = DEFAULT_ITERATIONS
+    lanes: int = DEFAULT_LANES
+    algorithm: str = "argon2id"
+
+    @classmethod
+    def fresh(cls, **cost: int) -> KdfParams:
+        return cls(salt=os.urandom(16), **cost)
+
+    def to_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data["salt"] = self.salt.hex()
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> KdfParams:
+        if data.get("algorithm") != "argon2id":
+            raise ValueError(f"unknown key derivation {data.get('algorithm')!r}")
+        return cls(
+            salt=bytes.fromhex(str(data["salt"])),
+            memory_kib=int(data["memory_kib"]),  # type: ignore[arg-type]
+            iterations=int(data["iterations"]),  # type: ignore[arg-type]
+            lanes=int(data["lanes"]),  # type: ignore[arg-type]
+        )
+
+
+def derive_key(passphrase: str, params: KdfParams) -> bytearray:
+    """The raw key, as a bytearray so that it can be wiped when the vault is locked."""
+    kdf = Argon2id(
+        salt=params.salt,
+        length=32,
+        iterations=params.iterations,
+        lanes=params.lanes,
+        memory_cost=params.memory_kib,
+    )
+    return bytearray(kdf.derive(passphrase.encode("utf-8")))
+
+
+def wipe(buffer: bytearray) -> None:
+    for i in range(len(buffer)):
+        buffer[i] = 0

@@ -1,0 +1,798 @@
+"""The encrypted SQLite vault: SQLCipher 4 + sqlite-vec + FTS5 in one file.
+
+Files in the data folder:
+  vault.db        the SQLCipher database (all text, vectors, originals, chats, audit log)
+  vault.db-wal    its write-ahead log (encrypted by SQLCipher like the database)
+  vault.json      key-derivation parameters and salt: not secret
+  vault.lock      an advisory lock so that only one process opens the vault at a time
+
+Each thread gets its own connection (SQLite connections are not shared across threads); all of
+them share the key, which is wiped from memory when the vault is locked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlcipher3
+import sqlite_vec
+
+from ragdesk.core.records import (
+    AuditEvent,
+    Chunk,
+    ChunkDraft,
+    Collection,
+    Conversation,
+    Document,
+    DocumentInfo,
+    Message,
+    StoreStatus,
+    VectorSpace,
+)
+from ragdesk.core.store import migrations
+from ragdesk.core.store.keys import KdfParams, derive_key, wipe
+from ragdesk.errors import (
+    RagdeskError,
+    StorageError,
+    VaultExists,
+    VaultInUse,
+    VaultLocked,
+    VaultMissing,
+    VaultTooNew,
+    WrongPassphrase,
+)
+
+log = logging.getLogger("ragdesk.store")
+
+SIDECAR_FORMAT = 1
+# Page cache per connection, in KiB. Vector scans were 6x slower with SQLCipher's default cache:
+# every page read from disk is decrypted again. The cache only grows as pages are used.
+DEFAULT_CACHE_KIB = 512 * 1024
+
+DB_NAME = "vault.db"
+SIDECAR_NAME = "vault.json"
+LOCK_NAME = "vault.lock"
+
+_DOCUMENT_COLUMNS = (
+    "id, collection_id, path, title, format, size, mtime, content_hash, status, error, pages,"
+    " chunk_count, added_at, updated_at"
+)
+_CHUNK_COLUMNS = "id, document_id, ordinal, text, page_start, page_end, char_start, char_end, heading"
+_FTS_TERM = re.compile(r"\w+", re.UNICODE)
+_MAX_FTS_TERMS = 64
+
+
+def exists(home: Path) -> bool:
+    return (home / DB_NAME).exists()
+
+
+# --- the sidecar: KDF parameters and salt -----------------------------------------------------
+
+
+def _write_json_atomically(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _read_sidecar(home: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((home / SIDECAR_NAME).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise VaultMissing(
+            f"the key file {home / SIDECAR_NAME} is missing; without it the vault cannot be opened"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise StorageError(f"cannot read {home / SIDECAR_NAME}: {exc}") from exc
+    if data.get("format", 0) > SIDECAR_FORMAT:
+        raise VaultTooNew(
+            "this vault was written by a newer RagDesk; it was not opened or changed."
+            " Please update RagDesk."
+        )
+    return data
+
+
+# --- the process lock -------------------------------------------------------------------------
+
+
+class _ProcessLock:
+    """An exclusive advisory lock on vault.lock, released by the OS if the process dies."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = open(path, "a+b")  # noqa: SIM115 - held for the vault's lifetime
+        try:
+            self._acquire()
+        except OSError:
+            self._file.close()
+            raise VaultInUse(
+                "the vault is in use by another RagDesk process; close it there first"
+            ) from None
+
+    def _acquire(self) -> None:
+        if os.name == "nt":  # pragma: no cover - exercised on Windows builds only
+            import msvcrt
+
+            msvcrt.locking(self._file.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def release(self) -> None:
+        if self._file.closed:
+            return
+        if os.name != "nt":
+            import fcntl
+
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+        self._file.close()
+
+
+# --- error sorting ----------------------------------------------------------------------------
+
+
+def _environment_error(exc: sqlcipher3.Error) -> RagdeskError | None:
+    """Map SQLite failures that are the environment's fault to a clear message; None = a bug."""
+    text = str(exc).lower()
+    if "file is not a database" in text:
+        return WrongPassphrase()
+    if "database is locked" in text or "database is busy" in text:
+        return VaultInUse("the vault is busy in another process; try again in a moment")
+    if "disk is full" in text or "database or disk is full" in text:
+        return StorageError("the disk is full; free some space and try again (nothing was lost)")
+    if "readonly" in text or "read-only" in text:
+        return StorageError("the vault's folder is read-only; RagDesk needs to write there")
+    if "disk i/o error" in text or "unable to open" in text:
+        return StorageError(f"the vault file cannot be read or written ({exc})")
+    if "malformed" in text:
+        return StorageError("the vault file is damaged; restore it from a backup")
+    return None
+
+
+@contextlib.contextmanager
+def _sorted_errors() -> Iterator[None]:
+    try:
+        yield
+    except sqlcipher3.Error as exc:
+        mapped = _environment_error(exc)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
+# --- opening ----------------------------------------------------------------------------------
+
+
+def create(
+    home: Path,
+    passphrase: str,
+    kdf: KdfParams | None = None,
+    cache_kib: int = DEFAULT_CACHE_KIB,
+) -> Vault:
+    """Make a new, empty vault in `home`. Refuses to touch an existing one."""
+    if not passphrase:
+        raise RagdeskError("the passphrase must not be empty")
+    home.mkdir(parents=True, exist_ok=True)
+    if exists(home) or (home / SIDECAR_NAME).exists():
+        raise VaultExists(f"a vault already exists in {home}")
+    lock = _ProcessLock(home / LOCK_NAME)
+    try:
+        params = kdf or KdfParams.fresh()
+        _write_json_atomically(
+            home / SIDECAR_NAME,
+            {"format": SIDECAR_FORMAT, "kdf": params.to_json(), "created_at": time.time()},
+        )
+        key = derive_key(passphrase, params)
+        vault = Vault(home, key, params, lock, cache_kib=cache_kib)
+        vault._migrate()
+        vault.audit("vault created")
+        return vault
+    except BaseException:
+        lock.release()
+        raise
+
+
+def unlock(home: Path, passphrase: str, cache_kib: int = DEFAULT_CACHE_KIB) -> Vault:
+    """Open an existing vault. Wrong passphrase, newer schema, in use: a clear RagdeskError."""
+    if not exists(home):
+        raise VaultMissing(f"no vault in {home}; create one with `ragdesk init`")
+    sidecar = _read_sidecar(home)
+    lock = _ProcessLock(home / LOCK_NAME)
+    try:
+        candidates = [KdfParams.from_json(sidecar["kdf"])]
+        if "pending" in sidecar:  # a passphrase change was interrupted: either key may be right
+            candidates.append(KdfParams.from_json(sidecar["pending"]))
+        for params in candidates:
+            key = derive_key(passphrase, params)
+            vault = Vault(home, key, params, lock, cache_kib=cache_kib)
+            try:
+                vault._check_key()
+            except WrongPassphrase:
+                vault._forget()
+                continue
+            if "pending" in sidecar:
+                vault._settle_pending(sidecar, params)
+            vault._migrate()
+            vault.audit("vault opened")
+            return vault
+        raise WrongPassphrase()
+    except BaseException:
+        lock.release()
+        raise
+
+
+class Vault:
+    """An unlocked vault; implements the Store protocol."""
+
+    def __init__(
+        self,
+        home: Path,
+        key: bytearray,
+        params: KdfParams,
+        lock: _ProcessLock,
+        cache_kib: int = DEFAULT_CACHE_KIB,
+    ) -> None:
+        self.home = home
+        self.path = home / DB_NAME
+        self._key = key
+        self._params = params
+        self._lock = lock
+        self._cache_kib = cache_kib
+        self._local = threading.local()
+        self._connections: list[sqlcipher3.Connection] = []
+        self._connections_guard = threading.Lock()
+
+    # --- connections ------------------------------------------------------------------------
+
+    @property
+    def is_locked(self) -> bool:
+        return not self._key
+
+    def _connect(self) -> sqlcipher3.Connection:
+        if self.is_locked:
+            raise VaultLocked("the vault is locked")
+        conn = sqlcipher3.connect(
+            str(self.path), isolation_level=None, check_same_thread=False, timeout=10.0
+        )
+        try:
+            conn.execute(f"PRAGMA key = \"x'{self._key.hex()}'\"")
+            conn.execute("PRAGMA cipher_memory_security = ON")
+            with _sorted_errors():
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                found = conn.execute("PRAGMA user_version").fetchone()[0]
+            migrations.check_version(found)
+            conn.enable_load_extension(True)
+            sqlite_vec.load(conn)
+            conn.enable_load_extension(False)
+            with _sorted_errors():
+                conn.execute("PRAGMA journal_mode = WAL")
+                for pragma in (
+                    "secure_delete = ON",
+                    "temp_store = MEMORY",
+                    "foreign_keys = ON",
+                    "synchronous = FULL",
+                    f"cache_size = -{int(self._cache_kib)}",
+                ):
+                    conn.execute(f"PRAGMA {pragma}")
+        except BaseException:
+            conn.close()
+            raise
+        with self._connections_guard:
+            self._connections.append(conn)
+        return conn
+
+    @property
+    def db(self) -> sqlcipher3.Connection:
+        """This thread's connection, opened on first use."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlcipher3.Connection]:
+        db = self.db
+        with _sorted_errors():
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with _sorted_errors():
+            return self.db.execute(sql, params).fetchall()
+
+    def _check_key(self) -> None:
+        self.db  # noqa: B018 - opening the connection reads the first page with the key
+
+    def _migrate(self) -> None:
+        found = self._query("PRAGMA user_version")[0][0]
+        with _sorted_errors():
+            migrations.migrate(self.db, found)
+
+    def _forget(self) -> None:
+        """Close connections and wipe the key, keeping the process lock (unlock retries)."""
+        with self._connections_guard:
+            for conn in self._connections:
+                with contextlib.suppress(Exception):
+                    conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+        wipe(self._key)
+        self._key = bytearray()
+
+    def close(self) -> None:
+        self.lock()
+
+    def lock(self) -> None:
+        """Close every connection, wipe the key from memory and release the process lock."""
+        if self._connections or self._key:
+            with contextlib.suppress(Exception):
+                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._forget()
+        self._lock.release()
+
+    def __enter__(self) -> Vault:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock()
+
+    # --- passphrase -------------------------------------------------------------------------
+
+    def change_passphrase(self, new_passphrase: str, kdf: KdfParams | None = None) -> None:
+        """Re-encrypt the vault under a new key (PRAGMA rekey), safe against a crash midway.
+
+        The new salt is written to the sidecar as `pending` before the rekey, so whichever key
+        the database holds after a crash, the sidecar can derive it; the next unlock settles it.
+        """
+        if not new_passphrase:
+            raise RagdeskError("the new passphrase must not be empty")
+        new_params = kdf or KdfParams.fresh(
+            memory_kib=self._params.memory_kib,
+            iterations=self._params.iterations,
+            lanes=self._params.lanes,
+        )
+        new_key = derive_key(new_passphrase, new_params)
+        sidecar = _read_sidecar(self.home)
+        sidecar["pending"] = new_params.to_json()
+        _write_json_atomically(self.home / SIDECAR_NAME, sidecar)
+        # Only this connection may be open while the key changes.
+        current = self.db
+        with self._connections_guard:
+            others = [c for c in self._connections if c is not current]
+            self._connections = [current]
+        for conn in others:
+            conn.close()
+        with _sorted_errors():
+            current.execute(f"PRAGMA rekey = \"x'{new_key.hex()}'\"")
+            current.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        wipe(self._key)
+        self._key = new_key
+        self._params = new_params
+        self._settle_pending(sidecar, new_params)
+        self.audit("passphrase changed")
+
+    def _settle_pending(self, sidecar: dict[str, Any], params: KdfParams) -> None:
+        sidecar = dict(sidecar)
+        sidecar.pop("pending", None)
+        sidecar["kdf"] = params.to_json()
+        _write_json_atomically(self.home / SIDECAR_NAME, sidecar)
+
+    @property
+    def kdf_params(self) -> KdfParams:
+        return self._params
+
+    # --- settings ---------------------------------------------------------------------------
+
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        rows = self._query("SELECT value FROM settings WHERE key = ?", (key,))
+        return json.loads(rows[0][0]) if rows else default
+
+    def set_setting(self, key: str, value: Any) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO settings(key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, json.dumps(value)),
+            )
+
+    # --- audit ------------------------------------------------------------------------------
+
+    def audit(self, event: str, **detail: Any) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO audit_log(at, event, detail) VALUES (?, ?, ?)",
+                (time.time(), event, json.dumps(detail, default=str)),
+            )
+
+    def audit_events(self, limit: int = 100) -> list[AuditEvent]:
+        rows = self._query(
+            "SELECT id, at, event, detail FROM audit_log ORDER BY id DESC LIMIT ?", (limit,)
+        )
+        return [AuditEvent(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+
+    # --- collections ------------------------------------------------------------------------
+
+    def collection(self, name: str, create: bool = True) -> Collection | None:
+        rows = self._query("SELECT id FROM collections WHERE name = ?", (name,))
+        if not rows:
+            if not create:
+                return None
+            with self._transaction() as db:
+                db.execute(
+                    "INSERT OR IGNORE INTO collections(name, created_at) VALUES (?, ?)",
+                    (name, time.time()),
+                )
+            rows = self._query("SELECT id FROM collections WHERE name = ?", (name,))
+        return self._collection(rows[0][0])
+
+    def _collection(self, collection_id: int) -> Collection:
+        name = self._query("SELECT name FROM collections WHERE id = ?", (collection_id,))[0][0]
+        folders = self._query(
+            "SELECT folder FROM collection_folders WHERE collection_id = ? ORDER BY folder",
+            (collection_id,),
+        )
+        return Collection(collection_id, name, tuple(f[0] for f in folders))
+
+    def collections(self) -> list[Collection]:
+        return [self._collection(r[0]) for r in self._query("SELECT id FROM collections ORDER BY name")]
+
+    def add_folder(self, collection_id: int, folder: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO collection_folders(collection_id, folder) VALUES (?, ?)",
+                (collection_id, folder),
+            )
+
+    # --- documents --------------------------------------------------------------------------
+
+    @staticmethod
+    def _document(row: Sequence[Any]) -> Document:
+        return Document(*row)
+
+    def document(self, document_id: int) -> Document | None:
+        rows = self._query(f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE id = ?", (document_id,))
+        return self._document(rows[0]) if rows else None
+
+    def document_by_path(self, collection_id: int, path: str) -> Document | None:
+        rows = self._query(
+            f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE collection_id = ? AND path = ?",
+            (collection_id, path),
+        )
+        return self._document(rows[0]) if rows else None
+
+    def documents(self, collection_id: int | None = None) -> list[Document]:
+        if collection_id is None:
+            rows = self._query(f"SELECT {_DOCUMENT_COLUMNS} FROM documents ORDER BY path")
+        else:
+            rows = self._query(
+                f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE collection_id = ? ORDER BY path",
+                (collection_id,),
+            )
+        return [self._document(r) for r in rows]
+
+    def put_document(
+        self,
+        info: DocumentInfo,
+        chunks: Sequence[ChunkDraft],
+        vectors: np.ndarray | None,
+        original: bytes | None,
+    ) -> Document:
+        if vectors is not None and len(vectors) != len(chunks):
+            raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+        space = self.vector_space() if vectors is not None and len(chunks) else None
+        if vectors is not None and len(chunks):
+            if space is None:
+                raise ValueError("set the vault's vector space before storing vectors")
+            if vectors.shape[1] != space.dimension:
+                raise ValueError(
+                    f"vectors have {vectors.shape[1]} dimensions, the vault {space.dimension}"
+                )
+        now = time.time()
+        with self._transaction() as db:
+            old = db.execute(
+                "SELECT id, added_at FROM documents WHERE collection_id = ? AND path = ?",
+                (info.collection_id, info.path),
+            ).fetchone()
+            added_at = now
+            if old is not None:
+                added_at = old[1]
+                self._delete_document(db, old[0])
+            cur = db.execute(
+                "INSERT INTO documents(collection_id, path, title, format, size, mtime,"
+                " content_hash, status, error, pages, chunk_count, added_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    info.collection_id, info.path, info.title, info.format, info.size,
+                    info.mtime, info.content_hash, info.status, info.error, info.pages,
+                    len(chunks), added_at, now,
+                ),
+            )
+            document_id = cur.lastrowid
+            chunk_ids = []
+            for ordinal, c in enumerate(chunks):
+                cur = db.execute(
+                    "INSERT INTO chunks(document_id, ordinal, text, page_start, page_end,"
+                    " char_start, char_end, heading) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (document_id, ordinal, c.text, c.page_start, c.page_end,
+                     c.char_start, c.char_end, c.heading),
+                )
+                chunk_ids.append(cur.lastrowid)
+            if vectors is not None and len(chunks):
+                matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+                db.executemany(
+                    "INSERT INTO chunk_vectors(chunk_id, embedding, collection_id) VALUES (?, ?, ?)",
+                    [
+                        (cid, matrix[i].tobytes(), info.collection_id)
+                        for i, cid in enumerate(chunk_ids)
+                    ],
+                )
+            if original is not None:
+                db.execute(
+                    "INSERT INTO originals(document_id, data) VALUES (?, ?)",
+                    (document_id, original),
+                )
+        doc = self.document(document_id)
+        assert doc is not None
+        return doc
+
+    def _delete_document(self, db: sqlcipher3.Connection, document_id: int) -> None:
+        if self._has_vector_table(db):
+            db.execute(
+                "DELETE FROM chunk_vectors WHERE chunk_id IN"
+                " (SELECT id FROM chunks WHERE document_id = ?)",
+                (document_id,),
+            )
+        db.execute("DELETE FROM documents WHERE id = ?", (document_id,))
+
+    def touch_document(self, document_id: int, mtime: float) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE documents SET mtime = ? WHERE id = ?", (mtime, document_id))
+
+    def remove_document(self, document_id: int) -> None:
+        with self._transaction() as db:
+            self._delete_document(db, document_id)
+
+    def original(self, document_id: int) -> bytes | None:
+        rows = self._query("SELECT data FROM originals WHERE document_id = ?", (document_id,))
+        return bytes(rows[0][0]) if rows else None
+
+    # --- chunks and search ------------------------------------------------------------------
+
+    def chunks(self, chunk_ids: Sequence[int]) -> list[Chunk]:
+        if not chunk_ids:
+            return []
+        marks = ",".join("?" * len(chunk_ids))
+        rows = self._query(f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE id IN ({marks})", list(chunk_ids))
+        by_id = {r[0]: Chunk(*r) for r in rows}
+        return [by_id[i] for i in chunk_ids if i in by_id]
+
+    def document_chunks(self, document_id: int) -> list[Chunk]:
+        rows = self._query(
+            f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE document_id = ? ORDER BY ordinal",
+            (document_id,),
+        )
+        return [Chunk(*r) for r in rows]
+
+    @staticmethod
+    def fts_query(text: str) -> str:
+        """Turn anything a user typed into a safe FTS5 query: each word quoted, OR-ed (BM25
+        ranks documents with more and rarer matching words first). '' when there is no word."""
+        terms = list(dict.fromkeys(t.lower() for t in _FTS_TERM.findall(text)))[:_MAX_FTS_TERMS]
+        return " OR ".join(f'"{t}"' for t in terms)
+
+    def keyword_search(
+        self, query: str, k: int, collection_ids: Sequence[int] | None = None
+    ) -> list[tuple[int, float]]:
+        match = self.fts_query(query)
+        if not match or k <= 0:
+            return []
+        if collection_ids is None:
+            rows = self._query(
+                "SELECT rowid, bm25(chunks_fts) AS score FROM chunks_fts"
+                " WHERE chunks_fts MATCH ? ORDER BY score LIMIT ?",
+                (match, k),
+            )
+        else:
+            marks = ",".join("?" * len(collection_ids))
+            rows = self._query(
+                "SELECT f.rowid, bm25(chunks_fts) AS score FROM chunks_fts f"
+                " JOIN chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.document_id"
+                f" WHERE chunks_fts MATCH ? AND d.collection_id IN ({marks})"
+                " ORDER BY score LIMIT ?",
+                (match, *collection_ids, k),
+            )
+        return [(r[0], -r[1]) for r in rows]
+
+    def vector_search(
+        self, vector: np.ndarray, k: int, collection_ids: Sequence[int] | None = None
+    ) -> list[tuple[int, float]]:
+        if k <= 0 or self.vector_space() is None:
+            return []
+        blob = np.ascontiguousarray(vector, dtype=np.float32).tobytes()
+        if collection_ids is None:
+            rows = self._query(
+                "SELECT chunk_id, distance FROM chunk_vectors WHERE embedding MATCH ? AND k = ?",
+                (blob, k),
+            )
+        else:
+            marks = ",".join("?" * len(collection_ids))
+            rows = self._query(
+                "SELECT chunk_id, distance FROM chunk_vectors WHERE embedding MATCH ? AND k = ?"
+                f" AND collection_id IN ({marks})",
+                (blob, k, *collection_ids),
+            )
+        return [(r[0], r[1]) for r in rows]
+
+    def _has_vector_table(self, db: sqlcipher3.Connection) -> bool:
+        return (
+            db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'chunk_vectors'"
+            ).fetchone()
+            is not None
+        )
+
+    def vector_space(self) -> VectorSpace | None:
+        rows = self._query("SELECT embedder, dimension FROM vector_space WHERE id = 1")
+        return VectorSpace(rows[0][0], rows[0][1]) if rows else None
+
+    def set_vector_space(self, space: VectorSpace) -> None:
+        """Record which embedder makes this vault's vectors. Changing it drops the vectors made
+        by the previous one (the caller re-embeds)."""
+        if self.vector_space() == space:
+            return
+        dim = int(space.dimension)
+        with self._transaction() as db:
+            db.execute("DROP TABLE IF EXISTS chunk_vectors")
+            db.execute(
+                "CREATE VIRTUAL TABLE chunk_vectors USING vec0("
+                f"chunk_id INTEGER PRIMARY KEY, embedding float[{dim}] distance_metric=cosine,"
+                " collection_id INTEGER)"
+            )
+            db.execute(
+                "INSERT INTO vector_space(id, embedder, dimension, created_at) VALUES (1, ?, ?, ?)"
+                " ON CONFLICT(id) DO UPDATE SET embedder = excluded.embedder,"
+                " dimension = excluded.dimension, created_at = excluded.created_at",
+                (space.embedder, dim, time.time()),
+            )
+
+    # --- conversations ----------------------------------------------------------------------
+
+    def create_conversation(self, title: str) -> Conversation:
+        now = time.time()
+        with self._transaction() as db:
+            cur = db.execute(
+                "INSERT INTO conversations(title, created_at, updated_at) VALUES (?, ?, ?)",
+                (title, now, now),
+            )
+        return Conversation(cur.lastrowid, title, now, now)
+
+    def conversation(self, conversation_id: int) -> Conversation | None:
+        rows = self._query(
+            "SELECT id, title, created_at, updated_at FROM conversations WHERE id = ?",
+            (conversation_id,),
+        )
+        return Conversation(*rows[0]) if rows else None
+
+    def conversations(self) -> list[Conversation]:
+        rows = self._query(
+            "SELECT id, title, created_at, updated_at FROM conversations ORDER BY updated_at DESC"
+        )
+        return [Conversation(*r) for r in rows]
+
+    def rename_conversation(self, conversation_id: int, title: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE conversations SET title = ?, updated_at = ? WHERE id = ?",
+                (title, time.time(), conversation_id),
+            )
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+
+    def add_message(
+        self,
+        conversation_id: int,
+        role: str,
+        content: str,
+        citations: Sequence[dict[str, Any]] = (),
+        status: str = "complete",
+        meta: dict[str, Any] | None = None,
+    ) -> Message:
+        now = time.time()
+        with self._transaction() as db:
+            cur = db.execute(
+                "INSERT INTO messages(conversation_id, role, content, citations, status, meta,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (conversation_id, role, content, json.dumps(list(citations)), status,
+                 json.dumps(meta or {}), now),
+            )
+            db.execute(
+                "UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id)
+            )
+        return Message(cur.lastrowid, conversation_id, role, content, list(citations), status,
+                       now, dict(meta or {}))
+
+    def update_message(
+        self,
+        message_id: int,
+        content: str,
+        citations: Sequence[dict[str, Any]] | None = None,
+        status: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        sets, params = ["content = ?"], [content]
+        if citations is not None:
+            sets.append("citations = ?")
+            params.append(json.dumps(list(citations)))
+        if status is not None:
+            sets.append("status = ?")
+            params.append(status)
+        if meta is not None:
+            sets.append("meta = ?")
+            params.append(json.dumps(meta))
+        with self._transaction() as db:
+            db.execute(f"UPDATE messages SET {', '.join(sets)} WHERE id = ?", (*params, message_id))
+
+    def messages(self, conversation_id: int) -> list[Message]:
+        rows = self._query(
+            "SELECT id, conversation_id, role, content, citations, status, created_at, meta"
+            " FROM messages WHERE conversation_id = ? ORDER BY id",
+            (conversation_id,),
+        )
+        return [
+            Message(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], json.loads(r[7]))
+            for r in rows
+        ]
+
+    # --- health -----------------------------------------------------------------------------
+
+    def status(self) -> StoreStatus:
+        def one(sql: str) -> int:
+            return int(self._query(sql)[0][0] or 0)
+
+        page_size = one("PRAGMA page_size")
+        return StoreStatus(
+            schema_version=one("PRAGMA user_version"),
+            collections=one("SELECT count(*) FROM collections"),
+            documents=one("SELECT count(*) FROM documents WHERE status = 'indexed'"),
+            failed_documents=one("SELECT count(*) FROM documents WHERE status != 'indexed'"),
+            chunks=one("SELECT count(*) FROM chunks"),
+            conversations=one("SELECT count(*) FROM conversations"),
+            messages=one("SELECT count(*) FROM messages"),
+            originals_bytes=one("SELECT sum(length(data)) FROM originals"),
+            database_bytes=one("PRAGMA page_count") * page_size,
+            vector_space=self.vector_space(),
+            kdf={k: v for k, v in self._params.to_json().items() if k != "salt"},
+        )

@@ -1,0 +1,22 @@
+"""Where RagDesk keeps its files: one data folder, chosen by --home, RAGDESK_HOME or platformdirs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "RagDesk"
+
+
+def home(override: str | os.PathLike[str] | None = None) -> Path:
+    """The data folder: the explicit override, else $RAGDESK_HOME, else the platform data dir."""
+    chosen = override or os.environ.get("RAGDESK_HOME")
+    if chosen:
+        return Path(chosen).expanduser().resolve()
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def vault_path(home_dir: Path) -> Path:
+    return home_dir / "vault.db"
