@@ -141,15 +141,21 @@ def _size(n: int) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--home", metavar="DIR", help="data folder (default: $RAGDESK_HOME or the platform's)")
-    common.add_argument("--passphrase-file", metavar="FILE", help="read the passphrase from FILE")
-    common.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    def common_options(suppress: bool) -> argparse.ArgumentParser:
+        # Sub-commands repeat the global options; their defaults are suppressed so that an
+        # option given before the sub-command is not overwritten by the sub-command's default.
+        extra = {"default": argparse.SUPPRESS} if suppress else {}
+        common = argparse.ArgumentParser(add_help=False)
+        common.add_argument("--home", metavar="DIR", help="data folder (default: $RAGDESK_HOME or the platform's)", **extra)
+        common.add_argument("--passphrase-file", metavar="FILE", help="read the passphrase from FILE", **extra)
+        common.add_argument("-v", "--verbose", action="store_true", help="log what happens", **extra)
+        return common
 
+    common = common_options(suppress=True)
     parser = _Parser(
         prog="ragdesk",
         description="Ask questions about your own documents, offline.",
-        parents=[common],
+        parents=[common_options(suppress=False)],
     )
     parser.add_argument("--version", action="version", version=f"RagDesk {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

@@ -39,7 +39,7 @@ CREATE TABLE collection_folders (
     PRIMARY KEY (collection_id, folder)
 );
 CREATE TABLE documents (
-    id            INTEGER PRIMARY KEY,
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
     collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
     path          TEXT NOT NULL,
     title         TEXT NOT NULL,
@@ -61,7 +61,7 @@ CREATE TABLE originals (
     data        BLOB NOT NULL
 );
 CREATE TABLE chunks (
-    id          INTEGER PRIMARY KEY,
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
     document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
     ordinal     INTEGER NOT NULL,
     text        TEXT NOT NULL,

@@ -280,6 +280,9 @@ class Vault:
             str(self.path), isolation_level=None, check_same_thread=False, timeout=10.0
         )
         try:
+            # SQLCipher logs decryption failures to stderr; a wrong passphrase is reported once,
+            # as a clear message, by the caller.
+            conn.execute("PRAGMA cipher_log_level = NONE")
             conn.execute(f"PRAGMA key = \"x'{self._key.hex()}'\"")
             conn.execute("PRAGMA cipher_memory_security = ON")
             with _sorted_errors():
@@ -519,26 +522,32 @@ class Vault:
                     f"vectors have {vectors.shape[1]} dimensions, the vault {space.dimension}"
                 )
         now = time.time()
+        row = (
+            info.title, info.format, info.size, info.mtime, info.content_hash, info.status,
+            info.error, info.pages, len(chunks), now,
+        )
         with self._transaction() as db:
             old = db.execute(
-                "SELECT id, added_at FROM documents WHERE collection_id = ? AND path = ?",
+                "SELECT id FROM documents WHERE collection_id = ? AND path = ?",
                 (info.collection_id, info.path),
             ).fetchone()
-            added_at = now
-            if old is not None:
-                added_at = old[1]
-                self._delete_document(db, old[0])
-            cur = db.execute(
-                "INSERT INTO documents(collection_id, path, title, format, size, mtime,"
-                " content_hash, status, error, pages, chunk_count, added_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    info.collection_id, info.path, info.title, info.format, info.size,
-                    info.mtime, info.content_hash, info.status, info.error, info.pages,
-                    len(chunks), added_at, now,
-                ),
-            )
-            document_id = cur.lastrowid
+            if old is None:
+                cur = db.execute(
+                    "INSERT INTO documents(title, format, size, mtime, content_hash, status, error,"
+                    " pages, chunk_count, updated_at, collection_id, path, added_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*row, info.collection_id, info.path, now),
+                )
+                document_id = cur.lastrowid
+            else:  # same document, new content: its id (and links to it) stay valid
+                document_id = old[0]
+                self._delete_contents(db, document_id)
+                db.execute(
+                    "UPDATE documents SET title = ?, format = ?, size = ?, mtime = ?,"
+                    " content_hash = ?, status = ?, error = ?, pages = ?, chunk_count = ?,"
+                    " updated_at = ? WHERE id = ?",
+                    (*row, document_id),
+                )
             chunk_ids = []
             for ordinal, c in enumerate(chunks):
                 cur = db.execute(
@@ -566,13 +575,18 @@ class Vault:
         assert doc is not None
         return doc
 
-    def _delete_document(self, db: sqlcipher3.Connection, document_id: int) -> None:
+    def _delete_contents(self, db: sqlcipher3.Connection, document_id: int) -> None:
         if self._has_vector_table(db):
             db.execute(
                 "DELETE FROM chunk_vectors WHERE chunk_id IN"
                 " (SELECT id FROM chunks WHERE document_id = ?)",
                 (document_id,),
             )
+        db.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
+        db.execute("DELETE FROM originals WHERE document_id = ?", (document_id,))
+
+    def _delete_document(self, db: sqlcipher3.Connection, document_id: int) -> None:
+        self._delete_contents(db, document_id)
         db.execute("DELETE FROM documents WHERE id = ?", (document_id,))
 
     def touch_document(self, document_id: int, mtime: float) -> None:

