@@ -122,6 +122,209 @@ def cmd_passwd(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _services(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from ragdesk.app import Services
+
+    return Services(store=open_vault(args), home=home_of(args))
+
+
+def _run_indexing(args: argparse.Namespace, job_name: str, start) -> int:  # type: ignore[no-untyped-def]
+    """Drive an indexing generator: a progress bar on a terminal, a summary at the end."""
+    from ragdesk.core import indexer as ix
+
+    services = _services(args)
+    try:
+        indexer = services.indexer(**_index_options(args))
+        show_bar = not args.json and sys.stderr.isatty()
+        bar = None
+        last = ix.Progress()
+        try:
+            for last in start(indexer):
+                if show_bar:
+                    bar = _progress_bar(bar, last)
+        except KeyboardInterrupt:
+            indexer.cancel()
+            if bar is not None:
+                bar.close()
+            print(f"ragdesk: interrupted; the {last.indexed} documents indexed so far are kept",
+                  file=sys.stderr)
+            return 130
+        if bar is not None:
+            bar.close()
+        _report(args, last, job_name)
+    finally:
+        services.close()
+    return EXIT_OK
+
+
+def _index_options(args: argparse.Namespace) -> dict[str, object]:
+    from ragdesk.core.extract import Limits
+
+    options: dict[str, object] = {}
+    if getattr(args, "collection", None):
+        options["collection"] = args.collection
+    if getattr(args, "workers", None) is not None:
+        options["workers"] = args.workers
+    if getattr(args, "max_file_mb", None):
+        options["limits"] = Limits(max_file_bytes=int(args.max_file_mb * 2**20))
+    return options
+
+
+def _progress_bar(bar, p):  # type: ignore[no-untyped-def]
+    from tqdm import tqdm
+
+    if bar is None:
+        bar = tqdm(total=p.files_total, unit="file", file=sys.stderr, dynamic_ncols=True,
+                   bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} files [{elapsed}<{remaining}, {rate_fmt}{postfix}]")
+    bar.total = p.files_total
+    bar.n = p.files_done
+    bar.set_postfix_str(f"{p.pages} pages, {p.chunks} chunks, {p.failed + p.unsupported} failed",
+                        refresh=False)
+    bar.refresh()
+    return bar
+
+
+def _report(args: argparse.Namespace, p, job_name: str) -> None:  # type: ignore[no-untyped-def]
+    by_status: dict[str, list] = {}
+    for o in p.outcomes:
+        by_status.setdefault(o.status, []).append(o)
+    if args.json:
+        print(json.dumps({
+            "indexed": [{"path": o.path, "pages": o.pages, "chunks": o.chunks,
+                         **({"warning": o.reason} if o.reason else {})}
+                        for o in by_status.get("indexed", [])],
+            "unchanged": [o.path for o in by_status.get("unchanged", [])],
+            "failed": [{"path": o.path, "reason": o.reason} for o in by_status.get("failed", [])],
+            "unsupported": [{"path": o.path, "reason": o.reason}
+                            for o in by_status.get("unsupported", [])],
+            "removed": [o.path for o in by_status.get("removed", [])],
+            "pages": p.pages,
+            "chunks": p.chunks,
+            "seconds": round(p.elapsed, 3),
+            "cancelled": p.cancelled,
+        }, indent=2, ensure_ascii=False))
+        return
+    line = (f"{job_name}: {p.indexed} indexed ({p.pages} pages, {p.chunks} chunks), "
+            f"{p.unchanged} unchanged, {p.failed} failed, {p.unsupported} unsupported")
+    if p.removed:
+        line += f", {p.removed} removed"
+    print(f"{line} in {p.elapsed:.1f} s")
+    for status in ("failed", "unsupported"):
+        for o in by_status.get(status, []):
+            print(f"  {status}: {o.path}: {o.reason}")
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    missing = [p for p in args.paths if not os.path.lexists(p)]
+    if missing:
+        raise RagdeskError(f"no such file or folder: {missing[0]}")
+    return _run_indexing(args, "index", lambda ix: ix.run(args.paths))
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    return _run_indexing(args, "sync", lambda ix: ix.sync())
+
+
+def _hit_json(hit, full_text: bool = True) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    data: dict[str, object] = {
+        "path": hit.path, "title": hit.title, "page": hit.page, "score": round(hit.score, 6),
+        "text": hit.text, "snippet": hit.snippet, "heading": hit.heading,
+        "document_id": hit.document_id, "chunk_id": hit.chunk_id,
+        "char_start": hit.char_start, "char_end": hit.char_end,
+    }
+    if not full_text:
+        del data["text"]
+    return data
+
+
+def _collection_ids(store, names: list[str] | None) -> list[int] | None:  # type: ignore[no-untyped-def]
+    if not names:
+        return None
+    ids = []
+    for name in names:
+        coll = store.collection(name, create=False)
+        if coll is None:
+            known = ", ".join(c.name for c in store.collections()) or "none yet"
+            raise RagdeskError(f"no collection named {name!r} (collections: {known})")
+        ids.append(coll.id)
+    return ids
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from ragdesk.core.retrieval import Retriever, SearchOptions
+
+    if args.batch is None and args.query is None:
+        raise UsageError("give a QUERY, or --batch FILE")
+    if args.k < 1:
+        raise UsageError("-k must be at least 1")
+    services = _services(args)
+    try:
+        store = services.store
+        collections = _collection_ids(store, args.collection)
+        retriever = Retriever(store, services.embedder, SearchOptions(mode=args.mode))
+        if args.batch is not None:
+            return _search_batch(args, retriever, collections)
+        hits = retriever.search(args.query, k=args.k, collection_ids=collections)
+        if args.json:
+            print(json.dumps({"query": args.query, "hits": [_hit_json(h) for h in hits]},
+                             indent=2, ensure_ascii=False))
+            return EXIT_OK
+        if not hits:
+            print("No matching passages.")
+            return EXIT_OK
+        bold = sys.stdout.isatty()
+        for rank, hit in enumerate(hits, start=1):
+            where = f"p. {hit.page}" if hit.page else ""
+            print(f"{rank}. {hit.title}  {where}  ({hit.path})")
+            print(f"   {_marked(hit.snippet, hit.marks, bold)}")
+        return EXIT_OK
+    finally:
+        services.close()
+
+
+def _marked(text: str, marks, bold: bool) -> str:  # type: ignore[no-untyped-def]
+    if not bold:
+        return text
+    out, last = [], 0
+    for start, end in marks:
+        out += [text[last:start], "\033[1m", text[start:end], "\033[0m"]
+        last = end
+    out.append(text[last:])
+    return "".join(out)
+
+
+def _search_batch(args: argparse.Namespace, retriever, collections) -> int:  # type: ignore[no-untyped-def]
+    """JSON lines in ({"id", "query"}), JSON lines out ({"id", "hits"}), one model load."""
+    source = sys.stdin if args.batch == "-" else None
+    try:
+        handle = source or open(args.batch, encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        raise RagdeskError(f"cannot read {args.batch}: {exc.strerror}") from exc
+    bad = 0
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                query = item["query"]
+                if not isinstance(query, str):
+                    raise TypeError
+            except (ValueError, KeyError, TypeError):
+                bad += 1
+                print(json.dumps({"id": None, "line": number,
+                                  "error": 'not a JSON object with a "query" string'}), flush=True)
+                continue
+            hits = retriever.search(query, k=args.k, collection_ids=collections)
+            print(json.dumps({"id": item.get("id"), "hits": [
+                {"path": h.path, "title": h.title, "page": h.page, "score": round(h.score, 6),
+                 "text": h.text} for h in hits]}, ensure_ascii=False), flush=True)
+    if bad:
+        print(f"ragdesk: {bad} line(s) of {args.batch} were not queries (reported in the output)",
+              file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     from ragdesk.gui.app import run  # Qt is imported only when the GUI is asked for
 
@@ -170,6 +373,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p = add("passwd", cmd_passwd, "change the vault's passphrase")
     p.add_argument("--new-passphrase-file", metavar="FILE", help="read the new passphrase from FILE")
+    p = add("index", cmd_index, "index files and folders (recursively) into the vault")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--collection", metavar="NAME", help="collection to index into (default: default)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.add_argument("--workers", type=int, metavar="N", help="parser processes (0: parse in-process)")
+    p.add_argument("--max-file-mb", type=float, metavar="MB", help="skip files larger than this (default 200)")
+    p = add("sync", cmd_sync, "re-scan every collection's folders: index new and changed files, drop removed ones")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.add_argument("--workers", type=int, metavar="N", help="parser processes (0: parse in-process)")
+    p = add("search", cmd_search, "find the passages that best match a query")
+    p.add_argument("query", nargs="?", metavar="QUERY")
+    p.add_argument("-k", type=int, default=10, metavar="N", help="how many hits (default 10)")
+    p.add_argument("--collection", action="append", metavar="NAME", help="search only this collection (repeatable)")
+    p.add_argument("--mode", choices=["hybrid", "keyword", "vector"], default="hybrid")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--batch", metavar="FILE", help='JSON lines {"id", "query"} in ("-" for stdin), JSON lines out')
     add("gui", cmd_gui, "start the desktop application (the default)")
     return parser
 

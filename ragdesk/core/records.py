@@ -125,6 +125,7 @@ class Hit:
     text: str
     heading: str = ""
     snippet: str = ""
+    marks: tuple[tuple[int, int], ...] = ()  # spans of matching terms within `snippet`
 
 
 # --- conversations ----------------------------------------------------------------------------

@@ -173,7 +173,10 @@ def test_keyword_search_takes_anything_a_user_types(vault: vault_store.Vault, qu
     assert vault.status().chunks == 2
 
 
-def test_vector_search_filters_by_collection(vault: vault_store.Vault) -> None:
+@pytest.mark.parametrize("in_memory", [True, False], ids=["memory", "vec0"])
+def test_vector_search_filters_by_collection(vault: vault_store.Vault, in_memory: bool) -> None:
+    if not in_memory:
+        vault.vector_memory_limit = 0  # too big to hold: sqlite-vec's own KNN answers
     a = add_document(vault, "one", path="/a", collection="work")
     b = add_document(vault, "two", path="/b", collection="home")
     query = vault.db.execute("SELECT embedding FROM chunk_vectors LIMIT 1").fetchone()[0]
@@ -184,6 +187,9 @@ def test_vector_search_filters_by_collection(vault: vault_store.Vault) -> None:
     only = vault.vector_search(vec, 10, [work])
     assert {c.document_id for c in vault.chunks([h[0] for h in only])} == {a.id}
     assert b.id not in {c.document_id for c in vault.chunks([h[0] for h in only])}
+    assert (vault.vector_index() is not None) == in_memory
+    vault.remove_document(a.id)
+    assert {c.document_id for c in vault.chunks([h[0] for h in vault.vector_search(vec, 10)])} == {b.id}
 
 
 def test_conversations_round_trip(vault: vault_store.Vault) -> None:

@@ -41,6 +41,7 @@ from ragdesk.core.records import (
 )
 from ragdesk.core.store import migrations
 from ragdesk.core.store.keys import KdfParams, derive_key, wipe
+from ragdesk.core.store.vectors import DEFAULT_MAX_BYTES, VectorIndex
 from ragdesk.errors import (
     RagdeskError,
     StorageError,
@@ -266,6 +267,11 @@ class Vault:
         self._local = threading.local()
         self._connections: list[sqlcipher3.Connection] = []
         self._connections_guard = threading.Lock()
+        # Vectors held in RAM for fast exact search; None until first used (or when too big).
+        self.vector_memory_limit = DEFAULT_MAX_BYTES
+        self._vectors: VectorIndex | None = None
+        self._vectors_state = "not loaded"  # "not loaded" | "loaded" | "too big"
+        self._vectors_guard = threading.Lock()
 
     # --- connections ------------------------------------------------------------------------
 
@@ -350,6 +356,7 @@ class Vault:
                     conn.close()
             self._connections.clear()
         self._local = threading.local()
+        self._vectors, self._vectors_state = None, "not loaded"
         wipe(self._key)
         self._key = bytearray()
 
@@ -522,6 +529,7 @@ class Vault:
                     f"vectors have {vectors.shape[1]} dimensions, the vault {space.dimension}"
                 )
         now = time.time()
+        old_chunk_ids: list[int] = []
         row = (
             info.title, info.format, info.size, info.mtime, info.content_hash, info.status,
             info.error, info.pages, len(chunks), now,
@@ -541,7 +549,7 @@ class Vault:
                 document_id = cur.lastrowid
             else:  # same document, new content: its id (and links to it) stay valid
                 document_id = old[0]
-                self._delete_contents(db, document_id)
+                old_chunk_ids = self._delete_contents(db, document_id)
                 db.execute(
                     "UPDATE documents SET title = ?, format = ?, size = ?, mtime = ?,"
                     " content_hash = ?, status = ?, error = ?, pages = ?, chunk_count = ?,"
@@ -571,11 +579,18 @@ class Vault:
                     "INSERT INTO originals(document_id, data) VALUES (?, ?)",
                     (document_id, original),
                 )
+        if self._vectors is not None:  # committed: now the in-memory index follows
+            self._vectors.remove(old_chunk_ids)
+            if vectors is not None and chunk_ids:
+                self._vectors.add(chunk_ids, vectors, info.collection_id)
         doc = self.document(document_id)
         assert doc is not None
         return doc
 
-    def _delete_contents(self, db: sqlcipher3.Connection, document_id: int) -> None:
+    def _delete_contents(self, db: sqlcipher3.Connection, document_id: int) -> list[int]:
+        """Delete a document's chunks, vectors and original; return the chunk ids removed."""
+        chunk_ids = [r[0] for r in db.execute(
+            "SELECT id FROM chunks WHERE document_id = ?", (document_id,)).fetchall()]
         if self._has_vector_table(db):
             db.execute(
                 "DELETE FROM chunk_vectors WHERE chunk_id IN"
@@ -584,10 +599,12 @@ class Vault:
             )
         db.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
         db.execute("DELETE FROM originals WHERE document_id = ?", (document_id,))
+        return chunk_ids
 
-    def _delete_document(self, db: sqlcipher3.Connection, document_id: int) -> None:
-        self._delete_contents(db, document_id)
+    def _delete_document(self, db: sqlcipher3.Connection, document_id: int) -> list[int]:
+        chunk_ids = self._delete_contents(db, document_id)
         db.execute("DELETE FROM documents WHERE id = ?", (document_id,))
+        return chunk_ids
 
     def touch_document(self, document_id: int, mtime: float) -> None:
         with self._transaction() as db:
@@ -595,7 +612,9 @@ class Vault:
 
     def remove_document(self, document_id: int) -> None:
         with self._transaction() as db:
-            self._delete_document(db, document_id)
+            removed = self._delete_document(db, document_id)
+        if self._vectors is not None:
+            self._vectors.remove(removed)
 
     def original(self, document_id: int) -> bytes | None:
         rows = self._query("SELECT data FROM originals WHERE document_id = ?", (document_id,))
@@ -653,6 +672,9 @@ class Vault:
     ) -> list[tuple[int, float]]:
         if k <= 0 or self.vector_space() is None:
             return []
+        index = self.vector_index()
+        if index is not None:
+            return index.search(vector, k, collection_ids)
         blob = np.ascontiguousarray(vector, dtype=np.float32).tobytes()
         if collection_ids is None:
             rows = self._query(
@@ -667,6 +689,36 @@ class Vault:
                 (blob, k, *collection_ids),
             )
         return [(r[0], r[1]) for r in rows]
+
+    def vector_index(self) -> VectorIndex | None:
+        """The vectors held in memory, loaded on first use; None if they exceed the limit."""
+        if self._vectors_state == "not loaded":
+            with self._vectors_guard:
+                if self._vectors_state == "not loaded":
+                    self._load_vectors()
+        return self._vectors
+
+    def _load_vectors(self) -> None:
+        space = self.vector_space()
+        if space is None:
+            return
+        index = VectorIndex(space.dimension, self.vector_memory_limit)
+        count = self._query("SELECT count(*) FROM chunk_vectors")[0][0]
+        if not index.fits(count):
+            log.warning("%d vectors exceed the %d MiB memory limit: searching on disk instead",
+                        count, self.vector_memory_limit >> 20)
+            self._vectors_state = "too big"
+            return
+        t0 = time.perf_counter()
+        cur = self.db.execute("SELECT chunk_id, collection_id, embedding FROM chunk_vectors")
+        while rows := cur.fetchmany(4096):
+            ids = [r[0] for r in rows]
+            colls = [r[1] for r in rows]
+            matrix = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32)
+            index.add(ids, matrix.reshape(len(rows), space.dimension), colls)
+        log.info("loaded %d vectors in %.2f s (%d MiB)", index.size,
+                 time.perf_counter() - t0, index.nbytes >> 20)
+        self._vectors, self._vectors_state = index, "loaded"
 
     def _has_vector_table(self, db: sqlcipher3.Connection) -> bool:
         return (
@@ -699,6 +751,7 @@ class Vault:
                 " dimension = excluded.dimension, created_at = excluded.created_at",
                 (space.embedder, dim, time.time()),
             )
+        self._vectors, self._vectors_state = None, "not loaded"
 
     # --- conversations ----------------------------------------------------------------------
 

@@ -1,0 +1,55 @@
+"""Composition root: builds the core services over one unlocked store and hands them out.
+
+The command line, the GUI and the LAN server all start here, so each gets the same embedder
+choice, the same options and the same store, passed in rather than looked up globally.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ragdesk.core.embedders import BuiltinEmbedder, Embedder, OllamaEmbedder
+from ragdesk.core.indexer import Indexer, IndexOptions
+from ragdesk.core.store.base import Store
+
+log = logging.getLogger("ragdesk.app")
+
+DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+
+
+def ollama_host(store: Store | None = None) -> str:
+    """$OLLAMA_HOST wins, then the vault's setting, then Ollama's own default."""
+    host = os.environ.get("OLLAMA_HOST") or (store.get_setting("ollama_host") if store else None)
+    host = host or DEFAULT_OLLAMA_HOST
+    if "://" not in host:
+        host = "http://" + host
+    return host
+
+
+@dataclass
+class Services:
+    store: Store
+    home: Path
+    _embedder: Embedder | None = field(default=None, repr=False)
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder the vault is set to use (the built-in one unless chosen otherwise);
+        loaded on first use, since loading a model takes a moment."""
+        if self._embedder is None:
+            choice: dict[str, Any] = self.store.get_setting("embedder", {"kind": "builtin"})
+            if choice.get("kind") == "ollama":
+                self._embedder = OllamaEmbedder(host=ollama_host(self.store), model=choice["model"])
+            else:
+                self._embedder = BuiltinEmbedder()
+        return self._embedder
+
+    def indexer(self, **options: Any) -> Indexer:
+        return Indexer(self.store, self.embedder, IndexOptions(**options))
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,552 @@
+"""Files and folders -> documents, chunks, vectors and keyword entries in the store.
+
+`Indexer.run(paths)` is a generator of `Progress`: the caller shows it (a progress bar on the
+command line, a worker signal in the GUI) and may cancel between steps. The work overlaps:
+worker processes read, hash, extract and chunk files (using the other core, and keeping a
+crashing parser away from the vault) while this process embeds and writes. Each document is
+written in one transaction, so a kill at any moment leaves every document whole or absent.
+
+Idempotent: a file whose size and mtime are unchanged is not even read; one whose bytes hash to
+what is stored is not parsed again; a changed file replaces its old version atomically. A file
+that fails now keeps what was indexed of it before.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import logging
+import multiprocessing
+import os
+import stat
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ragdesk.core import chunking, extract
+from ragdesk.core.embedders import Embedder
+from ragdesk.core.records import (
+    FAILED,
+    INDEXED,
+    UNSUPPORTED,
+    ChunkDraft,
+    Document,
+    DocumentInfo,
+    VectorSpace,
+)
+from ragdesk.core.store.base import Store
+from ragdesk.errors import RagdeskError
+
+log = logging.getLogger("ragdesk.index")
+
+# Outcome statuses reported per file.
+UNCHANGED = "unchanged"
+REMOVED = "removed"
+
+DEFAULT_COLLECTION = "default"
+EMBED_BATCH_CHUNKS = 64  # chunks gathered across documents before one embedding call
+IN_FLIGHT_PER_WORKER = 4  # parsed documents waiting, bounding memory
+WORKER_MEMORY_LIMIT = 4 << 30  # a parser process may not take more than this (zip bombs, ...)
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    collection: str = DEFAULT_COLLECTION
+    max_tokens: int = 256
+    overlap_tokens: int = 32
+    limits: extract.Limits = field(default_factory=extract.Limits)
+    workers: int | None = None  # parser processes; None = one per core less one (at least 1); 0 = in-process
+    keep_originals: bool = True
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    path: str
+    status: str  # indexed | unchanged | failed | unsupported | removed
+    reason: str | None = None
+    pages: int = 0
+    chunks: int = 0
+    document_id: int | None = None
+
+
+@dataclass
+class Progress:
+    files_total: int = 0
+    files_done: int = 0
+    pages: int = 0
+    chunks: int = 0
+    indexed: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    unsupported: int = 0
+    removed: int = 0
+    bytes_read: int = 0
+    started: float = field(default_factory=time.monotonic)
+    current: str | None = None
+    outcome: FileOutcome | None = None
+    done: bool = False
+    cancelled: bool = False
+    outcomes: list[FileOutcome] = field(default_factory=list)
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def rate(self) -> float:
+        """Files per second so far."""
+        return self.files_done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        if not self.files_done or self.files_done >= self.files_total:
+            return None
+        return (self.files_total - self.files_done) / self.rate
+
+    def record(self, outcome: FileOutcome) -> None:
+        self.outcome = outcome
+        self.outcomes.append(outcome)
+        if outcome.status == REMOVED:
+            self.removed += 1
+            return
+        self.files_done += 1
+        counter = {INDEXED: "indexed", UNCHANGED: "unchanged", FAILED: "failed",
+                   UNSUPPORTED: "unsupported"}[outcome.status]
+        setattr(self, counter, getattr(self, counter) + 1)
+        if outcome.status == INDEXED:
+            self.pages += outcome.pages
+            self.chunks += outcome.chunks
+
+    def snapshot(self) -> Progress:
+        return replace(self, outcomes=list(self.outcomes))
+
+
+# --- paths ------------------------------------------------------------------------------------
+
+
+def path_text(path: Path | str) -> str:
+    """A path as text the store can hold. Names that are not valid UTF-8 (possible on Linux)
+    keep their undecodable bytes as surrogate escapes, which are stored escaped; see
+    `path_from_text`."""
+    text = os.fsdecode(path)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+@dataclass(frozen=True)
+class FoundFile:
+    path: Path
+    size: int
+    mtime: float
+
+
+def walk(paths: Iterable[Path]) -> Iterator[FoundFile | FileOutcome]:
+    """Every regular file under `paths` (recursively), or an outcome for what cannot be walked.
+
+    Hidden files and folders inside folders are skipped (an explicit path is always taken).
+    Symbolic links are followed, each real folder once, so a link loop ends.
+    """
+    seen_dirs: set[tuple[int, int]] = set()
+    seen_files: set[tuple[int, int]] = set()
+
+    def one_file(p: Path) -> FoundFile | FileOutcome | None:
+        try:
+            st = p.stat()
+        except OSError as exc:
+            return FileOutcome(path_text(p), FAILED, _os_reason(exc))
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        key = (st.st_dev, st.st_ino)
+        if key in seen_files:
+            return None
+        seen_files.add(key)
+        return FoundFile(p, st.st_size, st.st_mtime)
+
+    def folder(d: Path) -> Iterator[FoundFile | FileOutcome]:
+        try:
+            st = d.stat()
+        except OSError as exc:
+            yield FileOutcome(path_text(d), FAILED, _os_reason(exc))
+            return
+        key = (st.st_dev, st.st_ino)
+        if key in seen_dirs:
+            return
+        seen_dirs.add(key)
+        try:
+            entries = sorted(os.scandir(d), key=lambda e: e.name)
+        except OSError as exc:
+            yield FileOutcome(path_text(d), FAILED, _os_reason(exc))
+            return
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            p = Path(entry.path)
+            try:
+                is_dir = entry.is_dir()  # follows links
+            except OSError as exc:
+                yield FileOutcome(path_text(p), FAILED, _os_reason(exc))
+                continue
+            if is_dir:
+                yield from folder(p)
+            else:
+                found = one_file(p)
+                if found is not None:
+                    yield found
+
+    for raw in paths:
+        p = Path(os.path.abspath(raw))
+        if p.is_dir():
+            yield from folder(p)
+        else:
+            found = one_file(p)
+            if found is not None:
+                yield found
+
+
+def _os_reason(exc: OSError) -> str:
+    import errno
+
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "cannot read the file (permission denied)"
+    if exc.errno == errno.ENOENT:
+        return "file not found (a broken link, or it was removed)"
+    return f"cannot read the file ({exc.strerror or exc})"
+
+
+# --- parsing (runs in worker processes) -------------------------------------------------------
+
+
+class TokenCounter:
+    """Counts word pieces with the embedder's tokenizer; picklable, loads lazily per process."""
+
+    def __init__(self, tokenizer_file: str) -> None:
+        self.tokenizer_file = tokenizer_file
+        self._tokenizer: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"tokenizer_file": self.tokenizer_file, "_tokenizer": None}
+
+    def __call__(self, text: str) -> int:
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            self._tokenizer = Tokenizer.from_file(self.tokenizer_file)
+            self._tokenizer.no_truncation()
+            self._tokenizer.no_padding()
+        return len(self._tokenizer.encode(text, add_special_tokens=True).ids)
+
+
+@dataclass
+class Parsed:
+    path: str
+    size: int
+    mtime: float
+    content_hash: str = ""
+    title: str = ""
+    format: str = ""
+    pages: int = 0
+    chunks: list[ChunkDraft] = field(default_factory=list)
+    data: bytes | None = None
+    same_hash: bool = False  # bytes identical to the stored version: nothing to redo
+    status: str = INDEXED
+    reason: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ParseJob:
+    path: str  # as the OS knows it (may carry surrogate escapes)
+    size: int
+    mtime: float
+    known_hash: str | None
+    options: IndexOptions
+    count_tokens: Callable[[str], int] | None
+
+
+def parse(job: ParseJob) -> Parsed:
+    """Read, hash, extract and chunk one file. Never raises for a bad file: the reason is in
+    the result."""
+    out = Parsed(path_text(job.path), job.size, job.mtime)
+    limits = job.options.limits
+    try:
+        if job.size > limits.max_file_bytes:
+            raise extract.ExtractionError(
+                f"file is larger than the {limits.max_file_bytes // 2**20} MB limit"
+            )
+        with open(job.path, "rb") as f:
+            data = f.read(limits.max_file_bytes + 1)
+        if len(data) > limits.max_file_bytes:
+            raise extract.ExtractionError(
+                f"file is larger than the {limits.max_file_bytes // 2**20} MB limit"
+            )
+        out.size = len(data)
+        out.content_hash = hashlib.sha256(data).hexdigest()
+        if job.known_hash == out.content_hash:
+            out.same_hash = True
+            return out
+        out.data = data if job.options.keep_originals else None
+        doc = extract.extract(Path(job.path), data=data, limits=limits)
+        out.title, out.format, out.pages = doc.title, doc.format, len(doc.pages)
+        out.warnings = list(doc.warnings)
+        out.chunks = chunking.chunk(
+            doc,
+            max_tokens=job.options.max_tokens,
+            overlap_tokens=job.options.overlap_tokens,
+            count_tokens=job.count_tokens,
+        )
+        if not out.chunks:
+            raise extract.ExtractionError("no text found in the document")
+    except extract.UnsupportedFormat as exc:
+        out.status, out.reason, out.chunks = UNSUPPORTED, str(exc), []
+    except extract.ExtractionError as exc:
+        out.status, out.reason, out.chunks = FAILED, str(exc), []
+    except OSError as exc:
+        out.status, out.reason, out.chunks = FAILED, _os_reason(exc), []
+    except MemoryError:
+        out.status, out.reason, out.chunks = FAILED, "the file needs too much memory to read", []
+    except Exception as exc:  # a parser bug must not stop the batch; keep it visible
+        log.exception("parser failed on %s", out.path)
+        out.status, out.reason, out.chunks = FAILED, f"could not be read ({type(exc).__name__}: {exc})", []
+    if out.status != INDEXED:
+        out.data = None
+    return out
+
+
+def _worker_init() -> None:
+    """Bound each parser process's memory, so a hostile file fails alone."""
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_LIMIT, WORKER_MEMORY_LIMIT))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
+# --- the indexer ------------------------------------------------------------------------------
+
+
+class Cancelled(RagdeskError):
+    pass
+
+
+class Indexer:
+    """Indexes files into a store with an embedder. One instance per store/thread."""
+
+    def __init__(self, store: Store, embedder: Embedder, options: IndexOptions | None = None) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.options = options or IndexOptions()
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def _token_counter(self) -> Callable[[str], int] | None:
+        model_dir = getattr(self.embedder, "model_dir", None)
+        if model_dir is not None and (Path(model_dir) / "tokenizer.json").is_file():
+            return TokenCounter(str(Path(model_dir) / "tokenizer.json"))
+        return None
+
+    def _ensure_vector_space(self) -> None:
+        wanted = VectorSpace(self.embedder.name, self.embedder.dimension)
+        current = self.store.vector_space()
+        if current is None:
+            self.store.set_vector_space(wanted)
+        elif current != wanted:
+            raise RagdeskError(
+                f"this vault's vectors were made by {current.embedder} ({current.dimension}"
+                f" dimensions), not {wanted.embedder}; re-embed the vault before indexing with it"
+            )
+
+    def run(self, paths: Sequence[Path | str]) -> Iterator[Progress]:
+        """Index `paths` (files and folders); yields progress after each file. Folders are
+        remembered as the collection's source folders, for `sync` and the GUI's watcher."""
+        self._cancel.clear()
+        self._ensure_vector_space()
+        collection = self.store.collection(self.options.collection)
+        assert collection is not None
+        for p in paths:
+            if Path(p).is_dir():
+                self.store.add_folder(collection.id, path_text(Path(os.path.abspath(p))))
+        progress = Progress()
+        yield from self._index_paths(collection.id, paths, progress)
+        progress.current, progress.done = None, True
+        yield progress.snapshot()
+
+    def sync(self) -> Iterator[Progress]:
+        """Rescan every collection's folders: index new and changed files, drop vanished ones."""
+        self._cancel.clear()
+        self._ensure_vector_space()
+        progress = Progress()
+        for coll in self.store.collections():
+            for doc in self.store.documents(coll.id):
+                if not os.path.exists(doc.path):
+                    self.store.remove_document(doc.id)
+                    self.store.audit("document removed", document_id=doc.id, reason="gone from disk")
+                    progress.record(FileOutcome(doc.path, REMOVED, "gone from disk", document_id=doc.id))
+                    yield progress.snapshot()
+        for coll in self.store.collections():
+            if coll.folders and not self._cancel.is_set():
+                yield from self._index_paths(coll.id, coll.folders, progress)
+        progress.current, progress.done = None, True
+        yield progress.snapshot()
+
+    def _index_paths(self, collection_id: int, paths: Iterable[Path | str],
+                     progress: Progress) -> Iterator[Progress]:
+        known = {d.path: d for d in self.store.documents(collection_id)}
+        found: list[FoundFile] = []
+        for item in walk(Path(p) for p in paths):
+            if isinstance(item, FileOutcome):
+                progress.files_total += 1
+                progress.record(self._store_failure(collection_id, item, known.get(item.path)))
+            else:
+                found.append(item)
+        progress.files_total += len(found)
+        yield progress.snapshot()
+        yield from self._index_files(collection_id, found, known, progress)
+
+    # --- the pipeline ---------------------------------------------------------------------
+
+    def _index_files(
+        self,
+        collection_id: int,
+        files: list[FoundFile],
+        known: dict[str, Document],
+        progress: Progress,
+    ) -> Iterator[Progress]:
+        todo: deque[ParseJob] = deque()
+        for f in files:
+            doc = known.get(path_text(f.path))
+            if doc is not None and doc.status == INDEXED and doc.size == f.size and doc.mtime == f.mtime:
+                progress.record(FileOutcome(doc.path, UNCHANGED, document_id=doc.id,
+                                            pages=doc.pages, chunks=doc.chunks))
+                continue
+            todo.append(ParseJob(os.fsdecode(f.path), f.size, f.mtime,
+                                 doc.content_hash if doc is not None and doc.status == INDEXED else None,
+                                 self.options, self._token_counter()))
+        if not todo:
+            return
+        yield progress.snapshot()
+
+        workers = self.options.workers
+        if workers is None:
+            workers = max(1, (os.cpu_count() or 2) - 1)
+        pool = None
+        if workers > 0 and len(todo) > 1:
+            pool = cf.ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_init,
+            )
+        pending: deque[tuple[ParseJob, cf.Future[Parsed] | Parsed]] = deque()
+        ready: list[Parsed] = []
+        try:
+            while todo or pending or ready:
+                if self._cancel.is_set():
+                    progress.cancelled = True
+                    break
+                while todo and len(pending) < max(1, workers) * IN_FLIGHT_PER_WORKER:
+                    job = todo.popleft()
+                    pending.append((job, pool.submit(parse, job) if pool else parse(job)))
+                # Gather parsed documents until a batch is worth one embedding call.
+                while pending and sum(len(p.chunks) for p in ready) < EMBED_BATCH_CHUNKS:
+                    job, fut = pending[0]
+                    if isinstance(fut, cf.Future) and ready and not fut.done():
+                        break  # embed what is ready rather than wait
+                    pending.popleft()
+                    progress.current = path_text(job.path)
+                    parsed, broken = self._result(job, fut)
+                    ready.append(parsed)
+                    if broken:
+                        pool = self._restart(pool, workers, pending, todo)
+                    if pool is None or self._cancel.is_set():
+                        break
+                for outcome in self._store_batch(collection_id, ready, known):
+                    progress.record(outcome)
+                    yield progress.snapshot()
+                ready = []
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+
+    def _result(self, job: ParseJob, fut: cf.Future[Parsed] | Parsed) -> tuple[Parsed, bool]:
+        """The parsed file, and whether the worker pool broke (a parser process died)."""
+        if isinstance(fut, Parsed):
+            return fut, False
+        try:
+            return fut.result(), False
+        except cf.process.BrokenProcessPool:
+            return Parsed(path_text(job.path), job.size, job.mtime, status=FAILED,
+                          reason="the reader crashed on this file (damaged or hostile content)"), True
+        except Exception as exc:  # noqa: BLE001 - reported per file
+            return Parsed(path_text(job.path), job.size, job.mtime, status=FAILED,
+                          reason=f"could not be read ({type(exc).__name__})"), False
+
+    def _restart(self, pool: cf.ProcessPoolExecutor, workers: int,
+                 pending: deque[tuple[ParseJob, Any]], todo: deque[ParseJob]) -> cf.ProcessPoolExecutor:
+        """A worker died (a crash in a parser): requeue what was in flight in a fresh pool."""
+        pool.shutdown(wait=False, cancel_futures=True)
+        for job, _ in reversed(pending):
+            todo.appendleft(job)
+        pending.clear()
+        return cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                      initializer=_worker_init)
+
+    def _store_batch(self, collection_id: int, batch: list[Parsed],
+                     known: dict[str, Document]) -> Iterator[FileOutcome]:
+        to_embed = [p for p in batch if p.status == INDEXED and not p.same_hash]
+        texts = [c.text for p in to_embed for c in p.chunks]
+        vectors = self.embedder.embed(texts) if texts else None
+        offset = 0
+        for parsed in batch:
+            old = known.get(parsed.path)
+            if parsed.same_hash and old is not None:
+                self.store.touch_document(old.id, parsed.mtime)
+                yield FileOutcome(parsed.path, UNCHANGED, pages=old.pages, chunks=old.chunks,
+                                  document_id=old.id)
+                continue
+            if parsed.status != INDEXED:
+                yield self._store_failure(collection_id, FileOutcome(parsed.path, parsed.status, parsed.reason), old)
+                continue
+            n = len(parsed.chunks)
+            assert vectors is not None
+            info = DocumentInfo(
+                collection_id=collection_id, path=parsed.path, title=parsed.title or Path(parsed.path).stem,
+                format=parsed.format, size=parsed.size, mtime=parsed.mtime,
+                content_hash=parsed.content_hash, pages=parsed.pages,
+            )
+            doc = self.store.put_document(info, parsed.chunks, vectors[offset:offset + n], parsed.data)
+            offset += n
+            known[doc.path] = doc
+            self.store.audit("document added", document_id=doc.id, chunks=n,
+                             replaced=old is not None)
+            yield FileOutcome(parsed.path, INDEXED, "; ".join(parsed.warnings) or None,
+                              pages=parsed.pages, chunks=n, document_id=doc.id)
+
+    def _store_failure(self, collection_id: int, outcome: FileOutcome, old: Document | None) -> FileOutcome:
+        """Record a file that could not be indexed, so the user sees it with its reason. A
+        document indexed before keeps its content: nothing already stored is lost."""
+        if old is not None and old.status == INDEXED:
+            return replace(outcome, reason=f"{outcome.reason} (the version indexed before is kept)",
+                           document_id=old.id)
+        try:
+            st = os.stat(outcome.path)
+            size, mtime = st.st_size, st.st_mtime
+        except OSError:
+            size, mtime = 0, 0.0
+        info = DocumentInfo(
+            collection_id=collection_id, path=outcome.path, title=Path(outcome.path).name,
+            format=Path(outcome.path).suffix.lstrip(".").lower(), size=size, mtime=mtime,
+            content_hash="", status=outcome.status, error=outcome.reason,
+        )
+        doc = self.store.put_document(info, [], None, None)
+        return replace(outcome, document_id=doc.id)

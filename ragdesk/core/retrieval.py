@@ -1,0 +1,193 @@
+"""Question -> ranked hits: keyword (BM25) and vector (cosine) lists fused by reciprocal rank.
+
+Anything a user types is safe here: the store turns the text into a query its engine accepts
+(quoted terms for FTS5), the embedder takes any string, and an empty question gives no hits.
+Near-identical passages (the same boilerplate in many files, a document indexed twice) are
+shown once.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ragdesk.core.embedders import Embedder
+from ragdesk.core.records import Chunk, Document, Hit
+from ragdesk.core.store.base import Store
+
+log = logging.getLogger("ragdesk.retrieval")
+
+KEYWORD, VECTOR, HYBRID = "keyword", "vector", "hybrid"
+MAX_QUERY_CHARS = 4000  # longer input is cut: a question, not a document
+_WORD = re.compile(r"\w+", re.UNICODE)
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    k: int = 10
+    mode: str = HYBRID
+    candidates: int = 100  # taken from each list before fusion
+    rrf_k: float = 60.0
+    vector_weight: float = 1.0
+    keyword_weight: float = 1.0
+    dedupe_threshold: float = 0.8  # Jaccard similarity of word shingles at which hits are "the same"
+    snippet_chars: int = 240
+
+
+@dataclass(frozen=True)
+class Timings:
+    embed_ms: float = 0.0
+    keyword_ms: float = 0.0
+    vector_ms: float = 0.0
+    total_ms: float = 0.0
+
+
+def fuse(lists: Sequence[tuple[float, Sequence[int]]], rrf_k: float) -> list[tuple[int, float]]:
+    """Weighted reciprocal rank fusion: score(id) = sum of weight / (rrf_k + rank), rank from 1."""
+    scores: dict[int, float] = {}
+    for weight, ids in lists:
+        for rank, item in enumerate(ids, start=1):
+            scores[item] = scores.get(item, 0.0) + weight / (rrf_k + rank)
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def query_terms(text: str) -> list[str]:
+    return list(dict.fromkeys(t.lower() for t in _WORD.findall(text)))
+
+
+def snippet(text: str, terms: Sequence[str], width: int) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """A window of `text` around the densest run of query terms, with the terms' spans."""
+    flat = _SPACE.sub(" ", text).strip()
+    wanted = {t for t in terms if len(t) > 1}
+    spans = [(m.start(), m.end()) for m in _WORD.finditer(flat) if m.group().lower() in wanted]
+    start = 0
+    if spans and len(flat) > width:
+        best, best_count = spans[0][0], 0
+        for i, (s, _) in enumerate(spans):
+            count = sum(1 for s2, _ in spans[i:] if s2 < s + width)
+            if count > best_count:
+                best, best_count = s, count
+        start = max(0, best - width // 4)
+        space = flat.rfind(" ", 0, start)
+        start = space + 1 if space != -1 and start - space < 30 else start
+    end = min(len(flat), start + width)
+    if end < len(flat):
+        space = flat.rfind(" ", start, end)
+        end = space if space > start + width // 2 else end
+    piece = flat[start:end]
+    prefix = "…" if start > 0 else ""
+    suffix = "…" if end < len(flat) else ""
+    marks = tuple(
+        (s - start + len(prefix), e - start + len(prefix)) for s, e in spans if s >= start and e <= end
+    )
+    return prefix + piece + suffix, marks
+
+
+def _shingles(text: str) -> set[str]:
+    words = [w.lower() for w in _WORD.findall(text)]
+    if len(words) < 3:
+        return {" ".join(words)}
+    return {" ".join(words[i : i + 3]) for i in range(len(words) - 2)}
+
+
+class Retriever:
+    """Hybrid retrieval over a store with an embedder (the same one that made its vectors)."""
+
+    def __init__(self, store: Store, embedder: Embedder | None, options: SearchOptions | None = None) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.options = options or SearchOptions()
+        self.last_timings = Timings()
+
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        collection_ids: Sequence[int] | None = None,
+        document_ids: Sequence[int] | None = None,
+        mode: str | None = None,
+    ) -> list[Hit]:
+        opts = self.options
+        k = opts.k if k is None else k
+        mode = mode or opts.mode
+        query = (query or "")[:MAX_QUERY_CHARS]
+        if k <= 0 or not query.strip():
+            return []
+        t0 = time.perf_counter()
+        # Filtering by document narrows after the search: ask for more so k survive.
+        n = opts.candidates * (4 if document_ids else 1)
+        keyword: list[tuple[int, float]] = []
+        vector: list[tuple[int, float]] = []
+        t_embed = t_kw = t_vec = 0.0
+        if mode in (KEYWORD, HYBRID):
+            t = time.perf_counter()
+            keyword = self.store.keyword_search(query, n, collection_ids)
+            t_kw = time.perf_counter() - t
+        if mode in (VECTOR, HYBRID) and self.embedder is not None:
+            t = time.perf_counter()
+            qv = self.embedder.embed_query(query)
+            t_embed = time.perf_counter() - t
+            t = time.perf_counter()
+            vector = self.store.vector_search(qv, n, collection_ids)
+            t_vec = time.perf_counter() - t
+        if mode == KEYWORD:
+            ranked = [(cid, score) for cid, score in keyword]
+        elif mode == VECTOR:
+            ranked = [(cid, 1.0 - dist) for cid, dist in vector]
+        else:
+            ranked = fuse(
+                [(opts.keyword_weight, [c for c, _ in keyword]), (opts.vector_weight, [c for c, _ in vector])],
+                opts.rrf_k,
+            )
+        hits = self._hits(ranked, query, k, document_ids)
+        self.last_timings = Timings(
+            embed_ms=t_embed * 1000, keyword_ms=t_kw * 1000, vector_ms=t_vec * 1000,
+            total_ms=(time.perf_counter() - t0) * 1000,
+        )
+        return hits
+
+    def _hits(self, ranked: list[tuple[int, float]], query: str, k: int,
+              document_ids: Sequence[int] | None) -> list[Hit]:
+        terms = query_terms(query)
+        wanted_docs = set(document_ids) if document_ids else None
+        hits: list[Hit] = []
+        kept_shingles: list[set[str]] = []
+        docs: dict[int, Document | None] = {}
+        # Fetch chunk rows in slices: most searches need only the first few.
+        for start in range(0, len(ranked), max(k * 2, 20)):
+            window = ranked[start : start + max(k * 2, 20)]
+            chunks: dict[int, Chunk] = {c.id: c for c in self.store.chunks([cid for cid, _ in window])}
+            for cid, score in window:
+                chunk = chunks.get(cid)
+                if chunk is None or (wanted_docs is not None and chunk.document_id not in wanted_docs):
+                    continue
+                shingles = _shingles(chunk.text)
+                if any(_jaccard(shingles, seen) >= self.options.dedupe_threshold for seen in kept_shingles):
+                    continue
+                if chunk.document_id not in docs:
+                    docs[chunk.document_id] = self.store.document(chunk.document_id)
+                doc = docs[chunk.document_id]
+                if doc is None:
+                    continue
+                text_snippet, marks = snippet(chunk.text, terms, self.options.snippet_chars)
+                kept_shingles.append(shingles)
+                hits.append(Hit(
+                    chunk_id=chunk.id, document_id=doc.id, collection_id=doc.collection_id,
+                    path=doc.path, title=doc.title, page=chunk.page_start,
+                    char_start=chunk.char_start, char_end=chunk.char_end, score=float(score),
+                    text=chunk.text, heading=chunk.heading, snippet=text_snippet, marks=marks,
+                ))
+                if len(hits) >= k:
+                    return hits
+        return hits
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    if not a or not b:
+        return 0.0
+    return len(a & b) / len(a | b)
+
