@@ -23,6 +23,8 @@ CISI = SHARED / "data" / "cisi"
 
 PASSPHRASE = "correct horse battery staple"
 
+pytest_plugins = ["tests.fakes.fixtures"]
+
 
 def fast_kdf() -> KdfParams:
     """Argon2id at a trivial cost so tests that open vaults many times stay fast."""
