@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ragdesk.core.chat import ChatService, ChatSettings
 from ragdesk.core.embedders import BuiltinEmbedder, Embedder, OllamaEmbedder
 from ragdesk.core.indexer import Indexer, IndexOptions
+from ragdesk.core.retrieval import Retriever, SearchOptions
 from ragdesk.core.store.base import Store
 
 log = logging.getLogger("ragdesk.app")
@@ -50,6 +52,19 @@ class Services:
 
     def indexer(self, **options: Any) -> Indexer:
         return Indexer(self.store, self.embedder, IndexOptions(**options))
+
+    def retriever(self, **options: Any) -> Retriever:
+        return Retriever(self.store, self.embedder, SearchOptions(**options))
+
+    def chat_settings(self, model: str | None = None) -> ChatSettings:
+        return ChatSettings(
+            host=ollama_host(self.store),
+            model=model or self.store.get_setting("chat_model"),
+            num_ctx=self.store.get_setting("num_ctx"),
+        )
+
+    def chat(self, model: str | None = None) -> ChatService:
+        return ChatService(self.store, self.retriever(), self.chat_settings(model))
 
     def close(self) -> None:
         self.store.close()

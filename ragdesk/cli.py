@@ -325,6 +325,53 @@ def _search_batch(args: argparse.Namespace, retriever, collections) -> int:  # t
     return EXIT_OK
 
 
+def cmd_ask(args: argparse.Namespace) -> int:
+    question = " ".join(args.question).strip()
+    if not question:
+        raise UsageError("ask what? give a QUESTION")
+    services = _services(args)
+    try:
+        store = services.store
+        collections = _collection_ids(store, args.collection)
+        if args.conversation is not None and store.conversation(args.conversation) is None:
+            raise RagdeskError(f"no conversation {args.conversation}")
+        chat = services.chat(model=args.model)
+        done = None
+        try:
+            for event in chat.ask(question, conversation_id=args.conversation, collection_ids=collections):
+                if event.kind == "token" and not args.json:
+                    sys.stdout.write(event.text)
+                    sys.stdout.flush()
+                elif event.kind == "notice" and not args.json:
+                    print(f"\nragdesk: {event.notice}", file=sys.stderr)
+                elif event.kind == "done":
+                    done = event
+        except KeyboardInterrupt:
+            chat.cancel()
+            print("\nragdesk: stopped; the partial answer is kept in the conversation", file=sys.stderr)
+            return 130
+        assert done is not None
+        if args.json:
+            print(json.dumps({
+                "answer": done.answer, "mode": done.mode, "model": done.model,
+                "status": done.status, "notice": done.notice,
+                "citations": [{k: c[k] for k in ("n", "path", "title", "page", "text")}
+                              for c in done.citations],
+                "conversation": done.conversation_id,
+            }, indent=2, ensure_ascii=False))
+            return EXIT_OK
+        print()
+        if done.citations:
+            print("\nSources:")
+            for c in done.citations:
+                page = f", p. {c['page']}" if c.get("page") else ""
+                print(f"  [{c['n']}] {c['title']}{page} — {c['path']}")
+        print(f"\n(conversation {done.conversation_id}; continue with --conversation {done.conversation_id})")
+        return EXIT_OK
+    finally:
+        services.close()
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     from ragdesk.gui.app import run  # Qt is imported only when the GUI is asked for
 
@@ -389,6 +436,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["hybrid", "keyword", "vector"], default="hybrid")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--batch", metavar="FILE", help='JSON lines {"id", "query"} in ("-" for stdin), JSON lines out')
+    p = add("ask", cmd_ask, "ask a question; the answer streams, with its sources")
+    p.add_argument("question", nargs="+", metavar="QUESTION")
+    p.add_argument("--model", metavar="M", help="Ollama chat model (default: the vault's setting)")
+    p.add_argument("--collection", action="append", metavar="NAME", help="ask only this collection (repeatable)")
+    p.add_argument("--conversation", type=int, metavar="ID", help="continue this conversation")
+    p.add_argument("--json", action="store_true", help="print the answer and citations as JSON")
     add("gui", cmd_gui, "start the desktop application (the default)")
     return parser
 
