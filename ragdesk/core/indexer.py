@@ -61,6 +61,7 @@ class IndexOptions:
     limits: extract.Limits = field(default_factory=extract.Limits)
     workers: int | None = None  # parser processes; None = one per core less one (at least 1); 0 = in-process
     keep_originals: bool = True
+    parse_timeout: float = 600.0  # seconds one file may take to read (OCR of a long scan is slow)
 
 
 @dataclass(frozen=True)
@@ -388,8 +389,11 @@ class Indexer:
         self._ensure_vector_space()
         progress = Progress()
         for coll in self.store.collections():
+            # Names that are not UTF-8 are stored escaped: recognise them by walking the folders.
+            present = {path_text(f.path) for f in walk(Path(d) for d in coll.folders)
+                       if isinstance(f, FoundFile)}
             for doc in self.store.documents(coll.id):
-                if not os.path.exists(doc.path):
+                if doc.path not in present and not os.path.exists(doc.path):
                     self.store.remove_document(doc.id)
                     self.store.audit("document removed", document_id=doc.id, reason="gone from disk")
                     progress.record(FileOutcome(doc.path, REMOVED, "gone from disk", document_id=doc.id))
@@ -483,7 +487,11 @@ class Indexer:
         if isinstance(fut, Parsed):
             return fut, False
         try:
-            return fut.result(), False
+            return fut.result(timeout=self.options.parse_timeout), False
+        except cf.TimeoutError:
+            return Parsed(path_text(job.path), job.size, job.mtime, status=FAILED,
+                          reason=f"reading the file took longer than {self.options.parse_timeout:.0f} s"
+                                 " (damaged or hostile content?)"), True
         except cf.process.BrokenProcessPool:
             return Parsed(path_text(job.path), job.size, job.mtime, status=FAILED,
                           reason="the reader crashed on this file (damaged or hostile content)"), True
@@ -493,7 +501,9 @@ class Indexer:
 
     def _restart(self, pool: cf.ProcessPoolExecutor, workers: int,
                  pending: deque[tuple[ParseJob, Any]], todo: deque[ParseJob]) -> cf.ProcessPoolExecutor:
-        """A worker died (a crash in a parser): requeue what was in flight in a fresh pool."""
+        """A worker died or hung: stop the pool, requeue what was in flight in a fresh one."""
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.kill()  # a parser stuck in a loop never returns by itself
         pool.shutdown(wait=False, cancel_futures=True)
         for job, _ in reversed(pending):
             todo.appendleft(job)

@@ -1,0 +1,147 @@
+"""CISI through the real pipeline: indexing rate vs. the embedder alone, and retrieval quality.
+
+    .venv/bin/python benchmarks/bench_cisi.py [--data-dir ../shared/data/cisi] [--rrf-k 60]
+        [--corpus ../shared/corpus]
+
+1. Writes each CISI abstract (title + text) as one .txt file, creates a vault in a temp folder
+   and runs `ragdesk index FOLDER` as a user would (a child process: interpreter start, model
+   load, parser processes, embedding, encrypted writes all count).
+2. In the same run, times the built-in embedder alone on the same 1460 texts, and prints the
+   ratio end-to-end rate / embedder-only rate (target >= 0.85).
+3. Ranks the documents for the 76 judged CISI queries with keyword-only (FTS5 BM25),
+   vector-only and hybrid retrieval, and prints nDCG@10 and recall@100 for each
+   (targets: hybrid >= 0.45 and never worse than the better of its parts).
+4. With --corpus, indexes that folder too and prints the peak memory of the indexing processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import cisi  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+PASSPHRASE = "benchmark"
+
+
+def make_vault(home: Path) -> None:
+    from ragdesk.core.store import vault
+    from ragdesk.core.store.keys import KdfParams
+
+    vault.create(home, PASSPHRASE, kdf=KdfParams.fresh(memory_kib=8192, iterations=1, lanes=1)).lock()
+
+
+def run_index(home: Path, folder: Path) -> tuple[float, dict, int]:
+    """Wall seconds, the --json summary, and the peak RSS (KiB) of the largest child process."""
+    env = dict(os.environ, RAGDESK_HOME=str(home), RAGDESK_PASSPHRASE=PASSPHRASE)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "ragdesk", "index", "--json", str(folder)],
+                          env=env, cwd=REPO, capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return wall, json.loads(proc.stdout), max(peak, before)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--rrf-k", type=float, default=None)
+    parser.add_argument("--vector-weight", type=float, default=None)
+    parser.add_argument("--corpus", default=None, help="also index this folder and report peak memory")
+    parser.add_argument("--keep", default=None, metavar="DIR",
+                        help="keep the CISI vault in DIR and reuse it (skips the indexing timing)")
+    args = parser.parse_args()
+
+    docs = cisi.load_docs(args.data_dir)
+    queries = cisi.load_queries(args.data_dir)
+    qrels = cisi.load_qrels(args.data_dir)
+    judged = {q: t for q, t in queries.items() if q in qrels}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        from ragdesk.core.embedders import BuiltinEmbedder
+
+        home = Path(args.keep) if args.keep else Path(tmp) / "home"
+        if not (home / "vault.db").exists():
+            folder = Path(tmp) / "cisi"
+            folder.mkdir()
+            for doc_id, text in docs.items():
+                (folder / f"{doc_id}.txt").write_text(text, encoding="utf-8")
+            make_vault(home)
+
+            wall, summary, peak_kib = run_index(home, folder)
+            indexed = len(summary["indexed"])
+            e2e_rate = indexed / wall
+
+            t = time.perf_counter()
+            embedder = BuiltinEmbedder()
+            load_s = time.perf_counter() - t
+            texts = list(docs.values())
+            embedder.embed(texts[:32])  # warm-up
+            t = time.perf_counter()
+            embedder.embed(texts)
+            embed_s = time.perf_counter() - t
+            embed_rate = len(texts) / embed_s
+
+            print(f"documents: {len(docs)}  indexed: {indexed}  failed: {len(summary['failed'])}"
+                  f"  chunks: {summary['chunks']}")
+            print(f"ragdesk index (child process, wall): {wall:.1f} s = {e2e_rate:.1f} docs/s;"
+                  f" peak RSS {peak_kib / 1024:.0f} MiB")
+            print(f"embedder alone: {embed_rate:.1f} docs/s (model load {load_s:.2f} s, not counted)")
+            print(f"end-to-end / embedder-only = {e2e_rate / embed_rate:.3f}  (target >= 0.85)")
+        else:
+            embedder = BuiltinEmbedder()
+
+        from ragdesk.core.retrieval import Retriever, SearchOptions
+        from ragdesk.core.store import vault as vault_store
+
+        store = vault_store.unlock(home, PASSPHRASE)
+        try:
+            options = {}
+            if args.rrf_k is not None:
+                options["rrf_k"] = args.rrf_k
+            if args.vector_weight is not None:
+                options["vector_weight"] = args.vector_weight
+            retriever = Retriever(store, embedder, SearchOptions(**options))
+            print(f"\n{'mode':8} {'nDCG@10':>8} {'recall@100':>11}   (CISI, {len(judged)} judged queries)")
+            results = {}
+            for mode in ("keyword", "vector", "hybrid"):
+                rankings = {}
+                latencies = []
+                for qid, text in judged.items():
+                    t = time.perf_counter()
+                    hits = retriever.search(text, k=150, mode=mode)
+                    latencies.append(time.perf_counter() - t)
+                    # A document split into several chunks counts once, at its best rank.
+                    rankings[qid] = list(dict.fromkeys(int(Path(h.path).stem) for h in hits))
+                scores = cisi.evaluate(rankings, qrels)
+                results[mode] = scores
+                latencies.sort()
+                print(f"{mode:8} {scores['ndcg@10']:8.3f} {scores['recall@100']:11.3f}"
+                      f"   (median {1000 * latencies[len(latencies) // 2]:.1f} ms/query, k=100)")
+            best_part = max(results["keyword"]["ndcg@10"], results["vector"]["ndcg@10"])
+            print(f"hybrid - best part = {results['hybrid']['ndcg@10'] - best_part:+.3f}")
+        finally:
+            store.lock()
+
+        if args.corpus:
+            home2 = Path(tmp) / "home2"
+            make_vault(home2)
+            wall, summary, peak_kib = run_index(home2, Path(args.corpus))
+            print(f"\ncorpus {args.corpus}: {len(summary['indexed'])} indexed,"
+                  f" {len(summary['failed']) + len(summary['unsupported'])} reported,"
+                  f" {summary['pages']} pages, {summary['chunks']} chunks in {wall:.1f} s;"
+                  f" peak RSS of the largest indexing process {peak_kib / 1024:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
