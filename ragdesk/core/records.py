@@ -180,3 +180,16 @@ class StoreStatus:
     database_bytes: int
     vector_space: VectorSpace | None
     kdf: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """A LAN client's bearer token as the vault keeps it: only the SHA-256 of the secret."""
+
+    id: int
+    name: str
+    token_hash: str
+    collections: tuple[str, ...] | None  # None: every collection
+    admin: bool
+    created_at: float
+    revoked_at: float | None = None

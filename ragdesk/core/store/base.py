@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ragdesk.core.records import (
+    ApiToken,
     AuditEvent,
     Chunk,
     ChunkDraft,
@@ -106,3 +107,21 @@ class Store(Protocol):
 
     # --- health ---------------------------------------------------------------------------
     def status(self) -> StoreStatus: ...
+
+    # --- LAN sharing ----------------------------------------------------------------------
+    def create_token(self, name: str, token_hash: str, collections: Sequence[str] | None = None,
+                     admin: bool = False) -> ApiToken: ...
+    def tokens(self, include_revoked: bool = False) -> list[ApiToken]: ...
+    def revoke_token(self, name: str) -> bool: ...
+    def verify_token(self, token_hash: str) -> ApiToken | None:
+        """The active token with this SHA-256 hash, compared in constant time."""
+        ...
+
+    def server_identity(self) -> tuple[str, str] | None:
+        """(certificate PEM, private key PEM); the key is kept only here, encrypted."""
+        ...
+
+    def set_server_identity(self, cert_pem: str, key_pem: str) -> None: ...
+    def audit_many(self, events: Sequence[tuple[float, str, dict[str, Any]]]) -> None:
+        """Append (time, event, detail) entries in one transaction."""
+        ...

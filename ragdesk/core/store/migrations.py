@@ -124,9 +124,31 @@ CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN
 END;
 """
 
+# LAN sharing: client tokens (only their SHA-256 is kept; a revoked name may be reused) and the
+# server's TLS identity, whose private key lives here and nowhere else.
+M002_SERVER = """
+CREATE TABLE api_tokens (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL,
+    token_hash  TEXT NOT NULL UNIQUE,
+    collections TEXT,
+    admin       INTEGER NOT NULL DEFAULT 0,
+    created_at  REAL NOT NULL,
+    revoked_at  REAL
+);
+CREATE UNIQUE INDEX api_tokens_active_name ON api_tokens(name) WHERE revoked_at IS NULL;
+CREATE TABLE server_identity (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    cert_pem   TEXT NOT NULL,
+    key_pem    TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+"""
+
 # (name, SQL script). Append only: never edit or reorder a migration that has shipped.
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_initial", M001_INITIAL),
+    ("m002_server", M002_SERVER),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

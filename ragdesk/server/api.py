@@ -1,0 +1,307 @@
+"""RagDesk's own API (/api/v1): ask with a streamed, cited answer; search; documents.
+
+`POST /api/v1/ask` answers as server-sent events, in this order (after an SSE comment line,
+`: accepted`, sent as soon as the request is admitted):
+  event: sources    the passages found: [{n, title, path, page, snippet, document_id, chunk_id}]
+  event: token      {"text": "..."} pieces of the answer as the model writes them (many)
+  event: notice     {"text": "..."} when the answer is extractive or was cut off (optional)
+  event: citations  the sources the answer cites: [{n, document_id, chunk_id, path, title, page,
+                    char_start, char_end, text, snippet}]
+  event: done       {"mode": "llm"|"extractive", "status", "model", "conversation_id"}
+(or `event: error` {"detail"} if the answer could not be produced). Pass `conversation_id` back
+to ask a follow-up in the same conversation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field, field_validator
+from starlette.concurrency import run_in_threadpool
+
+from ragdesk.core.chat import ChatEvent
+from ragdesk.errors import RagdeskError
+from ragdesk.server.auth import Principal
+from ragdesk.server.documents import UploadRejected
+
+log = logging.getLogger("ragdesk.server.api")
+
+router = APIRouter()
+MAX_TEXT = 100_000  # absolute bound in the schema; the configured limit is checked per request
+
+
+def check_text(value: str | None) -> str | None:
+    """Text must be valid Unicode (no lone surrogates: they cannot be stored or tokenized)."""
+    if value is not None:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("text must be valid Unicode") from None
+    return value
+
+
+class AskRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=MAX_TEXT)
+    conversation_id: int | None = Field(default=None, description="continue this conversation")
+    collections: list[str] | None = Field(default=None, max_length=100,
+                                          description="only these collections (within the token's scope)")
+    model: str | None = Field(default=None, max_length=200, description="an Ollama model; default: the vault's")
+
+    _text = field_validator("question", "model")(check_text)
+
+    @field_validator("collections")
+    @classmethod
+    def _names(cls, v: list[str] | None) -> list[str] | None:
+        for name in v or []:
+            check_text(name)
+        return v
+
+
+class SearchRequest(BaseModel):
+    query: str = Field(min_length=1, max_length=MAX_TEXT)
+    k: int = Field(default=10, ge=1, le=50)
+    collections: list[str] | None = Field(default=None, max_length=100)
+    mode: Literal["hybrid", "keyword", "vector"] = "hybrid"
+
+    _text = field_validator("query")(check_text)
+
+    @field_validator("collections")
+    @classmethod
+    def _names(cls, v: list[str] | None) -> list[str] | None:
+        for name in v or []:
+            check_text(name)
+        return v
+
+
+class Hit(BaseModel):
+    n: int
+    document_id: int
+    chunk_id: int
+    collection: str | None
+    path: str
+    title: str
+    page: int
+    score: float
+    snippet: str
+    text: str
+    heading: str
+    char_start: int
+    char_end: int
+
+
+class SearchResponse(BaseModel):
+    query: str
+    hits: list[Hit]
+
+
+class Me(BaseModel):
+    name: str
+    admin: bool
+    collections: list[str] | None
+
+
+class DocumentOut(BaseModel):
+    id: int
+    collection: str | None
+    path: str
+    title: str
+    format: str
+    pages: int
+    chunks: int
+    status: str
+    error: str | None
+
+
+def ctx_of(request: Request) -> Any:
+    return request.app.state.ctx
+
+
+def principal_of(request: Request) -> Principal:
+    from ragdesk.server.app import principal_of as get
+
+    return get(request)
+
+
+def check_question(ctx: Any, text: str) -> str:
+    limit = ctx.config.limits.max_question_chars
+    if len(text) > limit:
+        raise HTTPException(413, f"the question is longer than {limit} characters")
+    if not text.strip():
+        raise HTTPException(422, "the question is empty")
+    return text
+
+
+def sse(event: str, data: Any) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+def source_json(source: Any) -> dict[str, Any]:
+    h = source.hit
+    return {"n": source.n, "title": h.title, "path": h.path, "page": h.page, "snippet": h.snippet,
+            "document_id": h.document_id, "chunk_id": h.chunk_id}
+
+
+def record_done(ctx: Any, event: ChatEvent) -> None:
+    ctx.metrics.answers.labels(event.mode, event.status).inc()
+    if event.first_token_ms is not None:
+        ctx.metrics.first_token.observe(event.first_token_ms / 1000)
+
+
+@router.post("/api/v1/ask", tags=["native"], summary="Ask; the answer streams as server-sent events",
+             responses={200: {"content": {"text/event-stream": {}}, "description": "SSE stream"}})
+async def ask(body: AskRequest, request: Request) -> Response:
+    ctx = ctx_of(request)
+    principal = principal_of(request)
+    question = check_question(ctx, body.question)
+    collection_ids = ctx.collection_ids(principal, body.collections)
+    known, model = await ctx.model_for(body.model)
+    if not known:
+        raise HTTPException(404, f"no model named {body.model!r}")
+    conversation_id = body.conversation_id
+    if conversation_id is not None and ctx.memory.get(conversation_id, principal.name) is None:
+        raise HTTPException(404, f"no conversation {conversation_id} for this token")
+    ctx.admit(principal)
+
+    def encode(event: ChatEvent) -> bytes:
+        if event.kind == "sources":
+            return sse("sources", [source_json(s) for s in event.sources])
+        if event.kind == "token":
+            return sse("token", {"text": event.text})
+        if event.kind == "notice":
+            return sse("notice", {"text": event.notice})
+        if event.kind == "done":
+            return sse("citations", event.citations) + sse("done", {
+                "mode": event.mode, "status": event.status, "model": event.model,
+                "conversation_id": event.conversation_id, "first_token_ms": event.first_token_ms})
+        return b""
+
+    async def events() -> AsyncIterator[bytes]:
+        yield b": accepted\n\n"  # the stream is open: searching starts now
+        stream = ctx.runner.batches(principal.name, question, model=model, collection_ids=collection_ids,
+                                    conversation_id=conversation_id,
+                                    timeout=ctx.config.limits.stream_timeout,
+                                    on_done=lambda e: record_done(ctx, e))
+        async with contextlib.aclosing(stream):
+            try:
+                async for batch in stream:
+                    yield b"".join(encode(e) for e in batch)
+            except TimeoutError:
+                yield sse("error", {"detail": "the answer took too long and was stopped"})
+            except Exception:  # noqa: BLE001 - a bug: logged, the client told in one line
+                log.exception("ask failed")
+                yield sse("error", {"detail": "the server could not produce an answer"})
+
+    return ctx.stream_response(principal, events(), "text/event-stream",
+                               {"X-Accel-Buffering": "no"})
+
+
+@router.post("/api/v1/search", tags=["native"], response_model=SearchResponse,
+             summary="The passages that best match a query")
+async def search(body: SearchRequest, request: Request) -> SearchResponse:
+    ctx = ctx_of(request)
+    principal = principal_of(request)
+    if len(body.query) > ctx.config.limits.max_question_chars:
+        raise HTTPException(413, f"the query is longer than {ctx.config.limits.max_question_chars} characters")
+    collection_ids = ctx.collection_ids(principal, body.collections)
+    names = {v: k for k, v in ctx.collection_ids_by_name().items()}
+    k = min(body.k, ctx.config.limits.max_search_k)
+
+    def run() -> list[Any]:
+        retriever = ctx.services.retriever(k=k, mode=body.mode)
+        return retriever.search(body.query, k=k, collection_ids=collection_ids)
+
+    hits = await run_in_threadpool(run)
+    return SearchResponse(query=body.query, hits=[
+        Hit(n=i, document_id=h.document_id, chunk_id=h.chunk_id, collection=names.get(h.collection_id),
+            path=h.path, title=h.title, page=h.page, score=h.score, snippet=h.snippet, text=h.text,
+            heading=h.heading, char_start=h.char_start, char_end=h.char_end)
+        for i, h in enumerate(hits, start=1)])
+
+
+@router.get("/api/v1/me", tags=["native"], response_model=Me, summary="The token's name and scope")
+async def me(request: Request) -> Me:
+    p = principal_of(request)
+    return Me(name=p.name, admin=p.admin, collections=list(p.collections) if p.collections is not None else None)
+
+
+@router.get("/api/v1/collections", tags=["native"], response_model=list[str],
+            summary="The collections this token may read")
+async def collections(request: Request) -> list[str]:
+    ctx = ctx_of(request)
+    p = principal_of(request)
+    names = await run_in_threadpool(lambda: sorted(ctx.collection_ids_by_name()))
+    return [n for n in names if p.allows_collection(n)]
+
+
+@router.get("/api/v1/documents", tags=["native"], response_model=list[DocumentOut],
+            summary="Documents in the collections this token may read")
+async def documents(request: Request,
+                    collection: str | None = Query(default=None, max_length=200)) -> list[DocumentOut]:
+    ctx = ctx_of(request)
+    p = principal_of(request)
+    if collection is not None:
+        check_text(collection)
+    ids = ctx.collection_ids(p, [collection] if collection else None)
+
+    def run() -> list[DocumentOut]:
+        names = {v: k for k, v in ctx.collection_ids_by_name().items()}
+        docs = ctx.services.store.documents()
+        return [DocumentOut(id=d.id, collection=names.get(d.collection_id), path=d.path, title=d.title,
+                            format=d.format, pages=d.pages, chunks=d.chunks, status=d.status, error=d.error)
+                for d in docs if ids is None or d.collection_id in ids]
+
+    return await run_in_threadpool(run)
+
+
+def require_admin(principal: Principal) -> None:
+    if not principal.admin:
+        raise HTTPException(403, "this token is read-only; an admin token may change documents")
+
+
+@router.post("/api/v1/documents", tags=["native"], status_code=201, response_model=DocumentOut,
+             summary="Add a document (admin token): the file's bytes as the request body",
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
+async def add_document(request: Request,
+                       filename: str = Query(min_length=1, max_length=255),
+                       collection: str = Query(default="default", min_length=1, max_length=200)) -> Any:
+    ctx = ctx_of(request)
+    p = principal_of(request)
+    require_admin(p)
+    check_text(filename)
+    check_text(collection)
+    if not p.allows_collection(collection):
+        raise HTTPException(403, f"this token may not change the collection {collection!r}")
+    data = await request.body()
+    try:
+        doc = await run_in_threadpool(ctx.uploads.add, collection, filename, data, p.name)
+    except UploadRejected as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+    except RagdeskError as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+    ctx._collections = (0.0, {})  # noqa: SLF001 - a new collection may exist now
+    return DocumentOut(id=doc.id, collection=collection, path=doc.path, title=doc.title, format=doc.format,
+                       pages=doc.pages, chunks=doc.chunks, status=doc.status, error=doc.error)
+
+
+@router.delete("/api/v1/documents/{document_id}", tags=["native"], status_code=204,
+               summary="Remove a document (admin token)")
+async def remove_document(document_id: int, request: Request) -> Response:
+    ctx = ctx_of(request)
+    p = principal_of(request)
+    require_admin(p)
+    doc = await run_in_threadpool(ctx.services.store.document, document_id) \
+        if -(2**63) <= document_id < 2**63 else None
+    if doc is None:
+        raise HTTPException(404, f"no document {document_id}")
+    names = {v: k for k, v in ctx.collection_ids_by_name().items()}
+    if not p.allows_collection(names.get(doc.collection_id, "")):
+        raise HTTPException(404, f"no document {document_id}")
+    await run_in_threadpool(ctx.uploads.remove, document_id, p.name)
+    return Response(status_code=204)

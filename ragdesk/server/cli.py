@@ -1,0 +1,185 @@
+"""`ragdesk serve` and `ragdesk token ...`: the LAN server's command-line side.
+
+Registered into the main parser by `register()`; FastAPI and uvicorn are imported only when
+`serve` runs. The vault is opened by one process at a time, so tokens are managed while the
+server is stopped (or with `serve --new-token NAME`, or from the GUI while it serves).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ragdesk.errors import UsageError
+
+EXIT_OK = 0
+
+WARNING_PLAIN_HTTP = """\
+================================================================================
+ WARNING: --insecure-http: TLS IS OFF.
+ Questions, answers, document text and client tokens cross the network in
+ PLAIN TEXT: anyone on the network path can read them and reuse the tokens.
+ Use it only behind a TLS-terminating reverse proxy on this machine, or for a
+ test on loopback. Without the flag RagDesk serves HTTPS.
+================================================================================"""
+
+
+# How the command line opens the vault (passphrase from the environment, a file or a prompt);
+# handed over by `register`, so that this package does not import the main command line.
+_open_services: Callable[[argparse.Namespace], Any] | None = None
+
+
+def _services(args: argparse.Namespace) -> Any:
+    assert _open_services is not None, "register() was not called"
+    return _open_services(args)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(EXIT_OK)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ragdesk.server.auth import TokenRegistry
+    from ragdesk.server.config import Limits, ServerConfig
+    from ragdesk.server.runner import ServerHandle
+
+    if args.insecure_http and (args.cert or args.key):
+        raise UsageError("--insecure-http and --cert/--key contradict each other")
+    if bool(args.cert) != bool(args.key):
+        raise UsageError("give both --cert FILE and --key FILE")
+    limits = Limits()
+    if args.max_streams is not None:
+        limits = Limits(**{**limits.__dict__, "max_streams": args.max_streams})
+    if args.max_streams_per_token is not None:
+        limits = Limits(**{**limits.__dict__, "max_streams_per_token": args.max_streams_per_token})
+    config = ServerConfig(host=args.host, port=args.port, tls=not args.insecure_http,
+                          cert_file=args.cert, key_file=args.key, limits=limits,
+                          docs=not args.no_docs)
+    services = _services(args)
+    try:
+        tokens = TokenRegistry(services.store)
+        if args.new_token:
+            _, secret = tokens.create(args.new_token)
+            print(f"New read-only token {args.new_token!r} (shown only this once):", file=sys.stderr)
+            print(secret, flush=True)
+        handle = ServerHandle(services, config, tokens)
+        handle.build()
+        if not config.tls:
+            print(WARNING_PLAIN_HTTP, file=sys.stderr)
+            if not _is_loopback(config.host):
+                print(f" {config.host} is not a loopback address: this is reachable from the network.",
+                      file=sys.stderr)
+        print(f"RagDesk is serving this vault on {handle.url}", flush=True)
+        if handle.identity is not None:
+            where = "from the vault" if handle.identity.source == "vault" else "from your files"
+            print(f"TLS certificate ({where}), SHA-256 fingerprint:\n  {handle.fingerprint}", flush=True)
+            print(f"Valid for: {', '.join(handle.identity.names)}", flush=True)
+        if not tokens.list():
+            print("No client tokens yet: stop the server and run `ragdesk token create NAME`"
+                  " (or start it with --new-token NAME).", file=sys.stderr)
+        print("Stop with Ctrl+C.", file=sys.stderr, flush=True)
+        # uvicorn stops gracefully on SIGINT/SIGTERM, then raises the signal again: a requested
+        # stop is a clean exit (systemd's `stop`, Ctrl+C), not an interruption.
+        previous = signal.signal(signal.SIGTERM, _exit_cleanly)
+        try:
+            handle.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        print("RagDesk stopped serving.", file=sys.stderr)
+        return EXIT_OK
+    finally:
+        services.close()
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    if not getattr(args, "token_command", None):
+        raise UsageError("token what? create NAME, list or revoke NAME")
+    from ragdesk.server.auth import TokenRegistry
+
+    services = _services(args)
+    try:
+        registry = TokenRegistry(services.store)
+        if args.token_command == "create":
+            collections = [c for group in args.collections or [] for c in group.split(",") if c] or None
+            token, secret = registry.create(args.name, collections=collections, admin=args.admin)
+            scope = "admin (may add and remove documents)" if token.admin else "read-only"
+            where = ", ".join(token.collections) if token.collections is not None else "all collections"
+            print(f"Created token {token.name!r}: {scope}, {where}.", file=sys.stderr)
+            print("It is shown only this once; clients send it as `Authorization: Bearer <token>`.",
+                  file=sys.stderr)
+            print(secret, flush=True)
+        elif args.token_command == "list":
+            items = registry.list(include_revoked=args.all)
+            if args.json:
+                print(json.dumps([{"name": t.name, "admin": t.admin,
+                                   "collections": list(t.collections) if t.collections is not None else None,
+                                   "created_at": t.created_at, "revoked_at": t.revoked_at}
+                                  for t in items], indent=2))
+            elif not items:
+                print("No tokens. Create one with `ragdesk token create NAME`.")
+            else:
+                for t in items:
+                    scope = "admin" if t.admin else "read-only"
+                    where = ",".join(t.collections) if t.collections is not None else "all"
+                    state = f"  revoked {time.strftime('%Y-%m-%d %H:%M', time.localtime(t.revoked_at))}" \
+                        if t.revoked_at else ""
+                    created = time.strftime("%Y-%m-%d %H:%M", time.localtime(t.created_at))
+                    print(f"{t.name:24} {scope:9} collections: {where:20} created {created}{state}")
+        elif args.token_command == "revoke":
+            if not registry.revoke(args.name):
+                from ragdesk.errors import RagdeskError
+
+                raise RagdeskError(f"no active token named {args.name!r}")
+            print(f"Revoked token {args.name!r}.")
+        return EXIT_OK
+    finally:
+        services.close()
+
+
+def register(add: Callable[..., argparse.ArgumentParser], common: argparse.ArgumentParser,
+             open_services: Callable[[argparse.Namespace], Any]) -> None:
+    """Add `serve` and `token` to the main parser (`add` is build_parser's helper; `common` its
+    shared options; `open_services(args)` unlocks the vault as the other commands do)."""
+    global _open_services
+    _open_services = open_services
+    p = add("serve", cmd_serve, "share this vault on the network (HTTPS, token sign-in) until stopped")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
+    p.add_argument("--port", type=int, default=8443, help="port (default 8443; 0 picks a free one)")
+    p.add_argument("--cert", metavar="FILE", help="your own certificate (PEM, chain first)")
+    p.add_argument("--key", metavar="FILE", help="its private key (PEM)")
+    p.add_argument("--insecure-http", action="store_true",
+                   help="serve plain HTTP (no TLS): only behind a TLS proxy on this machine")
+    p.add_argument("--new-token", metavar="NAME", help="create a read-only token first and print it")
+    p.add_argument("--max-streams", type=int, metavar="N", help="answers streamed at once (default 600)")
+    p.add_argument("--max-streams-per-token", type=int, metavar="N",
+                   help="answers one token may stream at once (default 8)")
+    p.add_argument("--no-docs", action="store_true", help="do not serve the /docs page")
+
+    p = add("token", cmd_token, "create, list and revoke LAN client tokens")
+    tsub = p.add_subparsers(dest="token_command", metavar="ACTION", parser_class=type(p))
+    c = tsub.add_parser("create", help="create a token and print it (once)", parents=[common])
+    c.add_argument("name", metavar="NAME")
+    c.add_argument("--collections", action="extend", nargs="+", metavar="NAME",
+                   help="only these collections (names, or NAME,NAME; default: all)")
+    c.add_argument("--admin", action="store_true", help="may also add and remove documents")
+    c = tsub.add_parser("list", help="list tokens", parents=[common])
+    c.add_argument("--all", action="store_true", help="include revoked tokens")
+    c.add_argument("--json", action="store_true", help="print JSON")
+    c = tsub.add_parser("revoke", help="revoke a token at once", parents=[common])
+    c.add_argument("name", metavar="NAME")

@@ -1,0 +1,210 @@
+"""What the server keeps for remote askers: their conversations in memory, their audit trail in
+the vault, written in batches.
+
+Remote clients' conversations are not mixed into the vault owner's conversation list: each lives
+in this process's memory (per token, the oldest dropped past a bound, all gone when the server
+stops), which is also what OpenAI- and Ollama-style clients expect (they resend the history).
+Every access and every question is still recorded in the vault's append-only audit log.
+
+Why batches: the vault syncs the disk on every commit (about 7 ms here). A burst of 500
+questions written one transaction each would queue 2,000+ syncs before the first answer; the
+`AuditWriter` thread commits whatever has accumulated in one transaction instead (group commit).
+
+`RemoteStore` is the Store a server-side `ChatService` is given: conversations and audit go to
+the two objects above, everything else (search, documents, settings) to the vault.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ragdesk.core.records import Conversation, Message
+from ragdesk.core.store.base import Store
+
+log = logging.getLogger("ragdesk.server.session")
+
+MAX_CONVERSATIONS = 5000
+MAX_MESSAGES = 40  # per conversation; older turns are dropped (the chat uses the last few)
+
+
+class AuditWriter:
+    """Appends audit events to the vault from one thread, many per transaction."""
+
+    _STOP = object()
+
+    def __init__(self, store: Store, max_batch: int = 2000) -> None:
+        self.store = store
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self.written = 0
+        self.failed = 0
+
+    def start(self) -> AuditWriter:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="ragdesk-audit", daemon=True)
+            self._thread.start()
+        return self
+
+    def add(self, event: str, **detail: Any) -> None:
+        self._queue.put((time.time(), event, detail))
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything added so far is written (True) or the timeout passes."""
+        if self._thread is None:
+            return False
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout)
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            item = self._queue.get()
+            batch: list[tuple[float, str, dict[str, Any]]] = []
+            waiting: list[threading.Event] = []
+            while True:
+                if item is self._STOP:
+                    stopping = True
+                elif isinstance(item, threading.Event):
+                    waiting.append(item)
+                else:
+                    batch.append(item)
+                if len(batch) >= self.max_batch:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                try:
+                    self.store.audit_many(batch)
+                    self.written += len(batch)
+                except Exception:  # noqa: BLE001 - a failed audit write must not stop serving
+                    self.failed += len(batch)
+                    log.exception("could not write %d audit events", len(batch))
+            for event in waiting:
+                event.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Write what is queued, then end the thread."""
+        if self._thread is not None:
+            self._queue.put(self._STOP)
+            self._thread.join(timeout)
+            self._thread = None
+
+
+@dataclass
+class _Conversation:
+    record: Conversation
+    owner: str
+    messages: list[Message] = field(default_factory=list)
+
+
+class ConversationMemory:
+    """Remote conversations, in memory only, each owned by one token name."""
+
+    def __init__(self, max_conversations: int = MAX_CONVERSATIONS) -> None:
+        self.max_conversations = max_conversations
+        self._items: OrderedDict[int, _Conversation] = OrderedDict()
+        self._ids = itertools.count(1)
+        self._message_ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def create(self, title: str, owner: str) -> Conversation:
+        now = time.time()
+        with self._lock:
+            record = Conversation(next(self._ids), title, now, now)
+            self._items[record.id] = _Conversation(record, owner)
+            while len(self._items) > self.max_conversations:
+                self._items.popitem(last=False)
+        return record
+
+    def get(self, conversation_id: int, owner: str) -> Conversation | None:
+        with self._lock:
+            item = self._items.get(conversation_id)
+            return item.record if item is not None and item.owner == owner else None
+
+    def add(self, conversation_id: int, owner: str, role: str, content: str,
+            citations: Sequence[dict[str, Any]], status: str, meta: dict[str, Any] | None) -> Message:
+        now = time.time()
+        with self._lock:
+            message = Message(next(self._message_ids), conversation_id, role, content,
+                              list(citations), status, now, dict(meta or {}))
+            item = self._items.get(conversation_id)
+            if item is not None and item.owner == owner:
+                item.messages.append(message)
+                del item.messages[:-MAX_MESSAGES]
+                item.record = replace(item.record, updated_at=now)
+                self._items.move_to_end(conversation_id)
+        return message
+
+    def update(self, message_id: int, owner: str, **changes: Any) -> None:
+        with self._lock:
+            for item in reversed(self._items.values()):
+                if item.owner != owner:
+                    continue
+                for i, m in enumerate(item.messages):
+                    if m.id == message_id:
+                        item.messages[i] = replace(m, **{k: v for k, v in changes.items() if v is not None})
+                        return
+
+    def messages(self, conversation_id: int, owner: str) -> list[Message]:
+        with self._lock:
+            item = self._items.get(conversation_id)
+            return list(item.messages) if item is not None and item.owner == owner else []
+
+    def conversations(self, owner: str) -> list[Conversation]:
+        with self._lock:
+            return [i.record for i in reversed(self._items.values()) if i.owner == owner]
+
+
+class RemoteStore:
+    """The vault as one remote client's chat sees it (see the module docstring)."""
+
+    def __init__(self, vault: Store, memory: ConversationMemory, audit: AuditWriter, owner: str) -> None:
+        self._vault = vault
+        self._memory = memory
+        self._audit = audit
+        self.owner = owner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._vault, name)
+
+    def audit(self, event: str, **detail: Any) -> None:
+        self._audit.add(event, token=self.owner, **detail)
+
+    def create_conversation(self, title: str) -> Conversation:
+        return self._memory.create(title, self.owner)
+
+    def conversation(self, conversation_id: int) -> Conversation | None:
+        return self._memory.get(conversation_id, self.owner)
+
+    def conversations(self) -> list[Conversation]:
+        return self._memory.conversations(self.owner)
+
+    def add_message(self, conversation_id: int, role: str, content: str,
+                    citations: Sequence[dict[str, Any]] = (), status: str = "complete",
+                    meta: dict[str, Any] | None = None) -> Message:
+        return self._memory.add(conversation_id, self.owner, role, content, citations, status, meta)
+
+    def update_message(self, message_id: int, content: str,
+                       citations: Sequence[dict[str, Any]] | None = None, status: str | None = None,
+                       meta: dict[str, Any] | None = None) -> None:
+        self._memory.update(message_id, self.owner, content=content,
+                            citations=list(citations) if citations is not None else None,
+                            status=status, meta=meta)
+
+    def messages(self, conversation_id: int) -> list[Message]:
+        return self._memory.messages(conversation_id, self.owner)
