@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: run test install install-test system-deps lint-imports benchmarks clean
+.PHONY: run test install install-test system-deps lint-imports benchmarks clean bundle bundle-test
 
 # Stamps record what has been installed, so a second `make` does no work.
 $(VENV)/.installed: pyproject.toml scripts/install-python-deps
@@ -31,6 +31,23 @@ lint-imports: install-test
 
 test: install-test lint-imports
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+# The PyInstaller bundle (ragdesk.spec): rebuilt when a source file changes; see installer/README.md.
+BUNDLE := dist/ragdesk/ragdesk
+BUNDLE_SOURCES := ragdesk.spec pyproject.toml $(shell find ragdesk resources installer/pyinstaller -type f -not -name '*.pyc' 2>/dev/null)
+
+$(VENV)/.installed-bundle: $(VENV)/.installed pyproject.toml
+	$(PIP) install --quiet -e '.[bundle]'
+	touch $@
+
+$(BUNDLE): $(VENV)/.installed-bundle $(BUNDLE_SOURCES)
+	sh scripts/build-bundle $(PY)
+
+bundle: $(BUNDLE)
+
+# Runs the built bundle with no Python involved: --version, doctor, init, index, search, GUI.
+bundle-test: $(BUNDLE)
+	sh scripts/bundle-smoke-test dist/ragdesk ../shared/corpus
 
 benchmarks: install-test
 	@echo "see benchmarks/README.md for each benchmark's command"

@@ -375,7 +375,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def cmd_gui(args: argparse.Namespace) -> int:
     from ragdesk.gui.app import run  # Qt is imported only when the GUI is asked for
 
-    return run(home_of(args), argv=[sys.argv[0]])
+    return run(home_of(args), argv=[sys.argv[0]], self_test=getattr(args, "self_test", False))
 
 
 def _size(n: int) -> str:
@@ -408,6 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common_options(suppress=False)],
     )
     parser.add_argument("--version", action="version", version=f"RagDesk {__version__}")
+    parser.add_argument("--self-test", action="store_true",
+                        help="open the desktop app offscreen on a throw-away vault, then exit (0 = works)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def add(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
@@ -442,7 +444,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--collection", action="append", metavar="NAME", help="ask only this collection (repeatable)")
     p.add_argument("--conversation", type=int, metavar="ID", help="continue this conversation")
     p.add_argument("--json", action="store_true", help="print the answer and citations as JSON")
-    add("gui", cmd_gui, "start the desktop application (the default)")
+    p = add("gui", cmd_gui, "start the desktop application (the default)")
+    p.add_argument("--self-test", action="store_true", default=argparse.SUPPRESS,
+                   help="open the main window offscreen on a throw-away vault, then exit (0 = works)")
+    from ragdesk.server.cli import register as register_server  # serve, token (LAN sharing)
+
+    register_server(add, common, _services)
+    from ragdesk.cli_upkeep import register as register_upkeep  # backup, restore, doctor
+
+    register_upkeep(add)
     return parser
 
 

@@ -20,7 +20,7 @@ import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -56,9 +56,12 @@ class OllamaModelMissing(EmbedderError):
     """Ollama answers but does not have the model."""
 
 
-@runtime_checkable
 class Embedder(Protocol):
-    """Turns texts into L2-normalised float32 vectors of a fixed dimension."""
+    """Turns texts into L2-normalised float32 vectors of a fixed dimension.
+
+    Not runtime-checkable on purpose: on Python 3.11 isinstance() would read `dimension`, which
+    for OllamaEmbedder may mean a request to Ollama.
+    """
 
     name: str  # e.g. "builtin:all-MiniLM-L6-v2", "ollama:nomic-embed-text"
     dimension: int

@@ -28,6 +28,7 @@ import sqlcipher3
 import sqlite_vec
 
 from ragdesk.core.records import (
+    ApiToken,
     AuditEvent,
     Chunk,
     ChunkDraft,
@@ -641,31 +642,96 @@ class Vault:
     def fts_query(text: str) -> str:
         """Turn anything a user typed into a safe FTS5 query: each word quoted, OR-ed (BM25
         ranks documents with more and rarer matching words first). '' when there is no word."""
-        terms = list(dict.fromkeys(t.lower() for t in _FTS_TERM.findall(text)))[:_MAX_FTS_TERMS]
-        return " OR ".join(f'"{t}"' for t in terms)
+        return " OR ".join(f'"{t}"' for t in Vault._fts_terms(text))
+
+    @staticmethod
+    def _fts_terms(text: str) -> list[str]:
+        return list(dict.fromkeys(t.lower() for t in _FTS_TERM.findall(text)))[:_MAX_FTS_TERMS]
+
+    # FTS5's bm25() costs about 3 us for each chunk that matches, after counting the chunks of
+    # every query word (about 0.5 us each; 2-core build machine). So a word found in most chunks
+    # ("the", or "information" in a library's vault) made every query cost the whole index: 1.1 s
+    # at 100k chunks, ten times that at 1M. When the query words' chunks add up to more than this
+    # budget, the commonest words are left out of the ranking: they weigh least in BM25 (its idf
+    # falls as a word's chunks grow, to nothing at half of them). Vaults of up to this many
+    # chunks, and queries whose words are all rare enough, are ranked exactly as before.
+    keyword_budget = 5000
 
     def keyword_search(
         self, query: str, k: int, collection_ids: Sequence[int] | None = None
     ) -> list[tuple[int, float]]:
-        match = self.fts_query(query)
-        if not match or k <= 0:
+        terms = self._fts_terms(query)
+        if not terms or k <= 0:
             return []
+        words, ranked = self._keyword_plan(terms)
+        if not words:
+            return []
+        if ranked:
+            match, score, order = " OR ".join(f'"{t}"' for t in words), "bm25(chunks_fts)", "score"
+        else:  # every word is common: the chunks holding all of them, newest first, unranked
+            match, score, order = " AND ".join(f'"{t}"' for t in words), "0.0", "f.rowid DESC"
         if collection_ids is None:
             rows = self._query(
-                "SELECT rowid, bm25(chunks_fts) AS score FROM chunks_fts"
-                " WHERE chunks_fts MATCH ? ORDER BY score LIMIT ?",
+                f"SELECT f.rowid, {score} AS score FROM chunks_fts f"
+                f" WHERE chunks_fts MATCH ? ORDER BY {order} LIMIT ?",
                 (match, k),
             )
         else:
             marks = ",".join("?" * len(collection_ids))
             rows = self._query(
-                "SELECT f.rowid, bm25(chunks_fts) AS score FROM chunks_fts f"
+                f"SELECT f.rowid, {score} AS score FROM chunks_fts f"
                 " JOIN chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.document_id"
                 f" WHERE chunks_fts MATCH ? AND d.collection_id IN ({marks})"
-                " ORDER BY score LIMIT ?",
+                f" ORDER BY {order} LIMIT ?",
                 (match, *collection_ids, k),
             )
-        return [(r[0], -r[1]) for r in rows]
+        return [(r[0], -r[1] if ranked else 0.0) for r in rows]
+
+    def _keyword_plan(self, terms: list[str]) -> tuple[list[str], bool]:
+        """The words to search for and whether to rank them by BM25 (see keyword_budget).
+
+        Words in no chunk are dropped (they change no score). Otherwise: all the words, if their
+        chunks fit the budget; else the rarest words whose chunks fit; else (even the rarest word
+        is common) all the words, AND-ed and not ranked."""
+        budget = self.keyword_budget
+        if self._fts_rows() <= budget:
+            return terms, True
+        # Each word's chunks, counted only up to the budget (a count costs ~0.1 us per chunk).
+        counts = self._query(
+            "SELECT "
+            + ", ".join(
+                f"(SELECT count(*) FROM (SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ?{i}"
+                f" LIMIT {budget + 1}))"
+                for i in range(1, len(terms) + 1)
+            ),
+            [f'"{t}"' for t in terms],
+        )[0]
+        found = sorted((c, t) for c, t in zip(counts, terms) if c)  # rarest first
+        if sum(c for c, _ in found) <= budget:
+            kept = {t for _, t in found}
+            return [t for t in terms if t in kept], True
+        chosen: set[str] = set()
+        total = 0
+        for c, t in found:
+            if total + c > budget:
+                break
+            chosen.add(t)
+            total += c
+        if chosen:
+            return [t for t in terms if t in chosen], True
+        return [t for _, t in found], False
+
+    def _fts_rows(self) -> int:
+        """Chunks in the keyword index: the first varint of FTS5's averages record (O(1))."""
+        rows = self._query("SELECT block FROM chunks_fts_data WHERE id = 1")
+        value = 0
+        for i, byte in enumerate(bytes(rows[0][0] or b"")[:9] if rows else b""):
+            if i == 8:
+                return (value << 8) | byte
+            value = (value << 7) | (byte & 0x7F)
+            if byte < 0x80:
+                break
+        return value
 
     def vector_search(
         self, vector: np.ndarray, k: int, collection_ids: Sequence[int] | None = None
@@ -702,23 +768,94 @@ class Vault:
         space = self.vector_space()
         if space is None:
             return
-        index = VectorIndex(space.dimension, self.vector_memory_limit)
-        count = self._query("SELECT count(*) FROM chunk_vectors")[0][0]
-        if not index.fits(count):
-            log.warning("%d vectors exceed the %d MiB memory limit: searching on disk instead",
-                        count, self.vector_memory_limit >> 20)
-            self._vectors_state = "too big"
-            return
+        db = self.db
         t0 = time.perf_counter()
+        # Each vector page is read once here: through a small page cache they neither take the
+        # cache's memory nor push the keyword index's pages out of it.
+        cache_size = db.execute("PRAGMA cache_size").fetchone()[0]
+        db.execute("PRAGMA cache_size = -8192")
+        try:
+            with _sorted_errors():
+                blocks = self._vec0_blocks_count()
+                count = blocks if blocks is not None else self._query(
+                    "SELECT count(*) FROM chunk_vectors")[0][0]
+                index = VectorIndex(space.dimension, self.vector_memory_limit)
+                if not index.fits(count):
+                    log.warning("%d vectors exceed the %d MiB memory limit: searching on disk"
+                                " instead", count, self.vector_memory_limit >> 20)
+                    self._vectors_state = "too big"
+                    return
+                index.reserve(count)
+                if blocks is None or not self._read_vec0_blocks(index, blocks):
+                    index = VectorIndex(space.dimension, self.vector_memory_limit)
+                    index.reserve(count)
+                    self._read_vec0_rows(index)
+        finally:
+            db.execute(f"PRAGMA cache_size = {int(cache_size)}")
+        log.info("loaded %d vectors in %.2f s (%d MiB)", index.size,
+                 time.perf_counter() - t0, index.nbytes >> 20)
+        self._vectors, self._vectors_state = index, "loaded"
+
+    def _read_vec0_rows(self, index: VectorIndex) -> None:
+        """The vectors through the vec0 table, row by row (slow: a blob lookup per row)."""
         cur = self.db.execute("SELECT chunk_id, collection_id, embedding FROM chunk_vectors")
         while rows := cur.fetchmany(4096):
             ids = [r[0] for r in rows]
             colls = [r[1] for r in rows]
             matrix = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32)
-            index.add(ids, matrix.reshape(len(rows), space.dimension), colls)
-        log.info("loaded %d vectors in %.2f s (%d MiB)", index.size,
-                 time.perf_counter() - t0, index.nbytes >> 20)
-        self._vectors, self._vectors_state = index, "loaded"
+            index.add(ids, matrix.reshape(len(rows), index.dimension), colls)
+
+    # sqlite-vec 0.1 keeps a vec0 table's rows in blocks of `size` slots: `_chunks` holds each
+    # block's validity bitmap and rowids (int64), `_vector_chunks00` its vectors (float32) and
+    # `_metadatachunks00` its first metadata column, collection_id (int64). Reading whole blocks
+    # is ~50x faster than selecting through the virtual table, which looks up and opens a blob
+    # for each row. Anything unexpected in that layout and the vectors are read row by row.
+
+    @staticmethod
+    def _live_slots(validity: bytes, size: int) -> np.ndarray:
+        return np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")[:size] == 1
+
+    def _vec0_blocks_count(self) -> int | None:
+        """The vectors stored, counted from vec0's blocks; None if the layout is not known."""
+        try:
+            info = dict(self._query("SELECT key, value FROM chunk_vectors_info"))
+            if (info.get("CREATE_VERSION_MAJOR"), info.get("CREATE_VERSION_MINOR")) != (0, 1):
+                return None
+            count = sum(
+                int(self._live_slots(validity, size).sum())
+                for size, validity in self._query("SELECT size, validity FROM chunk_vectors_chunks")
+            )
+            if count != self._query("SELECT count(*) FROM chunk_vectors_rowids")[0][0]:
+                return None
+        except sqlcipher3.OperationalError as exc:  # no such table or column: another layout
+            log.info("vectors will be read row by row (%s)", exc)
+            return None
+        return count
+
+    def _read_vec0_blocks(self, index: VectorIndex, count: int) -> bool:
+        """Fill `index` from vec0's blocks; False if they do not hold what was expected."""
+        dimension = index.dimension
+        try:
+            cur = self.db.execute(
+                "SELECT c.size, c.validity, c.rowids, v.vectors, m.data FROM chunk_vectors_chunks c"
+                " JOIN chunk_vectors_vector_chunks00 v ON v.rowid = c.chunk_id"
+                " JOIN chunk_vectors_metadatachunks00 m ON m.rowid = c.chunk_id"
+                " ORDER BY c.chunk_id"
+            )
+            for size, validity, rowids, vectors, colls in cur:
+                expected = (8 * size, 4 * dimension * size, 8 * size, (size + 7) // 8)
+                if (len(rowids), len(vectors), len(colls), len(validity)) != expected:
+                    return False
+                live = self._live_slots(validity, size)
+                index.add(
+                    np.frombuffer(rowids, dtype=np.int64)[live],
+                    np.frombuffer(vectors, dtype=np.float32).reshape(size, dimension)[live],
+                    np.frombuffer(colls, dtype=np.int64)[live],
+                )
+        except sqlcipher3.OperationalError as exc:
+            log.info("vectors will be read row by row (%s)", exc)
+            return False
+        return index.size == count
 
     def _has_vector_table(self, db: sqlcipher3.Connection) -> bool:
         return (
@@ -863,3 +1000,78 @@ class Vault:
             vector_space=self.vector_space(),
             kdf={k: v for k, v in self._params.to_json().items() if k != "salt"},
         )
+
+    # --- LAN sharing: client tokens, the server's TLS identity, batched audit -----------------
+
+    _TOKEN_COLUMNS = "id, name, token_hash, collections, admin, created_at, revoked_at"
+
+    @staticmethod
+    def _token(row: Sequence[Any]) -> ApiToken:
+        collections = json.loads(row[3]) if row[3] is not None else None
+        return ApiToken(row[0], row[1], row[2], tuple(collections) if collections is not None else None,
+                        bool(row[4]), row[5], row[6])
+
+    def create_token(self, name: str, token_hash: str, collections: Sequence[str] | None = None,
+                     admin: bool = False) -> ApiToken:
+        """Record a client token by the SHA-256 of its secret; an active name is refused."""
+        now = time.time()
+        try:
+            with self._transaction() as db:
+                cur = db.execute(
+                    "INSERT INTO api_tokens(name, token_hash, collections, admin, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (name, token_hash, json.dumps(list(collections)) if collections is not None else None,
+                     int(admin), now),
+                )
+        except sqlcipher3.IntegrityError:
+            raise RagdeskError(f"a token named {name!r} already exists; revoke it first") from None
+        return ApiToken(cur.lastrowid, name, token_hash,
+                        tuple(collections) if collections is not None else None, admin, now)
+
+    def tokens(self, include_revoked: bool = False) -> list[ApiToken]:
+        where = "" if include_revoked else " WHERE revoked_at IS NULL"
+        rows = self._query(f"SELECT {self._TOKEN_COLUMNS} FROM api_tokens{where} ORDER BY name, id")
+        return [self._token(r) for r in rows]
+
+    def revoke_token(self, name: str) -> bool:
+        """Revoke the active token of that name; False if there is none."""
+        with self._transaction() as db:
+            cur = db.execute(
+                "UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+                (time.time(), name),
+            )
+        return cur.rowcount > 0
+
+    def verify_token(self, token_hash: str) -> ApiToken | None:
+        """The active token whose hash this is, compared in constant time with each one."""
+        import hmac
+
+        found = None
+        for token in self.tokens():
+            if hmac.compare_digest(token.token_hash.encode(), token_hash.encode()):
+                found = token
+        return found
+
+    def server_identity(self) -> tuple[str, str] | None:
+        """(certificate PEM, private key PEM) of the LAN server, or None before first use."""
+        rows = self._query("SELECT cert_pem, key_pem FROM server_identity WHERE id = 1")
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def set_server_identity(self, cert_pem: str, key_pem: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO server_identity(id, cert_pem, key_pem, created_at) VALUES (1, ?, ?, ?)"
+                " ON CONFLICT(id) DO UPDATE SET cert_pem = excluded.cert_pem,"
+                " key_pem = excluded.key_pem, created_at = excluded.created_at",
+                (cert_pem, key_pem, time.time()),
+            )
+
+    def audit_many(self, events: Sequence[tuple[float, str, dict[str, Any]]]) -> None:
+        """Append many (time, event, detail) entries in one transaction (one disk sync)."""
+        if not events:
+            return
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO audit_log(at, event, detail) VALUES (?, ?, ?)",
+                [(at, event, json.dumps(detail, default=str)) for at, event, detail in events],
+            )

@@ -42,11 +42,20 @@ class VectorIndex:
     def fits(self, count: int) -> bool:
         return count * (self.dimension * 4 + 12) <= self.max_bytes
 
+    def reserve(self, count: int) -> None:
+        """Make room for `count` more rows at once (a bulk load then needs no growing copies)."""
+        with self._lock:
+            need = self._size + count
+            if need > len(self._ids):
+                self._resize(need)
+
     def _reserve(self, extra: int) -> None:
         need = self._size + extra
         if need <= len(self._ids):
             return
-        capacity = max(need, int(len(self._ids) * 1.5), 1024)
+        self._resize(max(need, int(len(self._ids) * 1.5), 1024))
+
+    def _resize(self, capacity: int) -> None:
         matrix = np.zeros((capacity, self.dimension), dtype=np.float32)
         matrix[: self._size] = self._matrix[: self._size]
         ids = np.zeros(capacity, dtype=np.int64)

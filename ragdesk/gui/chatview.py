@@ -1,0 +1,486 @@
+"""The chat pane (conversations, the transcript, the question box) and the sources pane.
+
+The transcript is a QTextBrowser fed Markdown built by gui/render.py: document-derived text is
+escaped there, raw HTML is switched off at import (``MarkdownNoHTML``), and the browser loads no
+resource at all, so nothing from a document can become live markup, an image or a link. The only
+links are the `[n]` citations (``cite:`` URLs), handled here and never opened by Qt.
+
+While an answer streams, only its own part of the document is replaced, at most every 50 ms,
+so long conversations stay smooth.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from PySide6.QtCore import (
+    QModelIndex,
+    QPersistentModelIndex,
+    QRectF,
+    QSize,
+    Qt,
+    QTimer,
+    QUrl,
+    Signal,
+)
+from PySide6.QtGui import QKeySequence, QPainter, QPalette, QTextCursor, QTextDocument
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QMenu,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTextBrowser,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ragdesk.core.records import Conversation, Message
+from ragdesk.gui import icons
+from ragdesk.gui.library import TITLE_HEIGHT, pane_title
+from ragdesk.gui.models import ConversationListModel, RecordRole, SourceItem, SourceListModel
+from ragdesk.gui.render import (
+    TranscriptEntry,
+    assistant_body,
+    assistant_heading,
+    entry_markdown,
+    marked_html,
+    meaningful_marks,
+    parse_cite_url,
+)
+
+log = logging.getLogger("ragdesk.gui.chat")
+
+# CommonMark, not GitHub's dialect: no bare-URL autolinks, so only RagDesk's citations are links.
+MARKDOWN = QTextDocument.MarkdownFeature.MarkdownDialectCommonMark | QTextDocument.MarkdownFeature.MarkdownNoHTML
+STREAM_REFRESH_MS = 50
+
+
+class Transcript(QTextBrowser):
+    """The conversation as rendered Markdown; citations are links that open a preview."""
+
+    citation_clicked = Signal(dict)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("transcript")
+        self.setAccessibleName("Conversation")
+        self.setOpenLinks(False)
+        self.setOpenExternalLinks(False)
+        self.setUndoRedoEnabled(False)
+        self.anchorClicked.connect(self._anchor)
+        self.document().setDocumentMargin(14)
+        self.entries: list[TranscriptEntry] = []
+        self._stream_start: int | None = None
+        self._placeholder()
+
+    def loadResource(self, kind: int, name: QUrl) -> Any:  # noqa: N802
+        return None  # no image, style sheet or anything else is ever loaded from the content
+
+    def _placeholder(self) -> None:
+        self.document().setMarkdown(
+            "#### Ask your documents\n\nType a question below and press **Ctrl+Enter**. "
+            "Answers cite their sources as \\[1\\], \\[2\\] …: click one to see the page it comes from.",
+            MARKDOWN)
+
+    def clear_all(self) -> None:
+        self.entries = []
+        self._stream_start = None
+        self.document().clear()
+        self._placeholder()
+
+    def set_entries(self, entries: list[TranscriptEntry]) -> None:
+        self.entries = list(entries)
+        self._stream_start = None
+        self.render_all()
+
+    def render_all(self) -> None:
+        if not self.entries:
+            self._placeholder()
+            return
+        markdown = "\n\n".join(entry_markdown(e) for e in self.entries)
+        self.document().setMarkdown(markdown, MARKDOWN)
+        self.scroll_to_end()
+
+    def begin_stream(self, entry: TranscriptEntry) -> None:
+        """Show everything up to the new answer's heading; the answer's body follows."""
+        self.entries.append(entry)
+        before = "\n\n".join(entry_markdown(e) for e in self.entries[:-1])
+        self.document().setMarkdown(f"{before}\n\n{assistant_heading(entry)}\n", MARKDOWN)
+        cursor = QTextCursor(self.document())
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        cursor.insertBlock()
+        self._stream_start = cursor.position()
+        self.update_stream(entry)
+
+    def update_stream(self, entry: TranscriptEntry, streaming: bool = True) -> None:
+        if self._stream_start is None:
+            return
+        self.entries[-1] = entry
+        at_end = self._at_end()
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(min(self._stream_start, self.document().characterCount() - 1))
+        cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
+        cursor.removeSelectedText()
+        cursor.insertMarkdown(assistant_body(entry, streaming=streaming), MARKDOWN)
+        if at_end:
+            self.scroll_to_end()
+
+    def end_stream(self, entry: TranscriptEntry) -> None:
+        self.update_stream(entry, streaming=False)
+        self._stream_start = None
+
+    def _at_end(self) -> bool:
+        bar = self.verticalScrollBar()
+        return bar.value() >= bar.maximum() - 4
+
+    def scroll_to_end(self) -> None:
+        bar = self.verticalScrollBar()
+        bar.setValue(bar.maximum())
+
+    def _anchor(self, url: QUrl) -> None:
+        parsed = parse_cite_url(url.toString())
+        if parsed is None:
+            return  # not ours: never followed
+        key, n = parsed
+        for entry in self.entries:
+            if entry.key == key:
+                for c in entry.citations:
+                    if int(c.get("n", -1)) == n:
+                        self.citation_clicked.emit(dict(c))
+                        return
+
+
+class QuestionEdit(QPlainTextEdit):
+    """The question box: Ctrl+Enter sends (handled by the window's Send action)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("questionEdit")
+        self.setAccessibleName("Question")
+        self.setPlaceholderText("Ask a question about your documents…  (Ctrl+Enter to send)")
+        self.setToolTip("Type your question; Ctrl+Enter sends it, Esc stops the answer")
+        self.setTabChangesFocus(True)
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        lines = 3
+        return QSize(super().sizeHint().width(), self.fontMetrics().lineSpacing() * lines + 18)
+
+
+class ChatPane(QWidget):
+    ask_requested = Signal(str)
+    stop_requested = Signal()
+    regenerate_requested = Signal()
+    copy_requested = Signal()
+    conversation_selected = Signal(object)  # int | None
+    new_conversation_requested = Signal()
+    rename_requested = Signal(int, str)
+    delete_requested = Signal(int)
+    citation_clicked = Signal(dict)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("chatPane")
+        self.setAccessibleName("Chat")
+        self.conversations = ConversationListModel(self)
+        outer = QHBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("chatSplitter")
+        self.splitter.setChildrenCollapsible(True)
+        outer.addWidget(self.splitter)
+
+        # Conversations
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(8, 10, 4, 8)
+        left_layout.setSpacing(8)
+        head = QHBoxLayout()
+        head.setContentsMargins(0, 0, 0, 0)
+        head.addWidget(pane_title("Conversations"), 1)
+        self.new_button = QToolButton()
+        self.new_button.setIcon(icons.icon("new-chat"))
+        self.new_button.setToolTip("Start a new conversation (Ctrl+N)")
+        self.new_button.setAccessibleName("New conversation")
+        self.new_button.setAutoRaise(True)
+        self.new_button.setFixedSize(TITLE_HEIGHT, TITLE_HEIGHT)
+        self.new_button.clicked.connect(self.new_conversation_requested)
+        head.addWidget(self.new_button)
+        left_layout.addLayout(head)
+        self.conversation_view = QListView()
+        self.conversation_view.setModel(self.conversations)
+        self.conversation_view.setAccessibleName("Conversations")
+        self.conversation_view.setToolTip("Earlier conversations; right-click to rename or delete")
+        self.conversation_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.conversation_view.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.conversation_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.conversation_view.setResizeMode(QListView.ResizeMode.Adjust)
+        self.conversation_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.conversation_view.customContextMenuRequested.connect(self._conversation_menu)
+        self.conversation_view.clicked.connect(self._conversation_clicked)
+        self.conversation_view.activated.connect(self._conversation_clicked)
+        left_layout.addWidget(self.conversation_view, 1)
+        self.splitter.addWidget(left)
+
+        # Transcript and question
+        right = QWidget()
+        layout = QVBoxLayout(right)
+        layout.setContentsMargins(4, 10, 6, 8)
+        layout.setSpacing(8)
+        title_row = QHBoxLayout()
+        title_row.addWidget(pane_title("Chat"))
+        self.scope_label = QLabel()
+        self.scope_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.scope_label.setAccessibleName("Asking about")
+        self.scope_label.setEnabled(False)
+        title_row.addStretch(1)
+        title_row.addWidget(self.scope_label)
+        layout.addLayout(title_row)
+        self.transcript = Transcript()
+        self.transcript.citation_clicked.connect(self.citation_clicked)
+        layout.addWidget(self.transcript, 1)
+        self.mode_label = QLabel()
+        self.mode_label.setObjectName("modeLabel")
+        self.mode_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.mode_label.setWordWrap(True)
+        self.mode_label.setAccessibleName("Answer mode")
+        self.mode_label.hide()
+        layout.addWidget(self.mode_label)
+        self.question = QuestionEdit()
+        layout.addWidget(self.question)
+        buttons = QHBoxLayout()
+        buttons.setSpacing(6)
+        self.send_button = self._button("send", "Send", "Send the question (Ctrl+Enter)")
+        self.send_button.setDefault(True)
+        self.send_button.clicked.connect(self._send)
+        self.stop_button = self._button("stop", "Stop", "Stop the answer (Esc)")
+        self.stop_button.clicked.connect(self.stop_requested)
+        self.regenerate_button = self._button("regenerate", "Regenerate", "Ask the last question again (Ctrl+R)")
+        self.regenerate_button.clicked.connect(self.regenerate_requested)
+        self.copy_button = self._button("copy", "Copy", "Copy the last answer with its sources (Ctrl+Shift+C)")
+        self.copy_button.clicked.connect(self.copy_requested)
+        buttons.addWidget(self.regenerate_button)
+        buttons.addWidget(self.copy_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.send_button)
+        layout.addLayout(buttons)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([190, 520])
+        self.set_busy(False)
+
+    @staticmethod
+    def _button(icon_name: str, text: str, tip: str) -> QPushButton:
+        button = QPushButton(icons.icon(icon_name), text)
+        button.setToolTip(tip)
+        button.setAccessibleName(text)
+        return button
+
+    # --- state --------------------------------------------------------------------------
+
+    def set_busy(self, busy: bool) -> None:
+        self.send_button.setEnabled(not busy)
+        self.stop_button.setEnabled(busy)
+        has_answer = any(e.role == "assistant" for e in self.transcript.entries)
+        self.regenerate_button.setEnabled(not busy and has_answer)
+        self.copy_button.setEnabled(not busy and has_answer)
+        self.new_button.setEnabled(not busy)
+        self.conversation_view.setEnabled(not busy)
+
+    def set_scope(self, text: str) -> None:
+        self.scope_label.setText(f"Asking: {text}")
+        self.scope_label.setToolTip("Questions are answered from this part of the library; "
+                                    "choose a collection in the library to narrow it")
+
+    def set_mode_note(self, text: str | None) -> None:
+        if text:
+            self.mode_label.setText(text)
+            self.mode_label.show()
+        else:
+            self.mode_label.clear()
+            self.mode_label.hide()
+
+    def clear(self) -> None:
+        self.conversations.clear()
+        self.transcript.clear_all()
+        self.question.clear()
+        self.set_mode_note(None)
+        self.set_busy(False)
+
+    def set_conversations(self, items: list[Conversation], current: int | None) -> None:
+        self.conversations.set_conversations(items)
+        row = self.conversations.row_of(current)
+        if row >= 0:
+            self.conversation_view.setCurrentIndex(self.conversations.index(row))
+        else:
+            self.conversation_view.clearSelection()
+
+    def show_messages(self, messages: list[Message]) -> list[TranscriptEntry]:
+        entries = []
+        for i, m in enumerate(messages):
+            meta = m.meta or {}
+            entries.append(TranscriptEntry(
+                key=i, role=m.role, text=m.content, mode=meta.get("mode") or "llm", status=m.status,
+                notice=meta.get("notice"), citations=tuple(m.citations), model=meta.get("model")))
+        self.transcript.set_entries(entries)
+        self.set_busy(False)
+        return entries
+
+    def question_text(self) -> str:
+        return self.question.toPlainText().strip()
+
+    def _send(self) -> None:
+        text = self.question_text()
+        if text:
+            self.ask_requested.emit(text)
+
+    def _conversation_clicked(self, index: QModelIndex) -> None:
+        conv = self.conversations.data(index, RecordRole)
+        if conv is not None:
+            self.conversation_selected.emit(conv.id)
+
+    def _conversation_menu(self, pos: Any) -> None:
+        index = self.conversation_view.indexAt(pos)
+        conv = self.conversations.data(index, RecordRole) if index.isValid() else None
+        if conv is None:
+            return
+        menu = QMenu(self)
+        menu.addAction("Rename…", lambda: self._rename(conv))
+        menu.addAction(icons.icon("remove"), "Delete", lambda: self.delete_requested.emit(conv.id))
+        menu.exec(self.conversation_view.viewport().mapToGlobal(pos))
+
+    def _rename(self, conv: Conversation) -> None:
+        title, ok = QInputDialog.getText(self, "Rename conversation", "Title:", QLineEdit.EchoMode.Normal,
+                                         conv.title)
+        if ok and title.strip():
+            self.rename_requested.emit(conv.id, title.strip())
+
+
+class SourceDelegate(QStyledItemDelegate):
+    """A source as its number, title and page, then its snippet with the matched terms in bold
+    and underlined. Every piece of document text is escaped before it is laid out."""
+
+    PAD = 8
+
+    def _document(self, item: SourceItem, width: int, palette: QPalette, selected: bool) -> QTextDocument:
+        doc = QTextDocument()
+        doc.setDocumentMargin(0)
+        colour = palette.color(QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text).name()
+        muted = palette.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text).name()
+        if selected:
+            muted = colour
+        import html as _html
+
+        cited = " · <i>cited</i>" if item.cited else ""
+        doc.setHtml(
+            f"<div style='color:{colour}'><b>[{item.n}] {_html.escape(item.title)}</b>"
+            f"<span style='color:{muted}'> · p. {item.page}{cited}</span></div>"
+            f"<div style='color:{colour}; margin-top:3px'>{marked_html(item.snippet, meaningful_marks(item.snippet, item.marks))}</div>"
+        )
+        doc.setTextWidth(max(width - 2 * self.PAD, 80))
+        return doc
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+        item: SourceItem | None = index.data(RecordRole)
+        if item is None:
+            return
+        self.initStyleOption(option, index)
+        style = option.widget.style() if option.widget else QApplication.style()
+        option.text = ""
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, option, painter, option.widget)
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        doc = self._document(item, option.rect.width(), option.palette, selected)
+        painter.save()
+        painter.translate(option.rect.left() + self.PAD, option.rect.top() + self.PAD)
+        doc.drawContents(painter, QRectF(0, 0, option.rect.width(), option.rect.height()))
+        painter.restore()
+        # A rule between sources, drawn in the mid colour: structure, not meaning.
+        painter.save()
+        painter.setPen(option.palette.color(QPalette.ColorRole.Mid))
+        painter.drawLine(option.rect.left() + self.PAD, option.rect.bottom(),
+                         option.rect.right() - self.PAD, option.rect.bottom())
+        painter.restore()
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:  # noqa: N802
+        item: SourceItem | None = index.data(RecordRole)
+        if item is None:
+            return super().sizeHint(option, index)
+        view = self.parent()
+        width = view.viewport().width() if isinstance(view, QListView) else 300
+        doc = self._document(item, width, option.palette, False)
+        return QSize(width, int(doc.size().height()) + 2 * self.PAD + 1)
+
+
+class SourcesPane(QWidget):
+    source_activated = Signal(object)  # SourceItem
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("sourcesPane")
+        self.setAccessibleName("Sources")
+        self.model = SourceListModel(self)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 10, 10, 8)
+        layout.setSpacing(8)
+        layout.addWidget(pane_title("Sources"))
+        self.hint = QLabel("The passages behind the answer appear here. Double-click one to see its page.")
+        self.hint.setWordWrap(True)
+        self.hint.setEnabled(False)
+        layout.addWidget(self.hint)
+        self.view = QListView()
+        self.view.setModel(self.model)
+        self.view.setItemDelegate(SourceDelegate(self.view))
+        self.view.setAccessibleName("Sources of the answer")
+        self.view.setToolTip("Passages found for the question; double-click or press Enter to preview")
+        self.view.setResizeMode(QListView.ResizeMode.Adjust)
+        self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.view.setWordWrap(True)
+        self.view.activated.connect(self._activated)
+        self.view.doubleClicked.connect(self._activated)
+        layout.addWidget(self.view, 1)
+
+    def set_sources(self, items: list[SourceItem]) -> None:
+        self.model.set_sources(items)
+        self.hint.setVisible(not items)
+
+    def clear(self) -> None:
+        self.set_sources([])
+
+    def _activated(self, index: QModelIndex) -> None:
+        item = self.model.data(index, RecordRole)
+        if item is not None:
+            self.source_activated.emit(item)
+
+
+def shortcut_list() -> list[tuple[str, str]]:
+    """What Help > Keyboard shortcuts lists; the window's actions carry the shortcuts."""
+
+    def native(key: QKeySequence.StandardKey, fallback: str) -> str:
+        return QKeySequence(key).toString(QKeySequence.SequenceFormat.NativeText) or fallback
+
+    return [
+        ("Send the question", "Ctrl+Enter"),
+        ("Stop the answer", "Esc"),
+        ("Add files", native(QKeySequence.StandardKey.Open, "Ctrl+O")),
+        ("Add a folder", "Ctrl+Shift+O"),
+        ("Filter the library", native(QKeySequence.StandardKey.Find, "Ctrl+F")),
+        ("Lock the vault", "Ctrl+L"),
+        ("New conversation", native(QKeySequence.StandardKey.New, "Ctrl+N")),
+        ("Ask again", "Ctrl+R"),
+        ("Copy the answer", "Ctrl+Shift+C"),
+        ("Settings", "Ctrl+,"),
+    ]

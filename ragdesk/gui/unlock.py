@@ -1,0 +1,494 @@
+"""The two doors into a vault: "create your vault" on first start, "unlock" afterwards.
+
+Key derivation (Argon2id, about 0.7 s) runs on a worker thread while the dialog shows a busy
+state; a wrong passphrase is reported inline and leaves the vault's files untouched (the core
+only reads them). The passphrase is never stored anywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ragdesk.core.store import vault as vault_store
+from ragdesk.core.store.keys import KdfParams
+from ragdesk.gui import icons
+from ragdesk.gui.workers import WorkerError, WorkerPool
+
+log = logging.getLogger("ragdesk.gui.unlock")
+
+MIN_LENGTH = 8
+MIN_SCORE = 2  # "fair"
+
+_COMMON = {
+    "password", "passphrase", "123456", "12345678", "123456789", "qwerty", "qwertyuiop",
+    "letmein", "admin", "welcome", "iloveyou", "monkey", "dragon", "football", "baseball",
+    "abc123", "111111", "sunshine", "princess", "trustno1", "secret", "ragdesk", "changeme",
+}
+_LABELS = ("Very weak", "Weak", "Fair", "Good", "Strong")
+
+
+@dataclass(frozen=True)
+class Strength:
+    score: int  # 0..4
+    label: str
+    hint: str
+    bits: float
+
+
+def _effective_length(text: str) -> float:
+    """Length with runs ("aaaa") and sequences ("1234", "abcd") counted as little."""
+    if not text:
+        return 0.0
+    total, prev_delta, run = 1.0, None, 0
+    for a, b in zip(text, text[1:]):
+        delta = ord(b) - ord(a)
+        if delta in (-1, 0, 1) and delta == prev_delta:
+            run += 1
+            total += 0.2  # predictable: barely adds
+        else:
+            run = 0
+            total += 1.0
+        prev_delta = delta
+    return total
+
+
+def passphrase_strength(text: str) -> Strength:
+    """A rough estimate of how hard the passphrase is to guess (bits of entropy)."""
+    if not text:
+        return Strength(0, "Empty", "Type a passphrase.", 0.0)
+    pool = 0
+    if re.search(r"[a-z]", text):
+        pool += 26
+    if re.search(r"[A-Z]", text):
+        pool += 26
+    if re.search(r"\d", text):
+        pool += 10
+    if re.search(r"[^\w\s]", text, re.ASCII):
+        pool += 33
+    if " " in text:
+        pool += 1
+    if any(ord(c) > 127 for c in text):
+        pool += 64
+    bits = _effective_length(text) * math.log2(max(pool, 2))
+    words = [w for w in re.split(r"[\s\-_.]+", text) if len(w) >= 3]
+    if len(words) >= 4:
+        bits = max(bits, 11.0 * len(words))  # a few random words are strong and memorable
+    core = re.sub(r"[\d!?.@#$%^&*]+$", "", text.lower())
+    if text.lower() in _COMMON or core in _COMMON:
+        bits = min(bits, 10.0)
+    score = 0 if bits < 28 else 1 if bits < 45 else 2 if bits < 60 else 3 if bits < 80 else 4
+    if len(text) < MIN_LENGTH:
+        score = min(score, 1)
+        hint = f"Use at least {MIN_LENGTH} characters; four or more random words work well."
+    elif score < 3:
+        hint = "Add another word or two: length beats complexity."
+    elif score == 3:
+        hint = "Good. One more word would make it strong."
+    else:
+        hint = "Strong."
+    return Strength(score, _LABELS[score], hint, bits)
+
+
+class PassphraseField(QLineEdit):
+    """A password line edit with a show/hide toggle."""
+
+    def __init__(self, accessible_name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setEchoMode(QLineEdit.EchoMode.Password)
+        self.setAccessibleName(accessible_name)
+        self.setMinimumWidth(300)
+        self._toggle = QAction(icons.icon("eye"), "Show passphrase", self)
+        self._toggle.setCheckable(True)
+        self._toggle.setToolTip("Show or hide the passphrase")
+        self._toggle.toggled.connect(self._show)
+        self.addAction(self._toggle, QLineEdit.ActionPosition.TrailingPosition)
+
+    def _show(self, visible: bool) -> None:
+        self.setEchoMode(QLineEdit.EchoMode.Normal if visible else QLineEdit.EchoMode.Password)
+        self._toggle.setIcon(icons.icon("eye-off" if visible else "eye"))
+        self._toggle.setText("Hide passphrase" if visible else "Show passphrase")
+
+
+class _Banner(QFrame):
+    """An icon and a line of text: an inline error, a warning or a note."""
+
+    def __init__(self, icon_name: str, accessible_name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("inlineBanner")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 8, 10, 8)
+        layout.setSpacing(10)
+        self.icon_label = QLabel()
+        self.icon_label.setPixmap(icons.pixmap(icon_name, 20, self.devicePixelRatioF()))
+        self.icon_label.setAlignment(Qt.AlignmentFlag.AlignTop)
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.text.setTextFormat(Qt.TextFormat.PlainText)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.text.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        layout.addWidget(self.icon_label)
+        layout.addWidget(self.text, 1)
+        self.setAccessibleName(accessible_name)
+
+    def show_text(self, text: str) -> None:
+        self.text.setText(text)
+        self.setAccessibleDescription(text)
+        self.show()
+
+
+def _header(title: str, text: str) -> QWidget:
+    box = QWidget()
+    layout = QHBoxLayout(box)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.setSpacing(14)
+    logo = QLabel()
+    logo.setPixmap(icons.pixmap("app", 48, box.devicePixelRatioF()))
+    logo.setAlignment(Qt.AlignmentFlag.AlignTop)
+    logo.setAccessibleName("RagDesk")
+    words = QVBoxLayout()
+    words.setSpacing(4)
+    heading = QLabel(title)
+    font = heading.font()
+    font.setPointSizeF(font.pointSizeF() * 1.45)
+    font.setBold(True)
+    heading.setFont(font)
+    heading.setAccessibleName(title)
+    body = QLabel(text)
+    body.setWordWrap(True)
+    body.setTextFormat(Qt.TextFormat.PlainText)
+    words.addWidget(heading)
+    words.addWidget(body)
+    layout.addWidget(logo)
+    layout.addLayout(words, 1)
+    return box
+
+
+class _VaultDialog(QDialog):
+    """Shared busy state and error display for the two dialogs."""
+
+    opened = Signal(object)  # the unlocked Vault
+
+    def __init__(self, home: Path, pool: WorkerPool, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.home = home
+        self.pool = pool
+        self._busy = False
+        self.setWindowIcon(icons.icon("app"))
+        self.setWindowFlag(Qt.WindowType.WindowContextHelpButtonHint, False)
+        self.error = _Banner("warning", "Error")
+        self.error.setObjectName("errorBanner")
+        self.error.hide()
+        self.busy_row = QWidget()
+        busy = QHBoxLayout(self.busy_row)
+        busy.setContentsMargins(0, 0, 0, 0)
+        self.busy_bar = QProgressBar()
+        self.busy_bar.setRange(0, 0)
+        self.busy_bar.setTextVisible(False)
+        self.busy_bar.setMaximumHeight(8)
+        self.busy_bar.setAccessibleName("Working")
+        self.busy_label = QLabel()
+        busy.addWidget(self.busy_label)
+        busy.addWidget(self.busy_bar, 1)
+        self.busy_row.setVisible(False)
+        self.location = QLabel(f"Vault folder: {home}")
+        self.location.setTextFormat(Qt.TextFormat.PlainText)
+        self.location.setWordWrap(True)
+        self.location.setForegroundRole(self.location.foregroundRole())
+        self.location.setEnabled(False)  # drawn in the palette's secondary text colour
+        self.location.setAccessibleName("Vault folder")
+
+    @property
+    def busy(self) -> bool:
+        return self._busy
+
+    def _inputs(self) -> list[QWidget]:
+        return []
+
+    def set_busy(self, busy: bool, text: str = "") -> None:
+        self._busy = busy
+        self.busy_label.setText(text)
+        self.busy_row.setVisible(busy)
+        for w in self._inputs():
+            w.setEnabled(not busy)
+        if busy:
+            self.error.hide()
+            self.setCursor(Qt.CursorShape.BusyCursor)
+        else:
+            self.unsetCursor()
+
+    def show_error(self, text: str) -> None:
+        self.error.show_text(text)
+
+    def _opened(self, vault: Any) -> None:
+        self.set_busy(False)
+        if not self.isVisible():  # closed meanwhile: nobody wants it
+            vault.lock()
+            return
+        self.opened.emit(vault)
+        self.accept()
+
+    def reject(self) -> None:
+        if self._busy:
+            return  # the key is being derived; the window stays until it is done
+        super().reject()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if self._busy:
+            event.ignore()
+            return
+        super().closeEvent(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if self._busy and event.key() == Qt.Key.Key_Escape:
+            return
+        super().keyPressEvent(event)
+
+
+class CreateVaultDialog(_VaultDialog):
+    """First start: choose a passphrase (twice), see its strength, acknowledge it is unrecoverable."""
+
+    def __init__(self, home: Path, pool: WorkerPool, kdf: KdfParams | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(home, pool, parent)
+        self._kdf = kdf
+        self.setWindowTitle("Create your vault — RagDesk")
+        self.setObjectName("createVaultDialog")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(22, 20, 22, 18)
+        layout.setSpacing(14)
+        layout.addWidget(_header(
+            "Create your vault",
+            "RagDesk keeps your documents, their index and your conversations in one encrypted "
+            "file on this computer. Choose a passphrase to protect it.",
+        ))
+
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        form.setHorizontalSpacing(12)
+        form.setVerticalSpacing(8)
+        self.passphrase = PassphraseField("Passphrase")
+        self.passphrase.setPlaceholderText("Four or more random words work well")
+        self.passphrase.setToolTip("The passphrase that encrypts the vault")
+        self.repeat = PassphraseField("Repeat passphrase")
+        self.repeat.setPlaceholderText("Type it again")
+        self.repeat.setToolTip("Type the passphrase again, to be sure it is the one you meant")
+        form.addRow("&Passphrase:", self.passphrase)
+        form.addRow("&Repeat:", self.repeat)
+
+        meter_row = QWidget()
+        meter = QHBoxLayout(meter_row)
+        meter.setContentsMargins(0, 0, 0, 0)
+        meter.setSpacing(10)
+        self.meter = QProgressBar()
+        self.meter.setRange(0, 4)
+        self.meter.setTextVisible(False)
+        self.meter.setMaximumHeight(10)
+        self.meter.setMaximumWidth(120)
+        self.meter.setAccessibleName("Passphrase strength")
+        self.strength_label = QLabel()
+        self.strength_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.strength_label.setWordWrap(True)
+        self.strength_label.setAccessibleName("Passphrase strength")
+        meter.addWidget(self.meter)
+        meter.addWidget(self.strength_label, 1)
+        form.addRow("Strength:", meter_row)
+        self.match_label = QLabel()
+        self.match_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.match_label.setAccessibleName("Do the passphrases match")
+        form.addRow("", self.match_label)
+        layout.addLayout(form)
+
+        warning = _Banner("warning", "Warning: a forgotten passphrase cannot be recovered")
+        warning.setObjectName("forgetWarning")
+        warning.show_text(
+            "If you forget this passphrase, your data cannot be recovered. There is no reset and "
+            "no back door: nobody, not even the makers of RagDesk, can open the vault without it. "
+            "Write it down and keep it somewhere safe."
+        )
+        bold = warning.text.font()
+        bold.setBold(False)
+        warning.text.setFont(bold)
+        layout.addWidget(warning)
+        self.understood = QCheckBox("I understand that a forgotten passphrase cannot be recovered")
+        self.understood.setAccessibleName("I understand that a forgotten passphrase cannot be recovered")
+        self.understood.setToolTip("Required: RagDesk cannot recover a forgotten passphrase")
+        layout.addWidget(self.understood)
+        layout.addWidget(self.error)
+        layout.addWidget(self.busy_row)
+        layout.addWidget(self.location)
+
+        self.buttons = QDialogButtonBox()
+        self.create_button = QPushButton(icons.icon("lock"), "Create vault")
+        self.create_button.setDefault(True)
+        self.create_button.setAccessibleName("Create vault")
+        self.create_button.setToolTip("Create the encrypted vault with this passphrase")
+        self.quit_button = QPushButton("Quit")
+        self.quit_button.setAccessibleName("Quit")
+        self.quit_button.setToolTip("Close RagDesk without creating a vault")
+        self.buttons.addButton(self.create_button, QDialogButtonBox.ButtonRole.AcceptRole)
+        self.buttons.addButton(self.quit_button, QDialogButtonBox.ButtonRole.RejectRole)
+        self.buttons.accepted.connect(self.submit)
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+
+        for w in (self.passphrase, self.repeat):
+            w.textChanged.connect(self._update)
+        self.understood.toggled.connect(self._update)
+        self._update()
+        self.setMinimumWidth(540)
+
+    def _inputs(self) -> list[QWidget]:
+        return [self.passphrase, self.repeat, self.understood, self.create_button, self.quit_button]
+
+    def _update(self) -> None:
+        s = passphrase_strength(self.passphrase.text())
+        self.meter.setValue(s.score if self.passphrase.text() else 0)
+        self.meter.setAccessibleDescription(s.label)
+        self.strength_label.setText(f"{s.label} — {s.hint}" if self.passphrase.text() else s.hint)
+        repeat = self.repeat.text()
+        if not repeat:
+            self.match_label.setText("")
+        elif repeat == self.passphrase.text():
+            self.match_label.setText("✓ The passphrases match.")
+        else:
+            self.match_label.setText("✗ The passphrases do not match yet.")
+        self.create_button.setEnabled(self.problem() is None and not self.busy)
+
+    def problem(self) -> str | None:
+        """Why the vault cannot be created yet, or None."""
+        text = self.passphrase.text()
+        s = passphrase_strength(text)
+        if len(text) < MIN_LENGTH:
+            return f"The passphrase must have at least {MIN_LENGTH} characters."
+        if s.score < MIN_SCORE:
+            return "The passphrase is too easy to guess. " + s.hint
+        if self.repeat.text() != text:
+            return "The two passphrases differ."
+        if not self.understood.isChecked():
+            return "Please confirm that you understand a forgotten passphrase cannot be recovered."
+        return None
+
+    def submit(self) -> None:
+        if self.busy:
+            return
+        problem = self.problem()
+        if problem:
+            self.show_error(problem)
+            return
+        secret = self.passphrase.text()
+        home, kdf = self.home, self._kdf
+        self.set_busy(True, "Creating the encrypted vault…")
+        self.pool.run(lambda: vault_store.create(home, secret, kdf=kdf), "create vault",
+                      on_result=self._opened, on_error=self._failed)
+
+    def _failed(self, error: WorkerError) -> None:
+        self.set_busy(False)
+        self._update()
+        self.show_error(f"The vault could not be created: {error.message}")
+
+
+class UnlockDialog(_VaultDialog):
+    """Later starts, and after a lock: the passphrase opens the vault."""
+
+    def __init__(self, home: Path, pool: WorkerPool, note: str | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(home, pool, parent)
+        self.setWindowTitle("Unlock — RagDesk")
+        self.setObjectName("unlockDialog")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(22, 20, 22, 18)
+        layout.setSpacing(14)
+        layout.addWidget(_header(
+            "Unlock your vault",
+            "Enter your passphrase to open your documents and conversations.",
+        ))
+        self.note = _Banner("lock", "Note")
+        self.note.setObjectName("lockNote")
+        if note:
+            self.note.show_text(note)
+        else:
+            self.note.hide()
+        layout.addWidget(self.note)
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        self.passphrase = PassphraseField("Passphrase")
+        self.passphrase.setToolTip("The passphrase you chose when you created the vault")
+        form.addRow("&Passphrase:", self.passphrase)
+        layout.addLayout(form)
+        layout.addWidget(self.error)
+        layout.addWidget(self.busy_row)
+        layout.addWidget(self.location)
+        self.buttons = QDialogButtonBox()
+        self.unlock_button = QPushButton(icons.icon("unlock"), "Unlock")
+        self.unlock_button.setDefault(True)
+        self.unlock_button.setAccessibleName("Unlock")
+        self.unlock_button.setToolTip("Open the vault with this passphrase")
+        self.quit_button = QPushButton("Quit")
+        self.quit_button.setAccessibleName("Quit")
+        self.quit_button.setToolTip("Close RagDesk")
+        self.buttons.addButton(self.unlock_button, QDialogButtonBox.ButtonRole.AcceptRole)
+        self.buttons.addButton(self.quit_button, QDialogButtonBox.ButtonRole.RejectRole)
+        self.buttons.accepted.connect(self.submit)
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+        self.passphrase.textChanged.connect(
+            lambda text: self.unlock_button.setEnabled(bool(text) and not self.busy))
+        self.unlock_button.setEnabled(False)
+        self.setMinimumWidth(460)
+        self.passphrase.setFocus()
+
+    def _inputs(self) -> list[QWidget]:
+        return [self.passphrase, self.unlock_button, self.quit_button]
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(480, super().sizeHint().height())
+
+    def submit(self) -> None:
+        if self.busy or not self.passphrase.text():
+            return
+        secret = self.passphrase.text()
+        home = self.home
+        self.set_busy(True, "Unlocking…")
+        self.pool.run(lambda: vault_store.unlock(home, secret), "unlock",
+                      on_result=self._opened, on_error=self._failed)
+
+    def _opened(self, vault: Any) -> None:
+        self.passphrase.clear()
+        super()._opened(vault)
+
+    def _failed(self, error: WorkerError) -> None:
+        self.set_busy(False)
+        self.unlock_button.setEnabled(bool(self.passphrase.text()))
+        if error.kind == "WrongPassphrase":
+            text = "Wrong passphrase. Please try again — nothing in the vault was changed."
+        elif error.kind == "VaultInUse":
+            text = f"{error.message[:1].upper()}{error.message[1:]}."
+        else:
+            text = f"The vault could not be opened: {error.message}"
+        self.show_error(text)
+        self.passphrase.selectAll()
+        self.passphrase.setFocus()

@@ -1,0 +1,176 @@
+"""Asking with the fake Ollama: the answer streams in, citations open the cited page with the
+passage highlighted; Esc stops; document text never becomes live markup."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QTextCursor
+
+from ragdesk.gui.preview import PreviewTarget
+
+QUESTION = "Where was the section about compiling with pyximport moved?"
+
+
+def _ask(qtbot, window, question: str = QUESTION, *, keys: bool = True):  # type: ignore[no-untyped-def]
+    window.chat.question.setPlainText(question)
+    window.activateWindow()
+    window.chat.question.setFocus()
+    if keys:
+        qtbot.keyClick(window.chat.question, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    else:
+        window.act_send.trigger()
+
+
+def _anchor_point(browser, href: str) -> QPoint:  # type: ignore[no-untyped-def]
+    """Where the link `href` is drawn in the transcript's viewport."""
+    doc = browser.document()
+    block = doc.begin()
+    while block.isValid():
+        it = block.begin()
+        while not it.atEnd():
+            fragment = it.fragment()
+            if fragment.charFormat().isAnchor() and fragment.charFormat().anchorHref() == href:
+                cursor = QTextCursor(doc)
+                cursor.setPosition(fragment.position() + 1)
+                return browser.cursorRect(cursor).center()
+            it += 1
+        block = block.next()
+    raise AssertionError(f"no link {href} in the transcript")
+
+
+def test_ask_streams_a_cited_answer(qtbot, indexed, fake_ollama) -> None:
+    fake_ollama.fault("slow_every_token", 0.01)
+    app = indexed()
+    window = app.window
+    app.services.store.set_setting("ollama_host", fake_ollama.host)
+    transcript = window.chat.transcript
+    snapshots: list[str] = []
+    window._stream_timer.timeout.connect(lambda: snapshots.append(transcript.toPlainText()))
+
+    with qtbot.waitSignal(window.answer_finished, timeout=20000) as done:
+        _ask(qtbot, window)  # Ctrl+Enter
+        assert window.answering and not window.chat.send_button.isEnabled()
+        assert window.chat.stop_button.isEnabled()
+    event = done.args[0]
+    assert event.mode == "llm" and event.status == "complete" and event.citations
+    answer_words = event.answer.split()
+    partial = [s for s in snapshots if 0 < len(s.split()) and "▍" in s]
+    assert len(partial) >= 3, "the answer appeared piece by piece"
+    assert len(set(partial)) >= 3
+    text = transcript.toPlainText()
+    assert QUESTION in text and " ".join(answer_words[:6]) in " ".join(text.split())
+    assert "▍" not in text
+    html = transcript.toHtml()
+    links = set(re.findall(r'href="([^"]+)"', html))
+    assert links and all(link.startswith("cite:") for link in links)
+    assert "cite:1/1" in links
+
+    sources = window.sources.model
+    assert sources.rowCount() >= 2
+    assert any(item.cited for item in sources.items())
+    assert window.chat.conversations.rowCount() == 1
+    qtbot.waitUntil(lambda: not window.answering, timeout=5000)
+    assert window.chat.regenerate_button.isEnabled() and window.chat.copy_button.isEnabled()
+    stored = app.services.store.messages(event.conversation_id)
+    assert [m.role for m in stored] == ["user", "assistant"] and stored[1].content == event.answer
+
+
+def test_a_citation_opens_the_cited_page_highlighted(qtbot, indexed, fake_ollama) -> None:
+    app = indexed()
+    window = app.window
+    app.services.store.set_setting("ollama_host", fake_ollama.host)
+    with qtbot.waitSignal(window.answer_finished, timeout=20000) as done:
+        _ask(qtbot, window, keys=False)
+    first = done.args[0].citations[0]
+    assert first["path"].endswith("cython.pdf") and first["page"] > 1
+
+    transcript = window.chat.transcript
+    point = _anchor_point(transcript, "cite:1/1")
+    qtbot.mouseClick(transcript.viewport(), Qt.MouseButton.LeftButton, pos=point)
+    qtbot.waitUntil(lambda: window.preview is not None, timeout=5000)
+    preview = window.preview
+    qtbot.waitUntil(lambda: preview.rendered is not None, timeout=10000)
+    assert preview.isVisible() and preview.stack.currentWidget() is preview.page_view
+    rendered = preview.rendered
+    assert rendered.index == first["page"] - 1 and preview.page_spin.value() == first["page"]
+    assert not preview.page_view.label.pixmap().isNull()
+    assert rendered.highlights, "the cited passage is highlighted on the page"
+    assert preview.page_count_label.text() == "of 11"
+    assert "Cited passage [1]" in preview.passage_title.text()
+
+    # Page navigation.
+    with qtbot.waitSignal(preview.page_rendered, timeout=10000) as page:
+        preview.next_button.click()
+    assert page.args[0] == first["page"]
+    with qtbot.waitSignal(preview.page_rendered, timeout=10000):
+        preview.passage_button.click()
+    assert preview.rendered.index == first["page"] - 1
+
+
+def test_a_text_document_preview_marks_the_passage(qtbot, indexed) -> None:
+    app = indexed()
+    window = app.window
+    store = app.services.store
+    doc = next(d for d in store.documents() if d.path.endswith(".md"))
+    chunk = store.document_chunks(doc.id)[1]
+    window.open_preview(PreviewTarget(doc.id, chunk.page_start, chunk.text, chunk.char_start, chunk.char_end,
+                                      doc.title, 2))
+    preview = window.preview
+    qtbot.waitUntil(lambda: preview.stack.currentWidget() is preview.text_view, timeout=10000)
+    selections = preview.text_view.extraSelections()
+    assert len(selections) == 1
+    marked = selections[0].cursor.selectedText().replace("\u2029", "\n")
+    assert marked == chunk.text or chunk.text.split()[0] in marked
+
+
+def test_escape_stops_the_answer(qtbot, indexed, fake_ollama) -> None:
+    fake_ollama.fault("slow_every_token", 0.3)
+    app = indexed()
+    window = app.window
+    app.services.store.set_setting("ollama_host", fake_ollama.host)
+    with qtbot.waitSignal(window.answer_finished, timeout=20000) as done:
+        _ask(qtbot, window, keys=False)
+        qtbot.waitUntil(lambda: window._streaming is not None and bool(window._streaming.text), timeout=10000)
+        qtbot.keyClick(window.chat.question, Qt.Key.Key_Escape)
+    event = done.args[0]
+    assert event.status == "stopped" and event.answer
+    assert "stopped" in window.chat.transcript.toPlainText()
+    qtbot.waitUntil(lambda: not window.answering, timeout=5000)
+    assert window.chat.send_button.isEnabled() and not window.chat.stop_button.isEnabled()
+
+
+def test_document_text_never_becomes_live_markup(qtbot, unlocked, tmp_path: Path, fake_ollama) -> None:
+    from tests.gui.conftest import drop
+
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    (folder / "notes.txt").write_text(
+        "Lighthouse keepers <img src=\"file:///etc/hostname\"> and <a href=\"http://evil.example\">click</a> "
+        "![pixel](file:///etc/hostname) [more](http://evil.example) <script>alert(1)</script> keep the lamp lit.\n",
+        encoding="utf-8")
+    app = unlocked()
+    window = app.window
+    app.services.store.set_setting("ollama_host", fake_ollama.host)
+    with qtbot.waitSignal(window.index_finished, timeout=20000):
+        drop(window, [folder])
+    # A model quoting the document verbatim (the fake strips tags from what it quotes itself).
+    hostile = ('Keepers keep the lamp lit [1]. <img src="file:///etc/hostname"> '
+               '<a href="http://evil.example">click</a> ![p](file:///etc/hostname) [more](http://evil.example) '
+               '<http://evil.example> www.evil.example')
+    fake_ollama.script(hostile)
+    with qtbot.waitSignal(window.answer_finished, timeout=20000):
+        _ask(qtbot, window, "What do lighthouse keepers keep?", keys=False)
+    transcript = window.chat.transcript
+    html = transcript.toHtml()
+    assert "<img" not in html and "<script" not in html
+    assert set(re.findall(r'href="([^"]+)"', html)) == {"cite:1/1"}, "citations are the only links"
+    shown = transcript.toPlainText()
+    for piece in ('<img src="file:///etc/hostname">', '<a href="http://evil.example">click</a>',
+                  "![p](file:///etc/hostname)", "[more](http://evil.example)"):
+        assert piece in shown, f"{piece} is shown as text"
+    # The sources pane and tooltips escape it too.
+    index = window.sources.model.index(0)
+    assert "&lt;img" in window.sources.model.data(index, Qt.ItemDataRole.ToolTipRole)

@@ -1,0 +1,82 @@
+"""Dropping a folder: indexing in the background with progress, failures with their reason,
+the folder watched afterwards; removing a document."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ragdesk.core.records import INDEXED, UNSUPPORTED
+from ragdesk.gui.models import RecordRole
+from tests.gui.conftest import SMALL_CORPUS, drop
+
+
+def test_drop_a_folder_and_watch_progress_to_the_end(qtbot, unlocked, small_corpus: Path) -> None:
+    app = unlocked()
+    window = app.window
+    seen: list[tuple[int, int, str]] = []
+    bar = window.index_status.bar
+    bar.valueChanged.connect(lambda v: seen.append((v, bar.maximum(), window.index_status.label.text())))
+
+    with qtbot.waitSignal(window.index_finished, timeout=30000) as finished:
+        drop(window.chat.question.viewport(), [small_corpus])  # anywhere on the window
+        assert window.indexing, "indexing runs in the background: the drop returns at once"
+    progress = finished.args[0]
+    assert progress.done and progress.files_total == len(SMALL_CORPUS) == progress.files_done
+    assert progress.indexed == 3 and progress.unsupported == 1
+
+    # Progress was shown as it went: files, pages, rate; the bar reached the end.
+    assert seen and seen[-1][0] == seen[-1][1] == len(SMALL_CORPUS)
+    assert any("of 4 files" in text and "pages" in text for _, _, text in seen)
+    assert any("files/s" in text for _, _, text in seen)
+    summary = window.index_status.label.text()
+    assert summary.startswith("Indexed: 3 new or changed") and not window.index_status.bar.isVisible()
+    assert window.index_status.problems_button.text() == "1 could not be indexed"
+
+    qtbot.waitUntil(lambda: window.library.documents.rowCount() == 4 and not app.pool.busy)
+    docs = {d.path.rsplit("/", 1)[1]: d for d in window.library.documents.documents()}
+    assert docs["cython.pdf"].status == INDEXED and docs["cython.pdf"].pages == 11
+    failed = docs["test_open2.doc"]
+    assert failed.status == UNSUPPORTED and "legacy Word .doc" in failed.error
+
+    # The failure is visible with its reason: the problems filter, the row, the details.
+    window.index_status.problems_button.click()
+    view = window.library.view
+    assert view.model().rowCount() == 1
+    index = view.model().index(0, 0)
+    view.setCurrentIndex(index)
+    status_cell = view.model().index(0, 1)
+    assert status_cell.data() == "Not supported"
+    assert "legacy Word .doc is not supported" in view.model().data(index, 3)  # tooltip
+    details = window.library.details
+    assert details.isVisible() and "legacy Word .doc is not supported" in details.text()
+
+    # Collections list counts the documents and the problem.
+    assert "(4) · 1 with problems" in window.library.collections.index(0).data()
+
+
+def test_a_watched_folder_is_reindexed_when_it_changes(qtbot, indexed, small_corpus: Path) -> None:
+    app = indexed()
+    window = app.window
+    qtbot.waitUntil(lambda: str(small_corpus) in window.watcher.directories(), timeout=5000)
+    window._watch_timer.setInterval(100)
+    with qtbot.waitSignal(window.index_finished, timeout=20000):
+        (small_corpus / "minutes.txt").write_text(
+            "Minutes of the harbour committee.\n\nThe committee approved the new lighthouse lamp.\n",
+            encoding="utf-8")
+    qtbot.waitUntil(lambda: any(d.title.startswith("Minutes") or d.path.endswith("minutes.txt")
+                                for d in window.library.documents.documents()), timeout=5000)
+    assert window.library.documents.rowCount() == 5
+
+
+def test_remove_a_document(qtbot, indexed) -> None:
+    app = indexed()
+    window = app.window
+    library = window.library
+    row = next(r for r in range(library.filter.rowCount())
+               if library.filter.data(library.filter.index(r, 0), RecordRole).title == "github_sample")
+    library.view.setCurrentIndex(library.filter.index(row, 0))
+    doc = library.selected_documents()[0]
+    window.confirm = lambda title, text: True
+    library.remove_button.click()
+    qtbot.waitUntil(lambda: library.documents.document(doc.id) is None and not app.pool.busy, timeout=5000)
+    assert app.services.store.document(doc.id) is None

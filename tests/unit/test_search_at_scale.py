@@ -1,0 +1,129 @@
+"""The shortcuts that keep search fast on big vaults give the same answers as the plain way.
+
+* Vectors are loaded into RAM from vec0's blocks, not row by row through the virtual table.
+* Keyword search leaves words that are in too many chunks out of the BM25 ranking.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from ragdesk.core.records import ChunkDraft, DocumentInfo, VectorSpace
+from ragdesk.core.store import vault as vault_store
+from ragdesk.core.store.vectors import VectorIndex
+from tests.conftest import PASSPHRASE, fast_kdf
+
+DIM = 8
+
+
+def put(v: vault_store.Vault, path: str, texts: list[str], collection: str = "default",
+        seed: int = 0) -> None:
+    coll = v.collection(collection)
+    assert coll is not None
+    if v.vector_space() is None:
+        v.set_vector_space(VectorSpace("test:random", DIM))
+    rng = np.random.default_rng(seed)
+    vecs = rng.normal(size=(len(texts), DIM)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    body = "\n".join(texts)
+    info = DocumentInfo(coll.id, path, path, "txt", len(body), 1.0,
+                        hashlib.sha256(body.encode()).hexdigest(), pages=1)
+    v.put_document(info, [ChunkDraft(t, 1, 1, 0, len(t)) for t in texts], vecs, None)
+
+
+def rows_of(index: VectorIndex) -> dict[int, tuple[int, bytes]]:
+    n = index.size
+    return {
+        int(i): (int(c), index._matrix[r].tobytes())
+        for r, (i, c) in enumerate(zip(index._ids[:n], index._collections[:n]))
+    }
+
+
+def test_vectors_load_from_blocks_exactly_as_row_by_row(home: Path) -> None:
+    v = vault_store.create(home, PASSPHRASE, kdf=fast_kdf())
+    try:
+        v.set_vector_space(VectorSpace("test:random", DIM))
+        for d in range(5):  # 2600 rows: three vec0 blocks of 1024
+            put(v, f"/d{d}.txt", [f"chunk {d} {i}" for i in range(520)],
+                collection="work" if d % 2 else "home", seed=d)
+        v.remove_document(v.document_by_path(v.collection("work").id, "/d1.txt").id)
+        put(v, "/d2.txt", [f"new {i}" for i in range(30)], collection="home", seed=9)  # replaced
+
+        count = v._vec0_blocks_count()
+        assert count == v._query("SELECT count(*) FROM chunk_vectors")[0][0] == 520 * 3 + 30
+        fast = VectorIndex(DIM)
+        assert v._read_vec0_blocks(fast, count)
+        slow = VectorIndex(DIM)
+        v._read_vec0_rows(slow)
+        assert rows_of(fast) == rows_of(slow)
+    finally:
+        v.lock()
+
+    again = vault_store.unlock(home, PASSPHRASE)
+    try:
+        index = again.vector_index()
+        assert index is not None and index.size == 520 * 3 + 30
+        assert index.nbytes == index.size * (DIM * 4 + 8 + 4)  # reserved exactly, no growth slack
+        assert again.db.execute("PRAGMA cache_size").fetchone()[0] == -vault_store.DEFAULT_CACHE_KIB
+    finally:
+        again.lock()
+
+
+def test_vectors_too_big_are_searched_on_disk(home: Path) -> None:
+    v = vault_store.create(home, PASSPHRASE, kdf=fast_kdf())
+    try:
+        v.set_vector_space(VectorSpace("test:random", DIM))
+        put(v, "/a.txt", [f"chunk {i}" for i in range(50)])
+        v.vector_memory_limit = 0
+        q = np.ones(DIM, dtype=np.float32) / np.sqrt(DIM)
+        hits = v.vector_search(q, 5)
+        assert v.vector_index() is None and len(hits) == 5
+    finally:
+        v.lock()
+
+
+def exact(v: vault_store.Vault, words: str, k: int) -> list[tuple[int, float]]:
+    rows = v._query(
+        "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ?"
+        " ORDER BY s, rowid LIMIT ?",
+        (" OR ".join(f'"{w}"' for w in words.split()), k),
+    )
+    return [(r[0], -r[1]) for r in rows]
+
+
+def test_keyword_search_leaves_common_words_out_only_past_the_budget(vault: vault_store.Vault) -> None:
+    texts = [f"the report {i} about zebra" if i % 10 == 0 else f"the report {i} about things"
+             for i in range(60)]
+    texts[7] = "the quagga and the zebra"
+    put(vault, "/a.txt", texts)
+    n = 60
+    vault.keyword_budget = n  # the vault fits the budget: exact BM25 over every word
+    assert sorted(vault.keyword_search("the zebra report", 100)) == sorted(exact(vault, "the zebra report", 100))
+
+    vault.keyword_budget = 10  # "the" (60 chunks) and "report" (59) are left out, zebra (7) kept
+    got = vault.keyword_search("the zebra report", 100)
+    assert sorted(got) == sorted(exact(vault, "zebra", 100))
+    assert len(got) == 7
+
+    vault.keyword_budget = 8  # zebra (7) + quagga (1) fit; "the" does not
+    assert sorted(vault.keyword_search("quagga the zebra", 100)) == sorted(exact(vault, "quagga zebra", 100))
+
+    vault.keyword_budget = 5  # every word is common: the chunks with all of them, newest first
+    got = vault.keyword_search("the about report", 100)
+    ids = [cid for cid, _ in got]
+    assert len(ids) == 59 and ids == sorted(ids, reverse=True)  # chunk 8 has no "report"/"about"
+    assert all(score == 0.0 for _, score in got)
+
+    assert vault.keyword_search("nowhere to be found", 10) == []
+    assert vault.keyword_search('"; DROP TABLE chunks; -- OR ) NEAR( *', 10) == []
+
+
+def test_fts_rows_counts_the_keyword_index(vault: vault_store.Vault) -> None:
+    assert vault._fts_rows() == 0
+    put(vault, "/a.txt", [f"chunk {i}" for i in range(300)])
+    assert vault._fts_rows() == 300
+    vault.remove_document(vault.documents()[0].id)
+    assert vault._fts_rows() == 0
