@@ -12,8 +12,10 @@ the model that instructions inside sources are not instructions.
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
+import ssl
 import re
 import threading
 import time
@@ -102,13 +104,19 @@ class OllamaProblem(Exception):
         self.remedy = remedy
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # Loading the CA bundle costs ~100 ms of CPU: once per process, not once per answer.
+    return ssl.create_default_context()
+
+
 def make_client(host: str, timeout: float = 300.0, connect_timeout: float = 5.0) -> Any:
     import httpx
     import ollama
 
     # trust_env=False: no proxy from the environment may carry vault text off this machine.
     return ollama.Client(host=host, timeout=httpx.Timeout(timeout, connect=connect_timeout),
-                         trust_env=False)
+                         trust_env=False, verify=_tls_context())
 
 
 def missing_model_remedy(model: str) -> str:

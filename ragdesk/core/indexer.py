@@ -392,7 +392,12 @@ class Indexer:
             # Names that are not UTF-8 are stored escaped: recognise them by walking the folders.
             present = {path_text(f.path) for f in walk(Path(d) for d in coll.folders)
                        if isinstance(f, FoundFile)}
+            folders = [d.rstrip(os.sep) + os.sep for d in coll.folders]
             for doc in self.store.documents(coll.id):
+                # Only what lives in a watched folder is synced: a file added on its own (or
+                # uploaded over the LAN) stays until removed by hand.
+                if not any(doc.path.startswith(f) for f in folders):
+                    continue
                 if doc.path not in present and not os.path.exists(doc.path):
                     self.store.remove_document(doc.id)
                     self.store.audit("document removed", document_id=doc.id, reason="gone from disk")
