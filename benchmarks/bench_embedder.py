@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import statistics
 import subprocess
@@ -167,15 +168,17 @@ def measure_int8(embedder: Any, doc_ids: list[int], doc_texts: list[str], qids: 
         int8 = Path(tmp) / "int8.onnx"
         fp32.write_bytes(_build_bert_graph(embedder.model_dir / "model.safetensors",
                                            embedder._config).SerializeToString())
+        logging.getLogger().setLevel(logging.ERROR)  # its advice to pre-process is not a result
         start = time.perf_counter()
-        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
+        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=["MatMul"])
         options = ort.SessionOptions()
         options.intra_op_num_threads = os.cpu_count() or 1
         embedder._session = ort.InferenceSession(str(int8), options, providers=["CPUExecutionProvider"])
         load_s = time.perf_counter() - start
     doc_vectors, seconds = timed_runs(embedder.embed, doc_texts, args.repeat)
     query_vectors = embedder.embed(query_texts)
-    report("builtin int8 (dynamic quantization)", len(doc_texts), seconds, load_s,
+    report("builtin int8 (dynamic, per-channel)", len(doc_texts), seconds, load_s,
            quality(doc_ids, qids, doc_vectors, query_vectors, qrels))
     return doc_vectors
 

@@ -18,6 +18,7 @@ import math
 import os
 import re
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -240,6 +241,7 @@ class BuiltinEmbedder:
         try:
             _write_atomically(cached, data)
             log.info("built the embedding model graph into %s", cached)
+            _remove_stale(cache_dir, keep=cached)
         except OSError as error:
             log.warning("cannot cache the model graph in %s (%s); keeping it in memory", cache_dir, error)
         return ort.InferenceSession(data, options, providers=providers)
@@ -251,6 +253,20 @@ def _file_digest(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _remove_stale(cache_dir: Path, keep: Path) -> None:
+    """Graphs of other weights or graph versions are 90 MB each: drop them. Temporary files are
+    left alone unless a day old (another process may be writing one right now)."""
+    now = time.time()
+    for path in cache_dir.glob("minilm-l6-*.onnx*"):
+        try:
+            if path.suffix == ".onnx" and path != keep:
+                path.unlink()
+            elif path.suffix == ".tmp" and now - path.stat().st_mtime > 86400:
+                path.unlink()
+        except OSError as error:
+            log.debug("could not remove stale cache file %s: %s", path, error)
 
 
 def _write_atomically(target: Path, data: bytes) -> None:

@@ -11,6 +11,7 @@ so long conversations stay smooth.
 
 from __future__ import annotations
 
+import html
 import logging
 from typing import Any
 
@@ -375,18 +376,35 @@ class SourceDelegate(QStyledItemDelegate):
 
     PAD = 8
 
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        # Laying out rich text is the costly part of painting a source; sizeHint and paint ask
+        # for the same layouts again and again.
+        self._cache: dict[tuple[Any, ...], QTextDocument] = {}
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
     def _document(self, item: SourceItem, width: int, palette: QPalette, selected: bool) -> QTextDocument:
+        key = (item, width, selected, palette.color(QPalette.ColorRole.Text).rgba())
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        if len(self._cache) > 256:
+            self._cache.clear()
+        doc = self._cache[key] = self._layout(item, width, palette, selected)
+        return doc
+
+    def _layout(self, item: SourceItem, width: int, palette: QPalette, selected: bool) -> QTextDocument:
         doc = QTextDocument()
         doc.setDocumentMargin(0)
         colour = palette.color(QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text).name()
         muted = palette.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text).name()
         if selected:
             muted = colour
-        import html as _html
-
         cited = " · <i>cited</i>" if item.cited else ""
         doc.setHtml(
-            f"<div style='color:{colour}'><b>[{item.n}] {_html.escape(item.title)}</b>"
+            f"<div style='color:{colour}'><b>[{item.n}] {html.escape(item.title)}</b>"
             f"<span style='color:{muted}'> · p. {item.page}{cited}</span></div>"
             f"<div style='color:{colour}; margin-top:3px'>{marked_html(item.snippet, meaningful_marks(item.snippet, item.marks))}</div>"
         )
@@ -442,7 +460,8 @@ class SourcesPane(QWidget):
         layout.addWidget(self.hint)
         self.view = QListView()
         self.view.setModel(self.model)
-        self.view.setItemDelegate(SourceDelegate(self.view))
+        self.delegate = SourceDelegate(self.view)
+        self.view.setItemDelegate(self.delegate)
         self.view.setAccessibleName("Sources of the answer")
         self.view.setToolTip("Passages found for the question; double-click or press Enter to preview")
         self.view.setResizeMode(QListView.ResizeMode.Adjust)
@@ -454,6 +473,7 @@ class SourcesPane(QWidget):
         layout.addWidget(self.view, 1)
 
     def set_sources(self, items: list[SourceItem]) -> None:
+        self.delegate.clear_cache()  # document text does not outlive the list it belongs to
         self.model.set_sources(items)
         self.hint.setVisible(not items)
 

@@ -62,6 +62,7 @@ from ragdesk.gui.workers import (
     Worker,
     WorkerError,
     WorkerPool,
+    load_embedder,
     load_library,
     probe_ollama,
 )
@@ -338,6 +339,7 @@ class MainWindow(QMainWindow):
         index_options: dict[str, Any] | None = None,
         poll_ollama: bool = True,
         watch_folders: bool = True,
+        warm_embedder: bool = True,
     ) -> None:
         super().__init__()
         self.setObjectName("mainWindow")
@@ -349,6 +351,7 @@ class MainWindow(QMainWindow):
         self.index_options = dict(index_options or {})
         self.poll_enabled = poll_ollama
         self.watch_enabled = watch_folders
+        self.warm_embedder = warm_embedder
         self.services: Any = None
         self.values = SettingsValues()
         self.conversation_id: int | None = None
@@ -574,6 +577,10 @@ class MainWindow(QMainWindow):
         if self.poll_enabled:
             self.check_ollama()
             self._poll_timer.start()
+        if self.warm_embedder:
+            # Load the embedding model now, in the background, so the first question or drop
+            # does not wait for it (it takes a second or so).
+            self.pool.run(lambda: load_embedder(services), "load the embedder", on_error=self._report_error)
         for paths, collection in resume or []:
             self.index_paths(paths, collection)
 

@@ -59,7 +59,7 @@ def run_self_test(argv: list[str]) -> int:
                 vault.set_setting("ollama_host", "http://127.0.0.1:9")  # loopback, never used
                 pool = WorkerPool()
                 settings = QSettings(str(Path(tmp) / "ui.ini"), QSettings.Format.IniFormat)
-                window = MainWindow(pool, settings, poll_ollama=False, watch_folders=False)
+                window = MainWindow(pool, settings, poll_ollama=False, watch_folders=False, warm_embedder=False)
                 window.attach(Services(vault, home))
                 window.show()
                 deadline = time.monotonic() + 10

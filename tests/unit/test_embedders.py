@@ -165,10 +165,12 @@ def test_corrupt_cache_file_is_rebuilt(builtin: BuiltinEmbedder, model_cache: Pa
     cache = tmp_path / "cache"
     cache.mkdir()
     (cache / good.name).write_bytes(b"truncated garbage")
+    (cache / "minilm-l6-0123456789abcdef0123-bert-onnx-0.onnx").write_bytes(b"an old graph version")
     rebuilt = BuiltinEmbedder(cache_dir=cache)
     np.testing.assert_allclose(rebuilt.embed(["x"]), builtin.embed(["x"]), atol=1e-6)
     assert (cache / good.name).stat().st_size == good.stat().st_size
-    assert [p.name for p in cache.iterdir()] == [good.name]  # no temporary file left behind
+    # No temporary file left behind, and the graph of the old version is gone.
+    assert [p.name for p in cache.iterdir()] == [good.name]
 
 
 def test_missing_weights_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
