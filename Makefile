@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: run test install install-test system-deps lint-imports benchmarks clean bundle bundle-test
+.PHONY: run test install install-test system-deps lint-imports benchmarks clean bundle bundle-test screenshots
 
 # Stamps record what has been installed, so a second `make` does no work.
 $(VENV)/.installed: pyproject.toml scripts/install-python-deps
@@ -51,6 +51,10 @@ bundle-test: $(BUNDLE)
 
 benchmarks: install-test
 	@echo "see benchmarks/README.md for each benchmark's command"
+
+# Renders the desktop app's main states offscreen into docs/screenshots/*.png.
+screenshots: install-test
+	QT_QPA_PLATFORM=offscreen $(PY) scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

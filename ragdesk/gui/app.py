@@ -169,7 +169,9 @@ class RagdeskApp(QObject):
 
     def main_window(self) -> Any:
         if self.window is None:
-            from ragdesk.gui.mainwindow import MainWindow  # after unlock: keeps start-up light
+            from ragdesk.gui.mainwindow import (
+                MainWindow,  # after unlock: keeps start-up light
+            )
 
             self.window = MainWindow(self.pool, self.ui_settings, index_options=self._index_options,
                                      poll_ollama=self._poll, watch_folders=self._watch)

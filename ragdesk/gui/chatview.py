@@ -16,12 +16,12 @@ import logging
 from typing import Any
 
 from PySide6.QtCore import (
+    QEvent,
     QModelIndex,
     QPersistentModelIndex,
     QRectF,
     QSize,
     Qt,
-    QTimer,
     QUrl,
     Signal,
 )
@@ -50,7 +50,12 @@ from PySide6.QtWidgets import (
 from ragdesk.core.records import Conversation, Message
 from ragdesk.gui import icons
 from ragdesk.gui.library import TITLE_HEIGHT, pane_title
-from ragdesk.gui.models import ConversationListModel, RecordRole, SourceItem, SourceListModel
+from ragdesk.gui.models import (
+    ConversationListModel,
+    RecordRole,
+    SourceItem,
+    SourceListModel,
+)
 from ragdesk.gui.render import (
     TranscriptEntry,
     assistant_body,
@@ -85,6 +90,16 @@ class Transcript(QTextBrowser):
         self.entries: list[TranscriptEntry] = []
         self._stream_start: int | None = None
         self._placeholder()
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802
+        # Light/dark switch: Markdown takes the palette's link colour when it is imported, so
+        # the conversation is laid out again (icons follow by themselves).
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange) \
+                and self.entries and self._stream_start is None:
+            value = self.verticalScrollBar().value()
+            self.render_all()
+            self.verticalScrollBar().setValue(value)
+        super().changeEvent(event)
 
     def loadResource(self, kind: int, name: QUrl) -> Any:  # noqa: N802
         return None  # no image, style sheet or anything else is ever loaded from the content
@@ -139,8 +154,17 @@ class Transcript(QTextBrowser):
             self.scroll_to_end()
 
     def end_stream(self, entry: TranscriptEntry) -> None:
-        self.update_stream(entry, streaming=False)
+        """The answer is complete: render the whole conversation once more, since the heading
+        (model, extractive or not) is only known now."""
+        if self._stream_start is None:
+            return
+        self.entries[-1] = entry
         self._stream_start = None
+        at_end = self._at_end()
+        value = self.verticalScrollBar().value()
+        self.render_all()
+        if not at_end:
+            self.verticalScrollBar().setValue(value)
 
     def _at_end(self) -> bool:
         bar = self.verticalScrollBar()

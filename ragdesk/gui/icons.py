@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import logging
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QRectF, QSize, Qt
-from PySide6.QtGui import QGuiApplication, QIcon, QIconEngine, QPainter, QPalette, QPixmap
+from PySide6.QtGui import (
+    QGuiApplication,
+    QIcon,
+    QIconEngine,
+    QPainter,
+    QPalette,
+    QPixmap,
+)
 from PySide6.QtSvg import QSvgRenderer
 
 log = logging.getLogger("ragdesk.gui.icons")
@@ -31,7 +38,7 @@ def icons_dir() -> Path:
     return candidates[-1]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _svg_source(name: str) -> bytes:
     path = icons_dir() / f"{name}.svg"
     try:

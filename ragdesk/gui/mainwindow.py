@@ -18,7 +18,17 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QEvent, QFileSystemWatcher, QObject, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QByteArray,
+    QEvent,
+    QFileSystemWatcher,
+    QObject,
+    QSettings,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -45,7 +55,7 @@ from PySide6.QtWidgets import (
 )
 
 from ragdesk import __version__
-from ragdesk.core.records import FAILED, INDEXED, UNSUPPORTED, Document
+from ragdesk.core.records import FAILED, UNSUPPORTED, Document
 from ragdesk.gui import icons
 from ragdesk.gui.chatview import ChatPane, SourcesPane, shortcut_list
 from ragdesk.gui.library import LibraryPane
@@ -210,8 +220,12 @@ class IndexStatus(QWidget):
         self.show()
         self.bar.show()
         self.cancel_button.show()
-        total = max(p.files_total, 1)
-        self.bar.setRange(0, total)
+        if not p.files_total:
+            self.bar.setRange(0, 0)  # busy: the files are still being listed
+            self.label.setText("Looking for files…")
+            self._problems(problems)
+            return
+        self.bar.setRange(0, p.files_total)
         self.bar.setValue(p.files_done)
         parts = [f"Indexing {p.files_done} of {p.files_total} files", f"{p.pages} pages"]
         if p.files_done:
@@ -366,6 +380,7 @@ class MainWindow(QMainWindow):
         self._chat_worker: Worker | None = None
         self._streaming: TranscriptEntry | None = None
         self._probe_worker: Worker | None = None
+        self._probe_again = False
         self._copied: str | None = None
         self._collection_names: dict[int, str] = {}
         self.preview: PreviewDialog | None = None
@@ -1028,13 +1043,23 @@ class MainWindow(QMainWindow):
     # --- Ollama -------------------------------------------------------------------------
 
     def check_ollama(self) -> None:
-        if self.services is None or self._probe_worker is not None:
+        if self.services is None:
+            return
+        if self._probe_worker is not None:
+            self._probe_again = True  # the settings may have changed since it started
             return
         services = self.services
         worker = Worker(lambda: probe_ollama(services), "probe ollama")
         self._probe_worker = worker
+        self._probe_again = False
         self.pool.submit(worker, on_result=self._ollama_status, on_error=self._report_error,
-                         on_finished=lambda: setattr(self, "_probe_worker", None))
+                         on_finished=self._probe_done)
+
+    def _probe_done(self) -> None:
+        self._probe_worker = None
+        if self._probe_again:
+            self._probe_again = False
+            self.check_ollama()
 
     def _ollama_status(self, status: OllamaStatus) -> None:
         if self.services is None:

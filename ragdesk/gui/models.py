@@ -21,7 +21,15 @@ from PySide6.QtCore import (
     Qt,
 )
 
-from ragdesk.core.records import FAILED, INDEXED, UNSUPPORTED, Collection, Conversation, Document, Hit
+from ragdesk.core.records import (
+    FAILED,
+    INDEXED,
+    UNSUPPORTED,
+    Collection,
+    Conversation,
+    Document,
+    Hit,
+)
 from ragdesk.gui import icons
 from ragdesk.gui.render import tooltip
 

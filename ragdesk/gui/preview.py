@@ -185,10 +185,27 @@ def render_page(loaded: LoadedDocument, index: int, zoom: float | None, fit_widt
         pix = page.get_pixmap(matrix=pymupdf.Matrix(scale, scale), alpha=False)
         image = QImage(pix.samples, pix.width, pix.height, pix.stride, QImage.Format.Format_RGB888).copy()
         rects = passage_rects(page, passage) if passage else []
-    highlights = [QRectF(r.x0 * zoom, r.y0 * zoom, (r.x1 - r.x0) * zoom, (r.y1 - r.y0) * zoom) for r in rects]
+    highlights = merge_lines([QRectF(r.x0 * zoom, r.y0 * zoom, (r.x1 - r.x0) * zoom, (r.y1 - r.y0) * zoom)
+                              for r in rects])
     _draw_highlights(image, highlights, ratio)
     image.setDevicePixelRatio(ratio)
     return RenderedPage(index, image, highlights, zoom)
+
+
+def merge_lines(rects: list[QRectF]) -> list[QRectF]:
+    """Rectangles of the same text line that touch (adjacent search windows) become one, so
+    the highlight reads as one marked run of text without seams."""
+    merged: list[QRectF] = []
+    for r in sorted(rects, key=lambda r: (round(r.center().y()), r.left())):
+        last = merged[-1] if merged else None
+        if last is not None:
+            overlap = min(last.bottom(), r.bottom()) - max(last.top(), r.top())
+            same_line = overlap > 0.5 * min(last.height(), r.height())
+            if same_line and r.left() <= last.right() + 0.6 * r.height():
+                merged[-1] = last.united(r)
+                continue
+        merged.append(QRectF(r))
+    return merged
 
 
 def _draw_highlights(image: QImage, rects: list[QRectF], ratio: float) -> None:

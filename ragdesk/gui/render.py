@@ -29,7 +29,7 @@ _ANSWER_SPECIALS = set("[]<>\\")
 _CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 # Fenced code blocks and code spans: their content is shown literally by Markdown, so it is not
 # escaped (a backslash would show).
-_CODE = re.compile(r"(^|\n)(```|~~~)[^\n]*\n.*?(\n\2[ \t]*(?=\n|$)|$)|(`+)(?!`).+?(?<!`)\4(?!`)", re.S)
+_CODE = re.compile(r"(^|\n)(```|~~~)[^\n]*\n.*?(\n\2[ \t]*(?=\n|$)|$)|(`+)(?!`).+?(?<!`)\4(?!`)", re.DOTALL)
 
 
 def escape_all(text: str) -> str:

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QRadioButton,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -31,7 +32,12 @@ from PySide6.QtWidgets import (
 
 from ragdesk.app import DEFAULT_OLLAMA_HOST
 from ragdesk.gui import icons
-from ragdesk.gui.workers import OllamaStatus, WorkerError, WorkerPool, is_embedding_model
+from ragdesk.gui.workers import (
+    OllamaStatus,
+    WorkerError,
+    WorkerPool,
+    is_embedding_model,
+)
 
 log = logging.getLogger("ragdesk.gui.settings")
 
@@ -103,7 +109,9 @@ class SettingsDialog(QDialog):
         self.check_button.clicked.connect(self.check)
         host_row.addWidget(self.host, 1)
         host_row.addWidget(self.check_button)
-        form.addRow("&Address:", host_row)
+        host_label = QLabel("&Address:")
+        host_label.setBuddy(self.host)
+        form.addRow(host_label, host_row)
         self.env_note = QLabel()
         self.env_note.setWordWrap(True)
         self.env_note.setTextFormat(Qt.TextFormat.PlainText)
@@ -115,6 +123,8 @@ class SettingsDialog(QDialog):
         self.status = QLabel("Not checked yet.")
         self.status.setTextFormat(Qt.TextFormat.PlainText)
         self.status.setWordWrap(True)
+        self.status.setMinimumHeight(self.status.fontMetrics().lineSpacing() * 2 + 4)
+        self.status.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.status.setAccessibleName("Connection status")
         form.addRow("Status:", self.status)
         self.chat_model = QComboBox()
@@ -143,8 +153,10 @@ class SettingsDialog(QDialog):
         embed_layout = QVBoxLayout(embed)
         self.builtin = QRadioButton("Built-in embedder (offline, all-MiniLM-L6-v2) — recommended")
         self.builtin.setAccessibleName("Use the built-in embedder")
+        self.builtin.setToolTip("Embeds on this computer with the model shipped with RagDesk; needs nothing else")
         self.ollama_embed = QRadioButton("An Ollama embedding model:")
         self.ollama_embed.setAccessibleName("Use an Ollama embedding model")
+        self.ollama_embed.setToolTip("Embeds with a model served by Ollama (it must be running while indexing and asking)")
         group = QButtonGroup(self)
         group.addButton(self.builtin)
         group.addButton(self.ollama_embed)
@@ -201,6 +213,9 @@ class SettingsDialog(QDialog):
         other_form.addRow("&Passage size:", self.chunk_tokens)
         layout.addWidget(other)
 
+        for box in (ollama, embed, other):
+            box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        layout.addStretch(1)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.button(QDialogButtonBox.StandardButton.Save).setAccessibleName("Save settings")
         buttons.button(QDialogButtonBox.StandardButton.Save).setToolTip("Keep these settings in the vault")
@@ -233,7 +248,7 @@ class SettingsDialog(QDialog):
         if not status.reachable:
             self.status.setText(f"✗ {status.message}. {status.remedy or ''}".strip())
             return
-        self.status.setText(f"✓ Ollama {status.version} at {status.host}: {len(status.models)} models")
+        self.status.setText(f"✓ Ollama {status.version} answers at {status.host} ({len(status.models)} models)")
         current_chat = self.chat_model.currentText()
         current_embed = self.embed_model.currentText()
         self.chat_model.clear()

@@ -102,13 +102,13 @@ def passphrase_strength(text: str) -> Strength:
     score = 0 if bits < 28 else 1 if bits < 45 else 2 if bits < 60 else 3 if bits < 80 else 4
     if len(text) < MIN_LENGTH:
         score = min(score, 1)
-        hint = f"Use at least {MIN_LENGTH} characters; four or more random words work well."
+        hint = f"use at least {MIN_LENGTH} characters; four or more random words work well."
     elif score < 3:
-        hint = "Add another word or two: length beats complexity."
+        hint = "add another word or two: length beats complexity."
     elif score == 3:
-        hint = "Good. One more word would make it strong."
+        hint = "one more word would make it strong."
     else:
-        hint = "Strong."
+        hint = "hard to guess."
     return Strength(score, _LABELS[score], hint, bits)
 
 
@@ -145,18 +145,31 @@ class _Banner(QFrame):
         self.icon_label = QLabel()
         self.icon_label.setPixmap(icons.pixmap(icon_name, 20, self.devicePixelRatioF()))
         self.icon_label.setAlignment(Qt.AlignmentFlag.AlignTop)
+        words = QVBoxLayout()
+        words.setSpacing(3)
+        self.title = QLabel()
+        self.title.setWordWrap(True)
+        self.title.setTextFormat(Qt.TextFormat.PlainText)
+        font = self.title.font()
+        font.setBold(True)
+        self.title.setFont(font)
+        self.title.hide()
         self.text = QLabel()
         self.text.setWordWrap(True)
         self.text.setTextFormat(Qt.TextFormat.PlainText)
         self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.text.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        words.addWidget(self.title)
+        words.addWidget(self.text)
         layout.addWidget(self.icon_label)
-        layout.addWidget(self.text, 1)
+        layout.addLayout(words, 1)
         self.setAccessibleName(accessible_name)
 
-    def show_text(self, text: str) -> None:
+    def show_text(self, text: str, title: str | None = None) -> None:
+        self.title.setText(title or "")
+        self.title.setVisible(bool(title))
         self.text.setText(text)
-        self.setAccessibleDescription(text)
+        self.setAccessibleDescription(f"{title} {text}" if title else text)
         self.show()
 
 
@@ -325,13 +338,11 @@ class CreateVaultDialog(_VaultDialog):
         warning = _Banner("warning", "Warning: a forgotten passphrase cannot be recovered")
         warning.setObjectName("forgetWarning")
         warning.show_text(
-            "If you forget this passphrase, your data cannot be recovered. There is no reset and "
-            "no back door: nobody, not even the makers of RagDesk, can open the vault without it. "
-            "Write it down and keep it somewhere safe."
+            "There is no reset and no back door: nobody, not even the makers of RagDesk, can open "
+            "the vault without it. Write it down and keep it somewhere safe.",
+            title="If you forget this passphrase, your data cannot be recovered.",
         )
-        bold = warning.text.font()
-        bold.setBold(False)
-        warning.text.setFont(bold)
+        self.forget_warning = warning
         layout.addWidget(warning)
         self.understood = QCheckBox("I understand that a forgotten passphrase cannot be recovered")
         self.understood.setAccessibleName("I understand that a forgotten passphrase cannot be recovered")
@@ -348,6 +359,7 @@ class CreateVaultDialog(_VaultDialog):
         self.create_button.setToolTip("Create the encrypted vault with this passphrase")
         self.quit_button = QPushButton("Quit")
         self.quit_button.setAccessibleName("Quit")
+        self.quit_button.setAutoDefault(False)  # Enter never quits, whatever had focus before
         self.quit_button.setToolTip("Close RagDesk without creating a vault")
         self.buttons.addButton(self.create_button, QDialogButtonBox.ButtonRole.AcceptRole)
         self.buttons.addButton(self.quit_button, QDialogButtonBox.ButtonRole.RejectRole)
@@ -385,7 +397,7 @@ class CreateVaultDialog(_VaultDialog):
         if len(text) < MIN_LENGTH:
             return f"The passphrase must have at least {MIN_LENGTH} characters."
         if s.score < MIN_SCORE:
-            return "The passphrase is too easy to guess. " + s.hint
+            return f"The passphrase is too easy to guess: {s.hint}"
         if self.repeat.text() != text:
             return "The two passphrases differ."
         if not self.understood.isChecked():
@@ -449,6 +461,7 @@ class UnlockDialog(_VaultDialog):
         self.unlock_button.setToolTip("Open the vault with this passphrase")
         self.quit_button = QPushButton("Quit")
         self.quit_button.setAccessibleName("Quit")
+        self.quit_button.setAutoDefault(False)  # Enter never quits, whatever had focus before
         self.quit_button.setToolTip("Close RagDesk")
         self.buttons.addButton(self.unlock_button, QDialogButtonBox.ButtonRole.AcceptRole)
         self.buttons.addButton(self.quit_button, QDialogButtonBox.ButtonRole.RejectRole)
@@ -483,6 +496,7 @@ class UnlockDialog(_VaultDialog):
     def _failed(self, error: WorkerError) -> None:
         self.set_busy(False)
         self.unlock_button.setEnabled(bool(self.passphrase.text()))
+        self.unlock_button.setDefault(True)
         if error.kind == "WrongPassphrase":
             text = "Wrong passphrase. Please try again — nothing in the vault was changed."
         elif error.kind == "VaultInUse":

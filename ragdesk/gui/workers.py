@@ -317,8 +317,9 @@ def probe_ollama(services: Any, host: str | None = None) -> OllamaStatus:
     chat_models = [n for n in names if "embed" not in n]  # as ChatService.choose_model picks
     wanted = settings.model
     if wanted:
-        installed = {n.split(":")[0] for n in names} | set(names)
-        missing = wanted not in installed and f"{wanted}:latest" not in names
+        # Ollama resolves a name without a tag to ":latest", and nothing else.
+        accepted = {wanted} if ":" in wanted else {wanted, f"{wanted}:latest"}
+        missing = not accepted & set(names)
         return OllamaStatus(settings.host, True, version, names, wanted, missing,
                             message=f"the model {wanted} is not installed" if missing else None,
                             remedy=missing_model_remedy(wanted) if missing else None)

@@ -174,3 +174,25 @@ def test_document_text_never_becomes_live_markup(qtbot, unlocked, tmp_path: Path
     # The sources pane and tooltips escape it too.
     index = window.sources.model.index(0)
     assert "&lt;img" in window.sources.model.data(index, Qt.ItemDataRole.ToolTipRole)
+
+
+def test_earlier_conversations_come_back_with_their_citations(qtbot, indexed, fake_ollama) -> None:
+    app = indexed()
+    window = app.window
+    app.services.store.set_setting("ollama_host", fake_ollama.host)
+    with qtbot.waitSignal(window.answer_finished, timeout=20000) as done:
+        _ask(qtbot, window, keys=False)
+    qtbot.waitUntil(lambda: not window.answering)
+    first_answer = done.args[0].answer
+    window.act_new_chat.trigger()
+    assert window.chat.transcript.entries == [] and window.sources.model.rowCount() == 0
+
+    view = window.chat.conversation_view
+    view.clicked.emit(window.chat.conversations.index(0))
+    assert [e.role for e in window.chat.transcript.entries] == ["user", "assistant"]
+    assert " ".join(first_answer.split()[:5]) in " ".join(window.chat.transcript.toPlainText().split())
+    assert "cite:1/1" in window.chat.transcript.toHtml()
+    assert window.sources.model.rowCount() >= 1 and all(s.cited for s in window.sources.model.items())
+    point = _anchor_point(window.chat.transcript, "cite:1/1")
+    qtbot.mouseClick(window.chat.transcript.viewport(), Qt.MouseButton.LeftButton, pos=point)
+    qtbot.waitUntil(lambda: window.preview is not None and window.preview.rendered is not None, timeout=10000)

@@ -80,3 +80,23 @@ def test_remove_a_document(qtbot, indexed) -> None:
     library.remove_button.click()
     qtbot.waitUntil(lambda: library.documents.document(doc.id) is None and not app.pool.busy, timeout=5000)
     assert app.services.store.document(doc.id) is None
+
+
+def test_cancel_indexing_keeps_what_was_indexed(qtbot, unlocked, tmp_path: Path) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(150):
+        (folder / f"note-{i:03d}.txt").write_text(f"Note {i}: the harbour lamp was checked on day {i}.\n",
+                                                  encoding="utf-8")
+    app = unlocked()
+    window = app.window
+    with qtbot.waitSignal(window.index_finished, timeout=30000) as finished:
+        window.index_paths([str(folder)])
+        qtbot.waitUntil(lambda: window.index_status.bar.value() >= 1, timeout=10000)
+        assert window.index_status.cancel_button.isVisible()
+        window.index_status.cancel_button.click()
+    progress = finished.args[0]
+    assert progress.cancelled and progress.files_done < 150
+    assert window.index_status.label.text().startswith("Stopped:")
+    qtbot.waitUntil(lambda: not app.pool.busy)
+    assert len(app.services.store.documents()) == progress.files_done

@@ -6,7 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QAbstractListModel, Qt
-from PySide6.QtWidgets import QAbstractItemView, QLabel, QLineEdit, QPlainTextEdit, QTextEdit
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QTextEdit,
+)
 
 from ragdesk.gui.preview import PreviewTarget
 from ragdesk.gui.unlock import UnlockDialog
@@ -46,6 +53,9 @@ def test_auto_lock_after_idle_time_clears_everything(qtbot, indexed, fake_ollama
     qtbot.waitUntil(lambda: not window.answering and not app.pool.busy)
     window.open_preview(PreviewTarget.from_citation(citation))
     qtbot.waitUntil(lambda: window.preview.rendered is not None, timeout=10000)
+    window.copy_answer()
+    clipboard = QGuiApplication.clipboard()
+    assert "Sources:" in clipboard.text()
     titles = [d.title for d in store.documents()]
     shown = _visible_text(window, iter_widgets) + _visible_text(window.preview, iter_widgets)
     assert "cython" in shown.lower() and "pyximport" in shown
@@ -59,6 +69,7 @@ def test_auto_lock_after_idle_time_clears_everything(qtbot, indexed, fake_ollama
         assert secret not in after, f"{secret!r} is still in a widget after the lock"
     assert window.preview.page_view.label.pixmap().isNull()
     assert window.chat.transcript.entries == [] and window.sources.model.rowCount() == 0
+    assert clipboard.text() == "", "an answer copied from the vault does not outlive the lock"
 
     dialog = app.dialog
     assert isinstance(dialog, UnlockDialog) and dialog.isVisible()

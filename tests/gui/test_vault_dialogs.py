@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from PySide6.QtCore import Qt
+
 from ragdesk.core.store import vault as vault_store
 from ragdesk.gui.unlock import CreateVaultDialog, UnlockDialog, passphrase_strength
 from tests.conftest import PASSPHRASE
@@ -30,7 +32,7 @@ def test_first_start_creates_the_vault(qtbot, make_app, home: Path) -> None:
     app.start()
     dialog = app.dialog
     assert isinstance(dialog, CreateVaultDialog) and dialog.isVisible()
-    assert "cannot be recovered" in dialog.findChild(type(dialog.error), "forgetWarning").text.text()
+    assert "your data cannot be recovered" in dialog.forget_warning.title.text()
     assert not dialog.create_button.isEnabled()
 
     dialog.passphrase.setText("secret")
@@ -84,6 +86,7 @@ def test_wrong_passphrase_is_reported_inline_and_changes_nothing(qtbot, make_app
     assert app.window is None, "no main window without the right passphrase"
     assert _digest(existing_vault) == before, "a wrong passphrase leaves the vault's files untouched"
 
+    assert dialog.focusWidget() is dialog.passphrase
     dialog.passphrase.setText(PASSPHRASE)
     with qtbot.waitSignal(app.unlocked, timeout=10000):
-        dialog.unlock_button.click()
+        qtbot.keyClick(dialog.passphrase, Qt.Key.Key_Return)  # Enter unlocks (it must not quit)
