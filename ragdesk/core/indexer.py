@@ -27,6 +27,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ragdesk.core import chunking, extract
 from ragdesk.core.embedders import Embedder
 from ragdesk.core.records import (
@@ -49,6 +51,7 @@ REMOVED = "removed"
 
 DEFAULT_COLLECTION = "default"
 EMBED_BATCH_CHUNKS = 64  # chunks gathered across documents before one embedding call
+EMBED_SLICE = 256  # at most this many chunks per embedding call (cancel is checked between)
 IN_FLIGHT_PER_WORKER = 4  # parsed documents waiting, bounding memory
 WORKER_MEMORY_LIMIT = 4 << 30  # a parser process may not take more than this (zip bombs, ...)
 
@@ -474,6 +477,8 @@ class Indexer:
                     pending.popleft()
                     progress.current = path_text(job.path)
                     parsed, broken = self._result(job, fut)
+                    if parsed is None:  # cancelled while waiting
+                        break
                     ready.append(parsed)
                     if broken:
                         pool = self._restart(pool, workers, pending, todo)
@@ -487,12 +492,21 @@ class Indexer:
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)
 
-    def _result(self, job: ParseJob, fut: cf.Future[Parsed] | Parsed) -> tuple[Parsed, bool]:
-        """The parsed file, and whether the worker pool broke (a parser process died)."""
+    def _result(self, job: ParseJob, fut: cf.Future[Parsed] | Parsed) -> tuple[Parsed | None, bool]:
+        """The parsed file (None if cancelled meanwhile), and whether the worker pool broke (a
+        parser process died or hung)."""
         if isinstance(fut, Parsed):
             return fut, False
+        deadline = time.monotonic() + self.options.parse_timeout
         try:
-            return fut.result(timeout=self.options.parse_timeout), False
+            while True:  # in short slices, so that cancel is seen while a big file is parsed
+                try:
+                    return fut.result(timeout=0.2), False
+                except cf.TimeoutError:
+                    if self._cancel.is_set():
+                        return None, False
+                    if time.monotonic() > deadline:
+                        raise
         except cf.TimeoutError:
             return Parsed(path_text(job.path), job.size, job.mtime, status=FAILED,
                           reason=f"reading the file took longer than {self.options.parse_timeout:.0f} s"
@@ -520,7 +534,14 @@ class Indexer:
                      known: dict[str, Document]) -> Iterator[FileOutcome]:
         to_embed = [p for p in batch if p.status == INDEXED and not p.same_hash]
         texts = [c.text for p in to_embed for c in p.chunks]
-        vectors = self.embedder.embed(texts) if texts else None
+        vectors = None
+        if texts:  # in slices, so that cancel is seen during a long document
+            parts = []
+            for start in range(0, len(texts), EMBED_SLICE):
+                if self._cancel.is_set():
+                    return
+                parts.append(self.embedder.embed(texts[start:start + EMBED_SLICE]))
+            vectors = np.concatenate(parts)
         offset = 0
         for parsed in batch:
             old = known.get(parsed.path)
