@@ -1,0 +1,80 @@
+"""Time RagDesk adds before the first token of an answer (target: p95 <= 50 ms at 100k chunks).
+
+    .venv/bin/python benchmarks/bench_first_token.py --vault DIR [--passphrase P] [--questions 100]
+
+The model is the fake Ollama (tests/fakes) answering instantly, so everything measured is
+RagDesk's own work: storing the question, retrieval (embedding the question, FTS5, vectors,
+fusion), building the prompt, the HTTP round trip to the local server and the first streamed
+piece. DIR is a vault made by benchmarks/bench_retrieval_speed.py (--keep), e.g. with 100k chunks.
+The first question (which loads the held vectors and warms the caches) is reported apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import cisi  # noqa: E402
+
+from ragdesk.core.chat import ChatService, ChatSettings  # noqa: E402
+from ragdesk.core.embedders import BuiltinEmbedder  # noqa: E402
+from ragdesk.core.retrieval import Retriever  # noqa: E402
+from ragdesk.core.store import vault as vault_store  # noqa: E402
+from tests.fakes.ollama import FakeOllama  # noqa: E402
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--vault", required=True, help="folder holding vault.db")
+    parser.add_argument("--passphrase", default="benchmark passphrase")
+    parser.add_argument("--questions", type=int, default=100)
+    args = parser.parse_args()
+
+    questions = list(cisi.load_queries().values())
+    store = vault_store.unlock(Path(args.vault), args.passphrase)
+    embedder = BuiltinEmbedder()
+    try:
+        chunks = store.status().chunks
+        with FakeOllama() as fake:
+            chat = ChatService(store, Retriever(store, embedder), ChatSettings(host=fake.host, model="llama3.2:3b"))
+            timings: list[float] = []
+            retrieval: list[float] = []
+            cold = None
+            for i in range(args.questions + 1):
+                question = questions[i % len(questions)][:300]
+                t0 = time.perf_counter()
+                first = None
+                for event in chat.ask(question):
+                    if event.kind == "token" and first is None:
+                        first = (time.perf_counter() - t0) * 1000
+                if first is None:
+                    raise SystemExit("no token came back")
+                if i == 0:
+                    cold = first
+                    continue
+                timings.append(first)
+                retrieval.append(chat.retriever.last_timings.total_ms)
+        print(f"vault: {chunks} chunks; {len(timings)} questions; fake model answers instantly")
+        print(f"first question (cold: loads the held vectors): {cold:.0f} ms")
+        print(f"time to first token: p50 {statistics.median(timings):.1f} ms, "
+              f"p95 {percentile(timings, 95):.1f} ms, max {max(timings):.1f} ms (target p95 <= 50 ms)")
+        print(f"  of which retrieval: p50 {statistics.median(retrieval):.1f} ms, "
+              f"p95 {percentile(retrieval, 95):.1f} ms")
+    finally:
+        store.lock()
+
+
+if __name__ == "__main__":
+    main()
