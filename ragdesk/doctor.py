@@ -303,6 +303,8 @@ def _vectors(ctx: _Context) -> Check:
                      f"{health.chunks} chunks but {vectors} vectors: search misses part of the text",
                      "index the affected folders again (`ragdesk index FOLDER`), or " + RESTORE_REMEDY,
                      details)
+    if not health.chunks:
+        return Check("vault.vectors", PASS, "no documents indexed yet", details=details)
     return Check("vault.vectors", PASS,
                  f"{health.documents} documents, {health.chunks} chunks, one vector each",
                  details=details)
@@ -371,6 +373,11 @@ def _ollama(ctx: _Context) -> Check:
             details["version"] = None
     except Exception as exc:  # noqa: BLE001 - sorted into a message
         problem = describe_error(exc, host, None)
+        if ctx.embedder_choice.get("kind") == "ollama":  # then indexing and search need it too
+            return Check("ollama", FAIL,
+                         f"{problem.message}: the vault's embedding model "
+                         f"{ctx.embedder_choice.get('model')} runs there, so indexing and search"
+                         " cannot work", problem.remedy, details)
         return Check("ollama", WARN,
                      f"{problem.message}: answers fall back to the best passages (extractive mode)",
                      problem.remedy, details)

@@ -99,6 +99,8 @@ def _wait_for_documents(home: Path, indexer: subprocess.Popen[str], at_least: in
     return seen
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_backup_while_indexing_runs_in_another_process(locked_vault: Path, tmp_path: Path) -> None:
     """The indexer holds the vault's lock and commits document after document; the backup is
     taken in between, from another process, and is a consistent snapshot. Then the indexer is
@@ -282,3 +284,16 @@ def test_vectors_survive_the_copy_bit_for_bit(filled: Path, tmp_path: Path) -> N
         hits = v.vector_search(np.asarray(q), k=3)
         assert len(hits) == 3
     assert everything(restored)["vectors"] == everything(filled)["vectors"]
+
+
+def test_a_backup_from_a_newer_release_is_not_restored(filled: Path, tmp_path: Path) -> None:
+    made = backup.create_backup(filled, PASSPHRASE, tmp_path / "b").path
+    sidecar = snapshot.Sidecar.read(made)
+    key, _ = snapshot.derive_matching_key(made / "vault.db", PASSPHRASE, sidecar)
+    conn = snapshot.connect(made / "vault.db", key, read_only=False)
+    conn.execute("PRAGMA user_version = 999")
+    conn.close()
+    (made / "manifest.json").unlink()  # the checksum no longer matches; that is not the point here
+    with pytest.raises(backup.BackupError, match="newer RagDesk"):
+        backup.restore(made, tmp_path / "elsewhere", PASSPHRASE)
+    assert not (tmp_path / "elsewhere" / "vault.db").exists()

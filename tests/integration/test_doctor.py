@@ -161,6 +161,9 @@ def test_embedder_mismatch_is_a_warning(home: Path) -> None:
     check = report.check("vault.embedder")
     assert check.status == "warn"
     assert "builtin:" in check.summary and "ollama:nomic-embed-text" in check.summary
+    # With the embedder in Ollama, Ollama down is no longer a mere warning.
+    ollama = report.check("ollama")
+    assert ollama.status == "fail" and "nomic-embed-text" in ollama.summary
 
 
 def test_doctor_works_while_the_vault_is_open_elsewhere(home: Path) -> None:

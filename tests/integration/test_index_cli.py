@@ -176,7 +176,7 @@ def test_bad_input_is_reported_and_the_batch_continues(locked_vault: Path, tmp_p
     expected = make_bad_files(folder)
     odd = folder / "Ünïcödé — 日本語 🙂 e\u0301 name.md"
     odd.write_text("# Odd names\n\nThe flamingo report is fine.\n")
-    (folder / "latin1.txt").write_bytes("Café crème brûlée, naïve façade — déjà vu.\n".encode("latin-1") * 20)
+    (folder / "latin1.txt").write_bytes("Café crème brûlée, naïve façade, déjà vu.\n".encode("latin-1") * 20)
     (folder / "fine.txt").write_text("Ordinary notes about the pelican budget.\n")
 
     summary = index(str(folder))

@@ -37,6 +37,7 @@ from typing import Any
 import sqlcipher3
 
 from ragdesk import __version__
+from ragdesk.core.store import migrations
 from ragdesk.core.store import snapshot as snap
 from ragdesk.core.store.keys import wipe
 from ragdesk.core.store.vault import DB_NAME, LOCK_NAME, SIDECAR_NAME, _ProcessLock, exists
@@ -338,9 +339,15 @@ def check_backup(src: Path, passphrase: str) -> snap.Health:
     except WrongPassphrase:
         raise WrongPassphrase() from None
     try:
-        return verify_copy(db_file, key)
+        health = verify_copy(db_file, key)
     finally:
         wipe(key)
+    if health.schema_version > migrations.SCHEMA_VERSION:
+        raise BackupError(
+            f"this backup was written by a newer RagDesk (schema {health.schema_version}, this"
+            f" release knows {migrations.SCHEMA_VERSION}); restore it with that release or newer"
+        )
+    return health
 
 
 def restore(
