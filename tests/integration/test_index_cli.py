@@ -145,7 +145,7 @@ def make_bad_files(folder: Path) -> dict[str, str]:
     folder.mkdir()
     expected: dict[str, str] = {}
     (folder / "empty.pdf").write_bytes(b"")
-    expected["empty.pdf"] = "empty"
+    expected["empty.pdf"] = "zero-byte"
     good = pymupdf.open()
     good.new_page().insert_text((72, 72), "A perfectly fine page about walruses.")
     pdf_bytes = good.tobytes()
@@ -176,7 +176,11 @@ def test_bad_input_is_reported_and_the_batch_continues(locked_vault: Path, tmp_p
     expected = make_bad_files(folder)
     odd = folder / "Ünïcödé — 日本語 🙂 e\u0301 name.md"
     odd.write_text("# Odd names\n\nThe flamingo report is fine.\n")
-    (folder / "latin1.txt").write_bytes("Café crème brûlée, naïve façade, déjà vu.\n".encode("latin-1") * 20)
+    (folder / "latin1.txt").write_bytes(
+        "Le château de Versailles, résidence des rois de France, est célèbre pour sa galerie des"
+        " Glaces. Les jardins, dessinés par André Le Nôtre, s'étendent sur des kilomètres. À"
+        " l'intérieur, on découvre des salons décorés où la cour se réunissait pour les fêtes."
+        " Une crème brûlée au café était servie après le dîner.\n".encode("latin-1"))
     (folder / "fine.txt").write_text("Ordinary notes about the pelican budget.\n")
 
     summary = index(str(folder))
