@@ -40,7 +40,14 @@ from ragdesk import __version__
 from ragdesk.core.store import migrations
 from ragdesk.core.store import snapshot as snap
 from ragdesk.core.store.keys import wipe
-from ragdesk.core.store.vault import DB_NAME, LOCK_NAME, SIDECAR_NAME, _ProcessLock, exists
+from ragdesk.core.store.vault import (
+    DB_NAME,
+    LOCK_NAME,
+    SIDECAR_NAME,
+    _fsync_dir,
+    _ProcessLock,
+    exists,
+)
 from ragdesk.errors import RagdeskError, VaultMissing, WrongPassphrase
 
 log = logging.getLogger("ragdesk.store.backup")
@@ -101,16 +108,6 @@ def _utc_stamp(now: float) -> str:
 def _fsync_file(path: Path) -> None:
     with open(path, "rb") as f:
         os.fsync(f.fileno())
-
-
-def _fsync_dir(folder: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
