@@ -68,7 +68,30 @@ def home_of(args: argparse.Namespace) -> Path:
     return paths.home(args.home)
 
 
-def open_vault(args: argparse.Namespace) -> vault_store.Vault:
+def database_url(args: argparse.Namespace) -> str | None:
+    """--database, else $RAGDESK_DATABASE_URL: a PostgreSQL team server instead of the vault."""
+    url = getattr(args, "database", None) or os.environ.get("RAGDESK_DATABASE_URL") or None
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        raise UsageError("--database takes a postgresql://... URL")
+    return url
+
+
+def open_postgres(args: argparse.Namespace, create: bool = False):  # type: ignore[no-untyped-def]
+    """The PostgreSQL store (psycopg is imported only when a database is asked for)."""
+    try:
+        from ragdesk.core.store import postgres
+    except ImportError as exc:
+        raise RagdeskError(
+            "the PostgreSQL backend needs psycopg: pip install 'ragdesk[postgres]'") from exc
+    index = os.environ.get("RAGDESK_PG_VECTOR_INDEX", "hnsw")
+    return postgres.connect(database_url(args) or "", passphrase(args), create=create,
+                            vector_index=index)
+
+
+def open_vault(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The store the command works on: the encrypted vault, or PostgreSQL with --database."""
+    if database_url(args):
+        return open_postgres(args)
     home = home_of(args)
     if not vault_store.exists(home):
         raise RagdeskError(f"no vault in {home}; create one with `ragdesk init`")
@@ -79,6 +102,12 @@ def open_vault(args: argparse.Namespace) -> vault_store.Vault:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    if database_url(args):
+        with open_postgres(args, create=True):
+            pass
+        print("Created the RagDesk schema in the PostgreSQL database.")
+        print("Keep the passphrase safe: it encrypts the original files stored there.")
+        return EXIT_OK
     home = home_of(args)
     if vault_store.exists(home):
         raise RagdeskError(f"a vault already exists in {home}")
@@ -102,7 +131,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2))
         return EXIT_OK
     space = st.vector_space
-    print(f"Vault:          {home_of(args)}")
+    print(f"Vault:          {'PostgreSQL (--database)' if database_url(args) else home_of(args)}")
     print(f"Schema version: {st.schema_version}")
     print(f"Collections:    {st.collections}")
     print(f"Documents:      {st.documents} indexed, {st.failed_documents} failed or unsupported")
@@ -398,6 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
         common = argparse.ArgumentParser(add_help=False)
         common.add_argument("--home", metavar="DIR", help="data folder (default: $RAGDESK_HOME or the platform's)", **extra)
         common.add_argument("--passphrase-file", metavar="FILE", help="read the passphrase from FILE", **extra)
+        common.add_argument("--database", metavar="URL",
+                            help="a PostgreSQL team server (postgresql://...; default: $RAGDESK_DATABASE_URL,"
+                                 " else the encrypted vault in --home)", **extra)
         common.add_argument("-v", "--verbose", action="store_true", help="log what happens", **extra)
         return common
 

@@ -1,0 +1,225 @@
+"""One behaviour suite for every Store backend: the encrypted SQLite vault and PostgreSQL.
+
+Each test runs twice (`store` is parametrized over "vault" and "postgres") and uses only the
+Store protocol, except where it checks that the audit log refuses changes made around it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ragdesk.core.records import ChunkDraft, DocumentInfo, VectorSpace
+from ragdesk.errors import RagdeskError
+from tests.store.conftest import raw_execute
+
+
+def unit(rng: np.random.Generator, n: int, dim: int = 4) -> np.ndarray:
+    v = rng.normal(size=(n, dim)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def add(store: Any, text: str, path: str = "/docs/a.txt", collection: str = "default",
+        title: str = "A", seed: int = 0, original: bytes | None = None):  # type: ignore[no-untyped-def]
+    coll = store.collection(collection)
+    if store.vector_space() is None:
+        store.set_vector_space(VectorSpace("test:hash", 4))
+    chunks = [ChunkDraft(text, 1, 1, 0, len(text), "Intro"), ChunkDraft(text + " two", 2, 2, 0, 5, "")]
+    info = DocumentInfo(coll.id, path, title, "txt", len(text), 1.0,
+                        hashlib.sha256(text.encode()).hexdigest(), pages=2)
+    return store.put_document(info, chunks, unit(np.random.default_rng(seed), 2),
+                              original if original is not None else text.encode())
+
+
+def test_documents_put_replace_remove(store: Any) -> None:
+    first = add(store, "old words here", original=b"\x00old bytes\xff")
+    assert store.original(first.id) == b"\x00old bytes\xff"
+    second = add(store, "new words there", seed=1)
+    assert second.id == first.id and second.added_at == first.added_at  # links stay valid
+    assert len(store.documents()) == 1 and store.document(first.id).size == len("new words there")
+    assert store.original(first.id) == b"new words there"
+    assert store.keyword_search("old", 10) == []
+    hits = store.keyword_search("there", 10)
+    assert {c.document_id for c in store.chunks([h[0] for h in hits])} == {second.id}
+    chunks = store.document_chunks(second.id)
+    assert [c.ordinal for c in chunks] == [0, 1] and chunks[0].heading == "Intro"
+    assert [c.id for c in store.chunks([chunks[1].id, chunks[0].id])] == [chunks[1].id, chunks[0].id]
+    assert store.status().chunks == 2 and store.status().documents == 1
+    assert len(store.vector_search(unit(np.random.default_rng(5), 1)[0], 10)) == 2
+    store.touch_document(second.id, 42.0)
+    assert store.document(second.id).mtime == 42.0
+    assert store.document_by_path(second.collection_id, "/docs/a.txt").id == second.id
+    store.remove_document(second.id)
+    assert store.document(second.id) is None and store.original(second.id) is None
+    assert store.keyword_search("there", 10) == [] and store.status().chunks == 0
+    assert store.vector_search(unit(np.random.default_rng(5), 1)[0], 10) == []
+
+
+def test_failed_put_leaves_the_previous_version(store: Any) -> None:
+    first = add(store, "kept words")
+    coll = store.collection("default")
+    info = DocumentInfo(coll.id, "/docs/a.txt", "A2", "txt", 3, 2.0, "h2")
+    with pytest.raises(ValueError):
+        store.put_document(info, [ChunkDraft("x", 1, 1, 0, 1)] * 2,
+                           np.zeros((2, 7), dtype=np.float32), b"x")
+    assert store.document(first.id).title == "A" and store.keyword_search("kept", 5)
+
+
+def test_collections_and_folders(store: Any) -> None:
+    work = store.collection("work")
+    assert store.collection("work").id == work.id and store.collection("nope", create=False) is None
+    store.add_folder(work.id, "/b")
+    store.add_folder(work.id, "/a")
+    store.add_folder(work.id, "/a")
+    assert store.collection("work").folders == ("/a", "/b")
+    store.collection("archive")
+    assert [c.name for c in store.collections()] == ["archive", "work"]
+    add(store, "x", path="/w/1", collection="work")
+    add(store, "y", path="/r/1", collection="archive")
+    assert [d.path for d in store.documents(work.id)] == ["/w/1"]
+    assert [d.path for d in store.documents()] == ["/r/1", "/w/1"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ['"unbalanced', "NEAR(a b", "a AND OR NOT", "*", "col:umn", "((()", "🙂 emoji", "", "x" * 10_000,
+     "a - b + c ^ d", "'; DROP TABLE chunks; --", "!!&&||<->:*", "\x00nul", "alpha" * 3000],
+)
+def test_keyword_search_takes_anything_a_user_types(store: Any, query: str) -> None:
+    add(store, "alpha beta gamma")
+    assert isinstance(store.keyword_search(query, 10), list)
+    assert store.status().chunks == 2
+
+
+def test_keyword_search_ors_the_words_and_ranks_more_matches_first(store: Any) -> None:
+    add(store, "the walrus eats clams on the beach", path="/1")
+    add(store, "a walrus sleeps", path="/2", seed=1)
+    add(store, "clams and mussels", path="/3", seed=2)
+    add(store, "nothing relevant at all", path="/4", seed=3)
+    hits = store.keyword_search("walrus clams", 10)
+    paths = [store.document(c.document_id).path for c in store.chunks([h[0] for h in hits])]
+    assert set(paths) == {"/1", "/2", "/3"}, "OR of the words"
+    assert paths[0] == "/1", "the chunks holding both words come first"
+    assert all(a[1] >= b[1] for a, b in itertools.pairwise(hits)), "best first"
+    only = store.keyword_search("walrus clams", 10, [store.collection("default").id])
+    assert len(only) == len(hits)
+    assert store.keyword_search("walrus clams", 10, [store.collection("other").id]) == []
+    assert store.keyword_search("walrus", 1) and len(store.keyword_search("walrus", 1)) == 1
+
+
+def test_vector_search_filters_by_collection(store: Any) -> None:
+    a = add(store, "one", path="/a", collection="work", seed=1)
+    b = add(store, "two", path="/b", collection="home", seed=2)
+    vec = unit(np.random.default_rng(1), 2)[0]  # a's first chunk
+    everything = store.vector_search(vec, 10)
+    assert len(everything) == 4 and everything[0][1] == pytest.approx(0, abs=1e-3)
+    assert store.chunks([everything[0][0]])[0].document_id == a.id
+    assert all(x[1] <= y[1] for x, y in itertools.pairwise(everything)), "nearest first"
+    expected = sorted(float(1 - unit(np.random.default_rng(s), 2)[i] @ vec)
+                      for s in (1, 2) for i in (0, 1))
+    assert [d for _, d in everything] == pytest.approx(expected, abs=2e-3), "cosine distance"
+    work = store.collection("work").id
+    only = store.vector_search(vec, 10, [work])
+    assert {c.document_id for c in store.chunks([h[0] for h in only])} == {a.id}
+    assert store.vector_search(vec, 1) == everything[:1]
+    store.remove_document(a.id)
+    assert {c.document_id for c in store.chunks([h[0] for h in store.vector_search(vec, 10)])} == {b.id}
+
+
+def test_changing_the_vector_space_drops_old_vectors(store: Any) -> None:
+    add(store, "one")
+    assert store.vector_space() == VectorSpace("test:hash", 4)
+    store.set_vector_space(VectorSpace("other", 8))
+    assert store.vector_space() == VectorSpace("other", 8)
+    assert store.vector_search(np.ones(8, dtype=np.float32) / np.sqrt(8), 10) == []
+    assert store.keyword_search("one", 10), "text stays; the caller re-embeds"
+
+
+def test_conversations_round_trip(store: Any) -> None:
+    conv = store.create_conversation("Budget")
+    store.add_message(conv.id, "user", "What is the budget?")
+    a = store.add_message(conv.id, "assistant", "", status="streaming")
+    store.update_message(a.id, "It is 5 [1].", citations=[{"n": 1, "page": 3}], status="complete",
+                         meta={"model": "m"})
+    msgs = store.messages(conv.id)
+    assert [m.role for m in msgs] == ["user", "assistant"]
+    assert msgs[1].content == "It is 5 [1]." and msgs[1].citations == [{"n": 1, "page": 3}]
+    assert msgs[1].status == "complete" and msgs[1].meta == {"model": "m"}
+    other = store.create_conversation("Other")
+    store.add_message(other.id, "user", "hi")
+    assert [c.id for c in store.conversations()] == [other.id, conv.id]
+    store.rename_conversation(conv.id, "Money")
+    assert store.conversation(conv.id).title == "Money"
+    assert store.conversations()[0].id == conv.id, "renaming counts as activity"
+    store.delete_conversation(conv.id)
+    assert store.conversation(conv.id) is None and store.messages(conv.id) == []
+
+
+def test_settings_hold_json(store: Any) -> None:
+    assert store.get_setting("missing", "dflt") == "dflt"
+    store.set_setting("embedder", {"kind": "ollama", "model": "nomic"})
+    store.set_setting("num_ctx", 8192)
+    store.set_setting("num_ctx", 4096)
+    assert store.get_setting("embedder") == {"kind": "ollama", "model": "nomic"}
+    assert store.get_setting("num_ctx") == 4096
+
+
+def test_audit_log_is_append_only(store: Any) -> None:
+    store.audit("question asked", chars=12)
+    store.audit_many([(1.0, "a", {"n": 1}), (2.0, "b", {"n": 2})])
+    events = store.audit_events(3)
+    assert [e.event for e in events] == ["b", "a", "question asked"]
+    assert events[2].detail == {"chars": 12}
+    for sql in ("UPDATE audit_log SET event = 'x'", "DELETE FROM audit_log"):
+        with pytest.raises(Exception, match="append-only"):
+            raw_execute(store, sql)
+    assert store.audit_events(1)[0].event == "b"
+
+
+def test_tokens_and_server_identity(store: Any) -> None:
+    t = store.create_token("alice", "a" * 64, collections=["work"])
+    store.create_token("admin", "b" * 64, admin=True)
+    with pytest.raises(RagdeskError, match="already exists"):
+        store.create_token("alice", "c" * 64)
+    assert store.verify_token("a" * 64).name == "alice"
+    assert store.verify_token("a" * 64).collections == ("work",)
+    assert store.verify_token("b" * 64).admin and store.verify_token("b" * 64).collections is None
+    assert store.verify_token("d" * 64) is None
+    assert [x.name for x in store.tokens()] == ["admin", "alice"]
+    assert store.revoke_token("alice") and not store.revoke_token("alice")
+    assert store.verify_token("a" * 64) is None
+    assert [x.name for x in store.tokens(include_revoked=True)] == ["admin", "alice"]
+    store.create_token("alice", "e" * 64)  # a revoked name may be used again
+    assert store.verify_token("e" * 64).id != t.id
+    assert store.server_identity() is None
+    store.set_server_identity("CERT", "-----BEGIN PRIVATE KEY-----\nsecret")
+    store.set_server_identity("CERT2", "-----BEGIN PRIVATE KEY-----\nsecret2")
+    assert store.server_identity() == ("CERT2", "-----BEGIN PRIVATE KEY-----\nsecret2")
+
+
+def test_status_counts(store: Any) -> None:
+    add(store, "one", path="/1")
+    coll = store.collection("default")
+    store.put_document(DocumentInfo(coll.id, "/bad.pdf", "bad", "pdf", 1, 1.0, "h", status="failed",
+                                    error="broken"), [], None, None)
+    conv = store.create_conversation("c")
+    store.add_message(conv.id, "user", "q")
+    st = store.status()
+    assert (st.collections, st.documents, st.failed_documents, st.chunks) == (1, 1, 1, 2)
+    assert (st.conversations, st.messages) == (1, 1)
+    assert st.originals_bytes >= 3 and st.database_bytes > 0
+    assert st.vector_space == VectorSpace("test:hash", 4) and "salt" not in st.kdf
+
+
+def test_text_with_nul_characters_is_stored(store: Any) -> None:
+    doc = add(store, "before\x00after words")
+    text = store.document_chunks(doc.id)[0].text
+    assert len(text) == len("before\x00after words") and text.endswith("after words")
+    assert store.keyword_search("words", 5)
+    conv = store.create_conversation("c")
+    msg = store.add_message(conv.id, "user", "a\x00b")
+    assert len(store.messages(conv.id)[0].content) == 3 and msg.id
