@@ -158,7 +158,13 @@ def _services(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _run_indexing(args: argparse.Namespace, job_name: str, start) -> int:  # type: ignore[no-untyped-def]
-    """Drive an indexing generator: a progress bar on a terminal, a summary at the end."""
+    """Drive an indexing generator: a progress bar on a terminal, a summary at the end.
+
+    The first Ctrl+C asks the indexer to stop between steps (what is indexed is kept and the
+    summary says so); a second one interrupts at once. Raising KeyboardInterrupt inside the
+    worker-pool machinery could leave its locks held and hang the exit."""
+    import signal
+
     from ragdesk.core import indexer as ix
 
     services = _services(args)
@@ -167,20 +173,25 @@ def _run_indexing(args: argparse.Namespace, job_name: str, start) -> int:  # typ
         show_bar = not args.json and sys.stderr.isatty()
         bar = None
         last = ix.Progress()
+
+        def stop(signum, frame):  # type: ignore[no-untyped-def]
+            indexer.cancel()
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+        previous = signal.signal(signal.SIGINT, stop)
         try:
             for last in start(indexer):
                 if show_bar:
                     bar = _progress_bar(bar, last)
-        except KeyboardInterrupt:
-            indexer.cancel()
+        finally:
+            signal.signal(signal.SIGINT, previous)
             if bar is not None:
                 bar.close()
-            print(f"ragdesk: interrupted; the {last.indexed} documents indexed so far are kept",
+        _report(args, last, job_name)
+        if last.cancelled:
+            print(f"ragdesk: interrupted; the {last.indexed} documents indexed in this run are kept",
                   file=sys.stderr)
             return 130
-        if bar is not None:
-            bar.close()
-        _report(args, last, job_name)
     finally:
         services.close()
     return EXIT_OK

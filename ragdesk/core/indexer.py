@@ -490,6 +490,9 @@ class Indexer:
                 ready = []
         finally:
             if pool is not None:
+                if self._cancel.is_set():  # don't let the exit wait for a long parse
+                    for process in list(getattr(pool, "_processes", {}).values()):
+                        process.kill()
                 pool.shutdown(wait=False, cancel_futures=True)
 
     def _result(self, job: ParseJob, fut: cf.Future[Parsed] | Parsed) -> tuple[Parsed | None, bool]:
