@@ -92,12 +92,24 @@ def main() -> None:
             embed_s = time.perf_counter() - t
             embed_rate = len(texts) / embed_s
 
+            # The pipeline embeds chunks (long abstracts are split, with overlap), not whole
+            # documents cut at 256 tokens: time the embedder alone on those same chunk texts too.
+            from ragdesk.core.store import vault as vault_store
+
+            with vault_store.unlock(home, PASSPHRASE) as store:
+                chunk_texts = [c.text for d in store.documents() for c in store.document_chunks(d.id)]
+            t = time.perf_counter()
+            embedder.embed(chunk_texts)
+            chunk_rate = len(docs) / (time.perf_counter() - t)
+
             print(f"documents: {len(docs)}  indexed: {indexed}  failed: {len(summary['failed'])}"
                   f"  chunks: {summary['chunks']}")
             print(f"ragdesk index (child process, wall): {wall:.1f} s = {e2e_rate:.1f} docs/s;"
                   f" peak RSS {peak_kib / 1024:.0f} MiB")
             print(f"embedder alone: {embed_rate:.1f} docs/s (model load {load_s:.2f} s, not counted)")
-            print(f"end-to-end / embedder-only = {e2e_rate / embed_rate:.3f}  (target >= 0.85)")
+            print(f"embedder alone on the pipeline's {len(chunk_texts)} chunks: {chunk_rate:.1f} docs/s")
+            print(f"end-to-end / embedder-only (same chunks) = {e2e_rate / chunk_rate:.3f}  (target >= 0.85)")
+            print(f"end-to-end / embedder-only (whole docs, cut at 256 tokens) = {e2e_rate / embed_rate:.3f}")
         else:
             embedder = BuiltinEmbedder()
 

@@ -14,6 +14,7 @@ that fails now keeps what was indexed of it before.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import hashlib
 import logging
 import multiprocessing
@@ -52,7 +53,8 @@ REMOVED = "removed"
 DEFAULT_COLLECTION = "default"
 EMBED_BATCH_CHUNKS = 64  # chunks gathered across documents before one embedding call
 EMBED_SLICE = 256  # at most this many chunks per embedding call (cancel is checked between)
-IN_FLIGHT_PER_WORKER = 4  # parsed documents waiting, bounding memory
+MAX_IN_FLIGHT = 64  # files being parsed or waiting to be embedded: enough for full batches
+MAX_IN_FLIGHT_BYTES = 64 << 20  # ... and at most this many bytes of them (one big file always goes)
 WORKER_MEMORY_LIMIT = 4 << 30  # a parser process may not take more than this (zip bombs, ...)
 
 
@@ -241,12 +243,19 @@ class TokenCounter:
 
     def __call__(self, text: str) -> int:
         if self._tokenizer is None:
-            from tokenizers import Tokenizer
-
-            self._tokenizer = Tokenizer.from_file(self.tokenizer_file)
-            self._tokenizer.no_truncation()
-            self._tokenizer.no_padding()
+            self._tokenizer = _load_tokenizer(self.tokenizer_file)
         return len(self._tokenizer.encode(text, add_special_tokens=True).ids)
+
+
+@functools.cache
+def _load_tokenizer(path: str) -> Any:
+    """Once per process (~40 ms): each parse job carries a fresh TokenCounter."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(path)
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
 
 
 @dataclass
@@ -436,6 +445,7 @@ class Indexer:
         progress: Progress,
     ) -> Iterator[Progress]:
         todo: deque[ParseJob] = deque()
+        counter = self._token_counter()
         for f in files:
             doc = known.get(path_text(f.path))
             if doc is not None and doc.status == INDEXED and doc.size == f.size and doc.mtime == f.mtime:
@@ -444,7 +454,7 @@ class Indexer:
                 continue
             todo.append(ParseJob(os.fsdecode(f.path), f.size, f.mtime,
                                  doc.content_hash if doc is not None and doc.status == INDEXED else None,
-                                 self.options, self._token_counter()))
+                                 self.options, counter))
         if not todo:
             return
         yield progress.snapshot()
@@ -466,7 +476,9 @@ class Indexer:
                 if self._cancel.is_set():
                     progress.cancelled = True
                     break
-                while todo and len(pending) < max(1, workers) * IN_FLIGHT_PER_WORKER:
+                while todo and len(pending) < MAX_IN_FLIGHT and (
+                    not pending or sum(j.size for j, _ in pending) + todo[0].size <= MAX_IN_FLIGHT_BYTES
+                ):
                     job = todo.popleft()
                     pending.append((job, pool.submit(parse, job) if pool else parse(job)))
                 # Gather parsed documents until a batch is worth one embedding call.
@@ -482,7 +494,7 @@ class Indexer:
                     ready.append(parsed)
                     if broken:
                         pool = self._restart(pool, workers, pending, todo)
-                    if pool is None or self._cancel.is_set():
+                    if self._cancel.is_set():
                         break
                 for outcome in self._store_batch(collection_id, ready, known):
                     progress.record(outcome)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ragdesk.core.embedders import Embedder
 from ragdesk.core.records import Chunk, Document, Hit
@@ -71,10 +73,13 @@ def snippet(text: str, terms: Sequence[str], width: int) -> tuple[str, tuple[tup
     start = 0
     if spans and len(flat) > width:
         best, best_count = spans[0][0], 0
-        for i, (s, _) in enumerate(spans):
-            count = sum(1 for s2, _ in spans[i:] if s2 < s + width)
-            if count > best_count:
-                best, best_count = s, count
+        j = 0
+        for i, (s, _) in enumerate(spans):  # spans in order: those from i up to j fit the window
+            j = max(j, i)
+            while j < len(spans) and spans[j][0] < s + width:
+                j += 1
+            if j - i > best_count:
+                best, best_count = s, j - i
         start = max(0, best - width // 4)
         space = flat.rfind(" ", 0, start)
         start = space + 1 if space != -1 and start - space < 30 else start
@@ -91,11 +96,11 @@ def snippet(text: str, terms: Sequence[str], width: int) -> tuple[str, tuple[tup
     return prefix + piece + suffix, marks
 
 
-def _shingles(text: str) -> set[str]:
+def _shingles(text: str) -> set[tuple[str, ...]]:
     words = [w.lower() for w in _WORD.findall(text)]
     if len(words) < 3:
-        return {" ".join(words)}
-    return {" ".join(words[i : i + 3]) for i in range(len(words) - 2)}
+        return {tuple(words)}
+    return set(zip(words, words[1:], words[2:]))
 
 
 class Retriever:
@@ -127,14 +132,17 @@ class Retriever:
         keyword: list[tuple[int, float]] = []
         vector: list[tuple[int, float]] = []
         t_embed = t_kw = t_vec = 0.0
+        embedding: Callable[[], tuple[Any, float]] | None = None
+        if mode in (VECTOR, HYBRID) and self.embedder is not None:
+            # The embedder (onnxruntime, or an HTTP call) and SQLite both release the GIL: the
+            # question is embedded on a helper thread while the keyword index is searched here.
+            embedding = _started(self._embed, query) if mode == HYBRID else lambda: self._embed(query)
         if mode in (KEYWORD, HYBRID):
             t = time.perf_counter()
             keyword = self.store.keyword_search(query, n, collection_ids)
             t_kw = time.perf_counter() - t
-        if mode in (VECTOR, HYBRID) and self.embedder is not None:
-            t = time.perf_counter()
-            qv = self.embedder.embed_query(query)
-            t_embed = time.perf_counter() - t
+        if embedding is not None:
+            qv, t_embed = embedding()
             t = time.perf_counter()
             vector = self.store.vector_search(qv, n, collection_ids)
             t_vec = time.perf_counter() - t
@@ -154,12 +162,18 @@ class Retriever:
         )
         return hits
 
+    def _embed(self, query: str) -> tuple[Any, float]:
+        assert self.embedder is not None
+        t = time.perf_counter()
+        qv = self.embedder.embed_query(query)
+        return qv, time.perf_counter() - t
+
     def _hits(self, ranked: list[tuple[int, float]], query: str, k: int,
               document_ids: Sequence[int] | None) -> list[Hit]:
         terms = query_terms(query)
         wanted_docs = set(document_ids) if document_ids else None
         hits: list[Hit] = []
-        kept_shingles: list[set[str]] = []
+        kept_shingles: list[set[tuple[str, ...]]] = []
         docs: dict[int, Document | None] = {}
         # Fetch chunk rows in slices: most searches need only the first few.
         for start in range(0, len(ranked), max(k * 2, 20)):
@@ -190,7 +204,30 @@ class Retriever:
         return hits
 
 
-def _jaccard(a: set[str], b: set[str]) -> float:
+def _started(fn: Callable[[str], tuple[Any, float]], arg: str) -> Callable[[], tuple[Any, float]]:
+    """Run fn(arg) on a new thread; the returned function waits for its result (or raises its
+    error). A thread per search (~0.1 ms) needs no pool to size or to shut down."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["result"] = fn(arg)
+        except BaseException as exc:  # handed to the caller, who would have raised it anyway
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="ragdesk-embed", daemon=True)
+    thread.start()
+
+    def result() -> tuple[Any, float]:
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box["result"]
+
+    return result
+
+
+def _jaccard(a: set[tuple[str, ...]], b: set[tuple[str, ...]]) -> float:
     if not a or not b:
         return 0.0
     return len(a & b) / len(a | b)

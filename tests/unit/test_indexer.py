@@ -37,7 +37,7 @@ def test_progress_counts_every_file(vault: Vault, tmp_path: Path, workers: int) 
 
 
 def test_cancel_between_steps_keeps_finished_documents(vault: Vault, tmp_path: Path) -> None:
-    folder = write_notes(tmp_path / "notes", 20)
+    folder = write_notes(tmp_path / "notes", 200)  # several embedding batches of 64
     indexer = Indexer(vault, HashEmbedder(), IndexOptions(workers=0))
     seen: list[Progress] = []
     for p in indexer.run([folder]):
@@ -45,11 +45,11 @@ def test_cancel_between_steps_keeps_finished_documents(vault: Vault, tmp_path: P
         if p.indexed >= 3:
             indexer.cancel()
     last = seen[-1]
-    assert last.cancelled and 3 <= last.indexed < 20
+    assert last.cancelled and 3 <= last.indexed < 200
     assert len(vault.documents()) == last.indexed
     # Running again completes the rest and redoes nothing.
     rest = list(Indexer(vault, HashEmbedder(), IndexOptions(workers=0)).run([folder]))[-1]
-    assert rest.indexed == 20 - last.indexed and rest.unchanged == last.indexed
+    assert rest.indexed == 200 - last.indexed and rest.unchanged == last.indexed
 
 
 def test_unchanged_files_are_not_read_again(vault: Vault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -100,8 +100,15 @@ def test_keyword_search_leaves_common_words_out_only_past_the_budget(vault: vaul
     texts[7] = "the quagga and the zebra"
     put(vault, "/a.txt", texts)
     n = 60
-    vault.keyword_budget = n  # the vault fits the budget: exact BM25 over every word
-    assert sorted(vault.keyword_search("the zebra report", 100)) == sorted(exact(vault, "the zebra report", 100))
+    vault.keyword_budget = n  # the vault fits the budget: exact BM25, but for weightless words
+    got = vault.keyword_search("the zebra report", 100)
+    assert got == exact(vault, "zebra", 100)  # "the" (60 chunks) and "report" (59) weigh nothing
+    full = exact(vault, "the zebra report", 100)  # ... which FTS5 gives them: idf clamped to 1e-6
+    assert len(full) == 60 and len(got) == 7
+    by_id = dict(full)
+    assert all(abs(by_id[c] - score) < 1e-4 for c, score in got)  # same scores, to ~1e-6
+    assert {c for c, _ in full[:7]} == {c for c, _ in got}  # (the order of exact ties may differ)
+    assert len(vault.keyword_search("the", 100)) == 60  # only weightless words: ranked as before
 
     vault.keyword_budget = 10  # "the" (60 chunks) and "report" (59) are left out, zebra (7) kept
     got = vault.keyword_search("the zebra report", 100)
@@ -111,11 +118,13 @@ def test_keyword_search_leaves_common_words_out_only_past_the_budget(vault: vaul
     vault.keyword_budget = 8  # zebra (7) + quagga (1) fit; "the" does not
     assert sorted(vault.keyword_search("quagga the zebra", 100)) == sorted(exact(vault, "quagga zebra", 100))
 
-    vault.keyword_budget = 5  # every word is common: the chunks with all of them, newest first
+    vault.keyword_budget = 5  # every word is common: chunks with (up to 3 of) them, unranked
     got = vault.keyword_search("the about report", 100)
     ids = [cid for cid, _ in got]
-    assert len(ids) == 59 and ids == sorted(ids, reverse=True)  # chunk 8 has no "report"/"about"
+    assert len(ids) == 59 and ids == sorted(ids)  # chunk 8 has no "report"/"about"
     assert all(score == 0.0 for _, score in got)
+    vault.keyword_budget = 2  # ... from the last 16 x 2 chunks only: the scan stays bounded
+    assert [cid for cid, _ in vault.keyword_search("the about report", 100)] == list(range(29, 61))
 
     assert vault.keyword_search("nowhere to be found", 10) == []
     assert vault.keyword_search('"; DROP TABLE chunks; -- OR ) NEAR( *', 10) == []
@@ -127,3 +136,61 @@ def test_fts_rows_counts_the_keyword_index(vault: vault_store.Vault) -> None:
     assert vault._fts_rows() == 300
     vault.remove_document(vault.documents()[0].id)
     assert vault._fts_rows() == 0
+
+
+def embedding_like(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
+    """Gaussian rows with a decaying spectrum and a common offset, L2-normalised (as embeddings)."""
+    scale = 1.0 / np.sqrt(np.arange(1, d + 1))
+    m = rng.normal(size=(n, d)) * scale + 0.3 * scale[::-1]
+    return (m / np.linalg.norm(m, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_a_big_index_searches_a_sketch_then_scores_exactly(monkeypatch) -> None:
+    from ragdesk.core.store import vectors
+
+    monkeypatch.setattr(vectors, "EXACT_MAX", 1000)
+    monkeypatch.setattr(vectors, "SKETCH_DIMS", 8)
+    monkeypatch.setattr(vectors, "MIN_CANDIDATES", 300)
+    rng = np.random.default_rng(3)
+    d, n = 32, 6000
+    vecs = embedding_like(rng, n, d)
+    ids = np.arange(10, 10 + n)
+    colls = rng.integers(1, 3, size=n)
+    index = VectorIndex(d)
+    for start in range(0, n, 1500):
+        index.add(ids[start:start + 1500], vecs[start:start + 1500], colls[start:start + 1500])
+    removed = set(rng.choice(ids, 300, replace=False).tolist())
+    index.remove(removed)
+    keep = np.array([i not in removed for i in ids])
+    found = total = 0
+    for q in embedding_like(rng, 30, d):
+        for filt in (None, [2]):
+            mask = keep & (np.isin(colls, filt) if filt else True)
+            sims = vecs[mask] @ q
+            expected = ids[mask][np.argsort(-sims)[:10]].tolist()
+            got = index.search(q, 10, filt)
+            assert [dist for _, dist in got] == sorted(dist for _, dist in got)
+            by_id = dict(zip(ids.tolist(), vecs))
+            for cid, dist in got:  # the distances are the exact ones
+                assert abs(dist - (1 - float(by_id[cid] @ q))) < 1e-5
+                assert filt is None or colls[cid - 10] in filt
+            found += len(set(expected) & {i for i, _ in got})
+            total += 10
+    assert index._basis is not None and index.nbytes > index._matrix.nbytes + index._ids.nbytes
+    assert found / total >= 0.95
+    # rows added after the sketch was made are found, and removed ones are not
+    q = embedding_like(rng, 1, d)[0]
+    index.add([99_999], q[None, :], 1)
+    assert index.search(q, 1)[0][0] == 99_999
+    index.remove([99_999])
+    assert all(i != 99_999 for i, _ in index.search(q, 10))
+
+
+def test_word_counts_are_recounted_when_the_index_changes(vault: vault_store.Vault) -> None:
+    put(vault, "/a.txt", [f"the report {i}" for i in range(30)] + ["okapi here", "okapi there"])
+    vault.keyword_budget = 10
+    assert len(vault.keyword_search("okapi report", 100)) == 2  # report (30) is left out
+    put(vault, "/b.txt", [f"okapi {i}" for i in range(20)])
+    # okapi is now in 22 chunks, over the budget too: both words are required, unranked
+    assert vault.keyword_search("okapi report", 100) == []
+    assert len(vault.keyword_search("okapi", 100)) == 22

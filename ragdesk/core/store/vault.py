@@ -652,14 +652,20 @@ class Vault:
     def _fts_terms(text: str) -> list[str]:
         return list(dict.fromkeys(t.lower() for t in _FTS_TERM.findall(text)))[:_MAX_FTS_TERMS]
 
-    # FTS5's bm25() costs about 3 us for each chunk that matches, after counting the chunks of
-    # every query word (about 0.5 us each; 2-core build machine). So a word found in most chunks
-    # ("the", or "information" in a library's vault) made every query cost the whole index: 1.1 s
-    # at 100k chunks, ten times that at 1M. When the query words' chunks add up to more than this
-    # budget, the commonest words are left out of the ranking: they weigh least in BM25 (its idf
-    # falls as a word's chunks grow, to nothing at half of them). Vaults of up to this many
-    # chunks, and queries whose words are all rare enough, are ranked exactly as before.
-    keyword_budget = 5000
+    # FTS5's bm25() costs a few microseconds for each chunk that matches (tens with
+    # cipher_memory_security, whose mlock/munlock pair per allocation FTS5 pays per row and
+    # phrase), after counting the chunks of every query word. So a common word made every query
+    # cost the whole index: 1-3 s at 100k chunks, ten times that at 1M. Hence:
+    # * a word in half the chunks or more is left out: BM25 gives it no weight (FTS5 clamps its
+    #   idf to 1e-6), it only drags every chunk into the ranking;
+    # * when the other words' chunks add up to more than this budget (and the vault has more
+    #   chunks than it), the commonest are left out of the ranking too: they weigh least (idf
+    #   falls as a word's chunks grow). That bounds the keyword part to ~25 ms at 100k and 1M
+    #   chunks here. Quality: on CISI with the budget scaled like 2000 of 100k chunks (2%) hybrid
+    #   nDCG@10 went 0.449 -> 0.436, like 2000 of 1M (0.2%) -> 0.427; vector alone is 0.421
+    #   (benchmarks/bench_keyword_budget.py).
+    # Vaults of up to this many chunks are ranked exactly as before, but for weightless words.
+    keyword_budget = 2000
 
     def keyword_search(
         self, query: str, k: int, collection_ids: Sequence[int] | None = None
@@ -670,52 +676,64 @@ class Vault:
         words, ranked = self._keyword_plan(terms)
         if not words:
             return []
-        if ranked:
-            match, score, order = " OR ".join(f'"{t}"' for t in words), "bm25(chunks_fts)", "score"
-        else:  # every word is common: the chunks holding all of them, newest first, unranked
-            match, score, order = " AND ".join(f'"{t}"' for t in words), "0.0", "f.rowid DESC"
         if collection_ids is None:
-            rows = self._query(
-                f"SELECT f.rowid, {score} AS score FROM chunks_fts f"
-                f" WHERE chunks_fts MATCH ? ORDER BY {order} LIMIT ?",
-                (match, k),
-            )
+            source, where, params = "chunks_fts f", "", ()
         else:
             marks = ",".join("?" * len(collection_ids))
+            source = ("chunks_fts f JOIN chunks c ON c.id = f.rowid"
+                      " JOIN documents d ON d.id = c.document_id")
+            where, params = f" AND d.collection_id IN ({marks})", tuple(collection_ids)
+        if not ranked:
+            # Every word is common: chunks holding all of the given words, unranked, from the
+            # last 16 x budget chunks indexed (AND-ing a dozen common words over the whole index
+            # took 0.1-0.5 s at 1M chunks; this takes 2-5 ms).
+            newest = self._query("SELECT max(id) FROM chunks")[0][0] or 0
             rows = self._query(
-                f"SELECT f.rowid, {score} AS score FROM chunks_fts f"
-                " JOIN chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.document_id"
-                f" WHERE chunks_fts MATCH ? AND d.collection_id IN ({marks})"
-                f" ORDER BY {order} LIMIT ?",
-                (match, *collection_ids, k),
+                f"SELECT f.rowid FROM {source} WHERE chunks_fts MATCH ?{where} AND f.rowid > ?"
+                " ORDER BY f.rowid LIMIT ?",
+                (" AND ".join(f'"{t}"' for t in words), *params, newest - 16 * self.keyword_budget, k),
             )
-        return [(r[0], -r[1] if ranked else 0.0) for r in rows]
+            return [(r[0], 0.0) for r in rows]
+        # Every match is fetched and the best k picked here: SQLite's ORDER BY ... LIMIT sorter
+        # allocates for each row, and with cipher_memory_security each allocation is an mlock
+        # and munlock system call pair; picking here was 5x faster (2.8 vs 16 us per match).
+        rows = self._query(
+            f"SELECT f.rowid, bm25(chunks_fts) FROM {source} WHERE chunks_fts MATCH ?{where}",
+            (" OR ".join(f'"{t}"' for t in words), *params),
+        )
+        best = sorted(rows, key=lambda r: (r[1], r[0]))[:k]  # bm25(): lower is better
+        return [(r[0], -r[1]) for r in best]
 
     def _keyword_plan(self, terms: list[str]) -> tuple[list[str], bool]:
-        """The words to search for and whether to rank them by BM25 (see keyword_budget).
-
-        Words in no chunk are dropped (they change no score). Otherwise: all the words, if their
-        chunks fit the budget; else the rarest words whose chunks fit; else (even the rarest word
-        is common) all the words, AND-ed and not ranked."""
+        """The words to search for and whether to rank them by BM25 (see keyword_budget): the
+        informative words if their chunks fit the budget, else the rarest of them that fit. If
+        none fits (every word is costly or weightless): up to three of those words, the longest
+        (long words are the rarer ones), to be AND-ed, unranked."""
         budget = self.keyword_budget
         rows, generation = self._fts_stats()
-        if rows <= budget:
-            return terms, True
-        counts = self._word_chunks(terms, budget + 1, generation)
-        found = sorted((c, t) for c, t in zip(counts, terms) if c)  # rarest first
-        if sum(c for c, _ in found) <= budget:
-            kept = {t for _, t in found}
-            return [t for t in terms if t in kept], True
+        if rows == 0:
+            return [], True
+        half = (rows + 1) // 2
+        chunks = dict(zip(terms, self._word_chunks(terms, min(budget, half) + 1, generation)))
+        informative = [t for t in terms if 0 < chunks[t] < half and chunks[t] <= budget]
+        costly = [t for t in terms if budget < chunks[t] < half]  # (counted up to budget + 1)
+        weightless = [t for t in terms if chunks[t] >= half]
+        if not informative and not costly:  # only weightless words (or none at all)
+            if rows <= budget:
+                return weightless, True
+            costly = weightless
+        if informative and not costly and min(rows, sum(chunks[t] for t in informative)) <= budget:
+            return informative, True
         chosen: set[str] = set()
         total = 0
-        for c, t in found:
-            if total + c > budget:
+        for t in sorted(informative, key=lambda t: (chunks[t], t)):  # rarest first
+            if total + chunks[t] > budget:
                 break
             chosen.add(t)
-            total += c
+            total += chunks[t]
         if chosen:
-            return [t for t in terms if t in chosen], True
-        return [t for _, t in found], False
+            return [t for t in informative if t in chosen], True
+        return sorted(costly, key=lambda t: (-len(t), t))[:3], False
 
     # (index generation, cap) -> {word: chunks holding it, counted up to cap}
     _word_chunks_cache: tuple[tuple[bytes, int], dict[str, int]] | None = None
@@ -819,6 +837,7 @@ class Vault:
                     self._read_vec0_rows(index)
         finally:
             db.execute(f"PRAGMA cache_size = {int(cache_size)}")
+        index.prepare()  # a big index's search sketch, now rather than in the first search
         log.info("loaded %d vectors in %.2f s (%d MiB)", index.size,
                  time.perf_counter() - t0, index.nbytes >> 20)
         self._vectors, self._vectors_state = index, "loaded"
