@@ -657,14 +657,14 @@ class Vault:
     # phrase), after counting the chunks of every query word. So a common word made every query
     # cost the whole index: 1-3 s at 100k chunks, ten times that at 1M. Hence:
     # * a word in half the chunks or more is left out: BM25 gives it no weight (FTS5 clamps its
-    #   idf to 1e-6), it only drags every chunk into the ranking;
+    #   idf to 1e-6), it only drags every chunk into the ranking (CISI nDCG unchanged);
     # * when the other words' chunks add up to more than this budget (and the vault has more
     #   chunks than it), the commonest are left out of the ranking too: they weigh least (idf
     #   falls as a word's chunks grow). That bounds the keyword part to ~25 ms at 100k and 1M
     #   chunks here. Quality: on CISI with the budget scaled like 2000 of 100k chunks (2%) hybrid
-    #   nDCG@10 went 0.449 -> 0.436, like 2000 of 1M (0.2%) -> 0.427; vector alone is 0.421
+    #   nDCG@10 went 0.449 -> 0.433, like 2000 of 1M (0.2%) -> 0.423; vector alone is 0.421
     #   (benchmarks/bench_keyword_budget.py).
-    # Vaults of up to this many chunks are ranked exactly as before, but for weightless words.
+    # Vaults of up to this many chunks are searched exactly as before.
     keyword_budget = 2000
 
     def keyword_search(
@@ -711,18 +711,16 @@ class Vault:
         (long words are the rarer ones), to be AND-ed, unranked."""
         budget = self.keyword_budget
         rows, generation = self._fts_stats()
-        if rows == 0:
-            return [], True
+        if rows <= budget:  # a small vault: every word, as always
+            return terms, True
         half = (rows + 1) // 2
         chunks = dict(zip(terms, self._word_chunks(terms, min(budget, half) + 1, generation)))
         informative = [t for t in terms if 0 < chunks[t] < half and chunks[t] <= budget]
         costly = [t for t in terms if budget < chunks[t] < half]  # (counted up to budget + 1)
         weightless = [t for t in terms if chunks[t] >= half]
         if not informative and not costly:  # only weightless words (or none at all)
-            if rows <= budget:
-                return weightless, True
             costly = weightless
-        if informative and not costly and min(rows, sum(chunks[t] for t in informative)) <= budget:
+        if informative and not costly and sum(chunks[t] for t in informative) <= budget:
             return informative, True
         chosen: set[str] = set()
         total = 0
