@@ -9,7 +9,7 @@ Three processes, so that neither the model nor the clients steal the server's in
   - the server, in this process: a fresh vault (cheap key derivation) holding --docs documents,
     the hashed bag-of-words embedder, `ServerHandle` with TLS and the default limits, and one
     token per --per-token clients (each user their own token, as deployed);
-  - the clients (this script with --client-mode): httpx async, one connection per client, opened
+  - the clients (benchmarks/loadclients.py, shared with bench_scaleout.py): httpx async, one connection per client, opened
     first (TLS handshake) and then all asking at once, --rounds times: POST /api/v1/ask and read
     the whole SSE stream.
 
@@ -21,9 +21,7 @@ The server's RSS is sampled throughout.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import hashlib
-import json
 import random
 import subprocess
 import sys
@@ -34,89 +32,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-QUESTIONS = [
-    "What is the budget of the lighthouse project?",
-    "How many keepers are employed?",
-    "When was the harbour extension approved?",
-    "What does the maintenance schedule say about the lamp?",
-    "Which whales migrate along the coast?",
-]
-WORDS = ("lighthouse budget keepers harbour lamp maintenance whales migration storm coast beacon "
-         "approval council euros schedule inspection quarterly tower signal fog vessel").split()
-
-
-def rss_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
-
-
-# --- clients (a separate process) ----------------------------------------------------------
-
-
-async def run_clients(url: str, cert_pem: str, tokens: list[str], clients: int, rounds: int) -> dict:
-    import ssl
-
-    import httpx
-
-    ctx = ssl.create_default_context(cadata=cert_pem)
-    results: list[dict] = []
-    barrier = asyncio.Barrier(clients)
-
-    async def one(i: int) -> None:
-        token = tokens[i % len(tokens)]
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        async with httpx.AsyncClient(base_url=url, verify=ctx, limits=limits, timeout=120,
-                                     headers={"Authorization": f"Bearer {token}"}) as client:
-            try:
-                (await client.get("/health")).raise_for_status()  # connect + TLS handshake first
-            except Exception as exc:  # noqa: BLE001
-                results.append({"ok": False, "error": f"connect: {exc!r}", "round": -1})
-            for r in range(rounds):
-                await barrier.wait()
-                rec: dict = {"round": r, "ok": False}
-                t0 = time.perf_counter()
-                try:
-                    async with client.stream("POST", "/api/v1/ask",
-                                             json={"question": random.choice(QUESTIONS)}) as resp:
-                        rec["status"] = resp.status_code
-                        body = b""
-                        async for chunk in resp.aiter_raw():
-                            now = time.perf_counter()
-                            if "ttfb" not in rec:
-                                rec["ttfb"] = now - t0
-                            if "ttfs" not in rec and b"event: sources" in body + chunk:
-                                rec["ttfs"] = now - t0
-                            if "ttft" not in rec and b"event: token" in body + chunk:
-                                rec["ttft"] = now - t0
-                            body += chunk
-                    rec["total"] = time.perf_counter() - t0
-                    rec["ok"] = resp.status_code == 200 and b"event: done" in body and b"event: error" not in body
-                    if not rec["ok"]:
-                        rec["error"] = body[-300:].decode(errors="replace")
-                except Exception as exc:  # noqa: BLE001
-                    rec["error"] = repr(exc)
-                results.append(rec)
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(one(i) for i in range(clients)))
-    return {"results": results, "seconds": time.perf_counter() - t0}
-
-
-def client_main(args: argparse.Namespace) -> None:
-    spec = json.loads(sys.stdin.read())
-    out = asyncio.run(run_clients(spec["url"], spec["cert"], spec["tokens"], args.clients, args.rounds))
-    json.dump(out, sys.stdout)
-
+from loadclients import WORDS, ClientProcess, pct, rss_bytes
 
 # --- server (this process) -----------------------------------------------------------------
 
@@ -158,11 +76,7 @@ def main() -> None:
     parser.add_argument("--per-token", type=int, default=5, help="clients sharing one token")
     parser.add_argument("--docs", type=int, default=300)
     parser.add_argument("--token-delay", type=float, default=0.02)
-    parser.add_argument("--client-mode", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.client_mode:
-        client_main(args)
-        return
 
     from ragdesk.app import Services
     from ragdesk.server.config import ServerConfig
@@ -193,12 +107,13 @@ def main() -> None:
 
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
-            proc = subprocess.run(
-                [sys.executable, __file__, "--client-mode", "--clients", str(args.clients),
-                 "--rounds", str(args.rounds)],
-                input=json.dumps({"url": handle.url, "cert": handle.cert_pem, "tokens": tokens}),
-                capture_output=True, text=True, cwd=REPO, timeout=900)
-            stop.set()
+            clients = ClientProcess({"url": handle.url, "cert": handle.cert_pem, "tokens": tokens,
+                                     "clients": args.clients, "rounds": args.rounds}, cwd=REPO)
+            try:
+                out = clients.result(timeout=900)
+            finally:
+                clients.kill()
+                stop.set()
             sampler.join()
             rss_after = rss_bytes()
             ctx = handle.app.state.ctx
@@ -209,19 +124,15 @@ def main() -> None:
     finally:
         fake.terminate()
         fake.wait(10)
-    if proc.returncode != 0:
-        print(proc.stderr[-3000:])
-        raise SystemExit("the clients failed")
-    out = json.loads(proc.stdout)
-    results = [r for r in out["results"] if r["round"] >= 0]
-    failed = [r for r in out["results"] if not r["ok"]]
+    results = [r for r in out["asks"] if r["round"] >= 0]
+    failed = [r for r in out["asks"] if not r["ok"]]
     ttfb = [r["ttfb"] * 1000 for r in results if "ttfb" in r]
     ttft = [r["ttft"] * 1000 for r in results if "ttft" in r]
     ttfs = [r["ttfs"] * 1000 for r in results if "ttfs" in r]
     total = [r["total"] * 1000 for r in results if "total" in r]
     print(f"clients {args.clients} x rounds {args.rounds} = {len(results)} streamed answers over TLS, "
           f"{n_tokens} tokens, {args.docs * 3} chunks, model token delay {args.token_delay * 1000:.0f} ms")
-    print(f"failed requests: {len(failed)}" + (f"  e.g. {failed[0].get('status')} {failed[0].get('error', '')[:200]}"
+    print(f"failed requests: {len(failed)}" + (f"  e.g. {failed[0]['errors'][-1][:200]}"
                                                if failed else ""))
     print(f"time to first byte  ms: p50 {pct(ttfb, 50):.0f}  p95 {pct(ttfb, 95):.0f}  p99 {pct(ttfb, 99):.0f}  "
           f"max {max(ttfb):.0f}   (target p95 <= 250)")

@@ -1,0 +1,266 @@
+"""Streaming load clients for the LAN server benchmarks (bench_server_load.py, bench_scaleout.py).
+
+Run as its own process, so that the clients never steal the server's interpreter:
+
+    python benchmarks/loadclients.py < spec.json > results.json
+
+The spec (JSON on stdin):
+  url, cert          where to ask and the PEM certificate to trust (pinning, as deployed);
+  tokens             read-only tokens, client i uses tokens[i % len(tokens)];
+  clients, rounds    httpx async clients, one connection each, opened first (GET /health: TCP +
+                     TLS handshake), then all asking at once, `rounds` times: POST /api/v1/ask
+                     and read the whole server-sent-event stream;
+  retries, backoff   a failed ask (connection error, non-200, or a stream that does not end with
+                     `event: done`) is asked again up to `retries` more times, after
+                     backoff * 2**attempt seconds (+-50 % jitter); 0 = no retries;
+  writer             optional {"token", "prefix", "writers", "interval"}: admin clients that keep
+                     adding small text documents (POST /api/v1/documents) until the askers are
+                     done, retrying like the askers; each 2xx is an acknowledged write.
+
+Prints "go" on stderr when the first round starts (all connected), and the results as JSON on
+stdout: per ask {round, ok, attempts, errors, status, ttfb, ttfs, ttft, total, elapsed, upstream},
+times in seconds (ttfb..total of the attempt that succeeded, `elapsed` from the first attempt),
+per write {path, sha256, ok, attempts, errors}, and the wall time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+QUESTIONS = [
+    "What is the budget of the lighthouse project?",
+    "How many keepers are employed?",
+    "When was the harbour extension approved?",
+    "What does the maintenance schedule say about the lamp?",
+    "Which whales migrate along the coast?",
+]
+WORDS = ["lighthouse", "budget", "keepers", "harbour", "lamp", "maintenance", "whales", "migration",
+         "storm", "coast", "beacon", "approval", "council", "euros", "schedule", "inspection",
+         "quarterly", "tower", "signal", "fog", "vessel"]
+
+
+def rss_bytes(pid: int | str = "self") -> int:
+    """Resident memory of a process (0 once it is gone)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0
+    for line in lines:
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, round(q / 100 * (len(values) - 1)))]
+
+
+def latency_lines(asks: list[dict[str, Any]]) -> list[str]:
+    """p50/p95/p99 of the successful asks' timings, one line per measure (milliseconds)."""
+    def ms(key: str) -> list[float]:
+        return [r[key] * 1000 for r in asks if r.get(key) is not None]
+
+    out = []
+    for label, key in (("time to first byte ", "ttfb"), ("time to sources    ", "ttfs"),
+                       ("time to first token", "ttft"), ("whole answer       ", "total")):
+        v = ms(key)
+        if v:
+            out.append(f"{label} ms: p50 {pct(v, 50):.0f}  p95 {pct(v, 95):.0f}  p99 {pct(v, 99):.0f}  "
+                       f"max {max(v):.0f}")
+    return out
+
+
+def _pause(backoff: float, attempt: int) -> float:
+    return backoff * 2 ** attempt * random.uniform(0.5, 1.5)
+
+
+async def ask_once(client: Any, question: str) -> dict[str, Any]:
+    """One POST /api/v1/ask, its SSE stream read to the end; ok only for 200 + `event: done`."""
+    rec: dict[str, Any] = {"ok": False}
+    t0 = time.perf_counter()
+    try:
+        async with client.stream("POST", "/api/v1/ask", json={"question": question}) as resp:
+            rec["status"] = resp.status_code
+            rec["upstream"] = resp.headers.get("x-upstream")
+            body = b""
+            async for chunk in resp.aiter_raw():
+                now = time.perf_counter()
+                if "ttfb" not in rec:
+                    rec["ttfb"] = now - t0
+                seen = body[-32:] + chunk
+                if "ttfs" not in rec and b"event: sources" in seen:
+                    rec["ttfs"] = now - t0
+                if "ttft" not in rec and b"event: token" in seen:
+                    rec["ttft"] = now - t0
+                body += chunk
+        rec["total"] = time.perf_counter() - t0
+        rec["ok"] = resp.status_code == 200 and b"event: done" in body and b"event: error" not in body
+        if not rec["ok"]:
+            rec["error"] = f"{resp.status_code} {body[-200:].decode(errors='replace')}"
+    except Exception as exc:  # noqa: BLE001 - every failure is a result, counted
+        rec["error"] = f"{type(exc).__name__}: {exc}"[:300]
+    return rec
+
+
+async def ask_with_retries(client: Any, question: str, retries: int, backoff: float) -> dict[str, Any]:
+    start = time.perf_counter()
+    errors: list[str] = []
+    for attempt in range(retries + 1):
+        rec = await ask_once(client, question)
+        if rec["ok"] or attempt == retries:
+            break
+        errors.append(rec["error"])
+        await asyncio.sleep(_pause(backoff, attempt))
+    if not rec["ok"]:
+        errors.append(rec.get("error", "?"))
+    rec.update(attempts=attempt + 1, errors=errors, elapsed=time.perf_counter() - start)
+    rec.pop("error", None)
+    return rec
+
+
+async def write_once(client: Any, name: str, data: bytes) -> tuple[bool, str]:
+    try:
+        resp = await client.post("/api/v1/documents", params={"filename": name}, content=data,
+                                 headers={"Content-Type": "application/octet-stream"})
+    except Exception as exc:  # noqa: BLE001
+        return False, f"{type(exc).__name__}: {exc}"[:300]
+    if 200 <= resp.status_code < 300:
+        return True, ""
+    return False, f"{resp.status_code} {resp.text[:200]}"
+
+
+async def run(spec: dict[str, Any]) -> dict[str, Any]:
+    import ssl
+
+    import httpx
+
+    ctx = ssl.create_default_context(cadata=spec["cert"])
+    url, tokens = spec["url"], spec["tokens"]
+    clients, rounds = int(spec["clients"]), int(spec.get("rounds", 1))
+    retries, backoff = int(spec.get("retries", 0)), float(spec.get("backoff", 0.1))
+    asks: list[dict[str, Any]] = []
+    writes: list[dict[str, Any]] = []
+    barrier = asyncio.Barrier(clients)
+    askers_done = asyncio.Event()
+    started = asyncio.Event()
+
+    def new_client(token: str, timeout: float = 120) -> Any:
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        return httpx.AsyncClient(base_url=url, verify=ctx, limits=limits, timeout=timeout,
+                                 headers={"Authorization": f"Bearer {token}"}, trust_env=False)
+
+    async def asker(i: int) -> None:
+        async with new_client(tokens[i % len(tokens)]) as client:
+            try:
+                (await client.get("/health")).raise_for_status()  # connect + TLS handshake first
+            except Exception as exc:  # noqa: BLE001
+                asks.append({"ok": False, "round": -1, "attempts": 1, "errors": [f"connect: {exc!r}"]})
+            for r in range(rounds):
+                await barrier.wait()
+                if not started.is_set():
+                    started.set()
+                    print("go", file=sys.stderr, flush=True)
+                rec = await ask_with_retries(client, random.choice(QUESTIONS), retries, backoff)
+                rec["round"] = r
+                asks.append(rec)
+
+    async def writer(w: int, conf: dict[str, Any]) -> None:
+        await started.wait()
+        seq = 0
+        async with new_client(conf["token"], timeout=60) as client:
+            while not askers_done.is_set():
+                name = f"{conf['prefix']}-w{w}-{seq:05}.txt"
+                seq += 1
+                data = (f"Scale-out note {name}: the beacon keeper logged {random.choice(WORDS)} "
+                        f"and {random.choice(WORDS)} at {time.time():.6f}.\n").encode()
+                rec: dict[str, Any] = {"name": name, "sha256": hashlib.sha256(data).hexdigest(),
+                                       "ok": False, "errors": []}
+                for attempt in range(retries + 1):
+                    rec["ok"], error = await write_once(client, name, data)
+                    rec["attempts"] = attempt + 1
+                    if rec["ok"]:
+                        break
+                    rec["errors"].append(error)
+                    await asyncio.sleep(_pause(backoff, attempt))
+                writes.append(rec)
+                await asyncio.sleep(float(conf.get("interval", 0.05)))
+
+    conf = spec.get("writer")
+    write_tasks = [asyncio.create_task(writer(w, conf)) for w in range(int(conf.get("writers", 1)))] \
+        if conf else []
+    t0 = time.perf_counter()
+    await asyncio.gather(*(asker(i) for i in range(clients)))
+    seconds = time.perf_counter() - t0
+    askers_done.set()
+    await asyncio.gather(*write_tasks)
+    return {"asks": asks, "writes": writes, "seconds": seconds}
+
+
+class ClientProcess:
+    """This module running as a child process over `spec`; `go` is set when the first round
+    starts; `result()` waits for the JSON results."""
+
+    def __init__(self, spec: dict[str, Any], cwd: Path | None = None) -> None:
+        self.proc = subprocess.Popen([sys.executable, __file__], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
+        self.go = threading.Event()
+        self._out: list[str] = []
+        self._err: list[str] = []
+        self._readers = [threading.Thread(target=self._read_out, daemon=True),
+                         threading.Thread(target=self._read_err, daemon=True)]
+        for t in self._readers:
+            t.start()
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(spec))
+        self.proc.stdin.close()
+
+    def _read_out(self) -> None:
+        assert self.proc.stdout is not None
+        self._out.append(self.proc.stdout.read())
+
+    def _read_err(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            if line.strip() == "go":
+                self.go.set()
+            else:
+                self._err.append(line)
+
+    def result(self, timeout: float = 900) -> dict[str, Any]:
+        try:
+            self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        for t in self._readers:
+            t.join(10)
+        if self.proc.returncode != 0:
+            raise RuntimeError("the load clients failed:\n" + "".join(self._err)[-3000:])
+        return json.loads("".join(self._out))
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def main() -> None:
+    spec = json.loads(sys.stdin.read())
+    json.dump(asyncio.run(run(spec)), sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
