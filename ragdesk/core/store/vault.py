@@ -74,6 +74,60 @@ _FTS_TERM = re.compile(r"\w+", re.UNICODE)
 _MAX_FTS_TERMS = 64
 
 
+_IN_BATCH = 10_000  # ids per "IN (...)" (SQLite allows 32766 parameters)
+
+
+def _varints(data: bytes) -> list[int]:
+    """SQLite varints, as FTS5 writes its averages record and docsize rows."""
+    values, value = [], 0
+    for byte in data:
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            values.append(value)
+            value = 0
+    return values
+
+
+def _chunk_lengths(db: sqlcipher3.Connection, ids: np.ndarray) -> np.ndarray:
+    """Each chunk's length in tokens, all columns together, from FTS5's docsize rows (one
+    varint per column), in the order of `ids` (sorted)."""
+    found: dict[int, bytes] = {}
+    for start in range(0, len(ids), _IN_BATCH):
+        batch = [int(i) for i in ids[start:start + _IN_BATCH]]
+        marks = ",".join("?" * len(batch))
+        found.update(db.execute(
+            f"SELECT id, sz FROM chunks_fts_docsize WHERE id IN ({marks})", batch).fetchall())
+    blobs = [bytes(found.get(int(i), b"")) for i in ids]
+    data = np.frombuffer(b"".join(blobs), dtype=np.uint8)
+    lengths = np.zeros(len(ids))
+    if not len(data):
+        return lengths
+    # Vectorised varint sums: each byte adds its 7 bits shifted by its distance to the last
+    # byte of its varint (the first byte below 0x80 from it on).
+    ends = np.flatnonzero(data < 0x80)
+    index = np.arange(len(data))
+    shift = ends[np.minimum(np.searchsorted(ends, index), len(ends) - 1)] - index
+    values = (data & 0x7F).astype(np.int64) << (7 * shift)
+    sizes = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(blobs))
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    present = sizes > 0
+    lengths[present] = np.add.reduceat(values, starts[present])
+    return lengths
+
+
+@contextlib.contextmanager
+def _read_snapshot(db: sqlcipher3.Connection) -> Iterator[None]:
+    """One read transaction (a consistent snapshot in WAL mode) unless one is open already."""
+    if db.in_transaction:
+        yield
+        return
+    db.execute("BEGIN")
+    try:
+        yield
+    finally:
+        db.execute("COMMIT")
+
+
 def exists(home: Path) -> bool:
     return (home / DB_NAME).exists()
 
@@ -219,24 +273,44 @@ def create(
         raise
 
 
-def unlock(home: Path, passphrase: str, cache_kib: int = DEFAULT_CACHE_KIB) -> Vault:
-    """Open an existing vault. Wrong passphrase, newer schema, in use: a clear RagdeskError."""
+class _NoLock:
+    """A read-only vault takes no process lock (like backups): the owner may keep writing."""
+
+    def release(self) -> None:
+        pass
+
+
+def unlock(home: Path, passphrase: str, cache_kib: int = DEFAULT_CACHE_KIB,
+           read_only: bool = False) -> Vault:
+    """Open an existing vault. Wrong passphrase, newer schema, in use: a clear RagdeskError.
+
+    `read_only` opens the file read-only without the process lock and writes nothing at all (no
+    audit entry, no migration, no sidecar change); any write fails. `ragdesk migrate` reads its
+    source this way."""
     if not exists(home):
         raise VaultMissing(f"no vault in {home}; create one with `ragdesk init`")
     sidecar = _read_sidecar(home)
-    lock = _ProcessLock(home / LOCK_NAME)
+    lock: _ProcessLock | _NoLock = _NoLock() if read_only else _ProcessLock(home / LOCK_NAME)
     try:
         candidates = [KdfParams.from_json(sidecar["kdf"])]
         if "pending" in sidecar:  # a passphrase change was interrupted: either key may be right
             candidates.append(KdfParams.from_json(sidecar["pending"]))
         for params in candidates:
             key = derive_key(passphrase, params)
-            vault = Vault(home, key, params, lock, cache_kib=cache_kib)
+            vault = Vault(home, key, params, lock, cache_kib=cache_kib, read_only=read_only)
             try:
                 vault._check_key()
             except WrongPassphrase:
                 vault._forget()
                 continue
+            if read_only:
+                found = vault._query("PRAGMA user_version")[0][0]
+                if found != migrations.SCHEMA_VERSION:
+                    vault._forget()
+                    raise StorageError(
+                        f"the vault in {home} has schema {found}, this release {migrations.SCHEMA_VERSION};"
+                        " open it once normally (e.g. `ragdesk status`) to upgrade it, then retry")
+                return vault
             if "pending" in sidecar:
                 vault._settle_pending(sidecar, params)
             vault._migrate()
@@ -256,10 +330,12 @@ class Vault:
         home: Path,
         key: bytearray,
         params: KdfParams,
-        lock: _ProcessLock,
+        lock: _ProcessLock | _NoLock,
         cache_kib: int = DEFAULT_CACHE_KIB,
+        read_only: bool = False,
     ) -> None:
         self.home = home
+        self.read_only = read_only
         self.path = home / DB_NAME
         self._key = key
         self._params = params
@@ -273,6 +349,8 @@ class Vault:
         self._vectors: VectorIndex | None = None
         self._vectors_state = "not loaded"  # "not loaded" | "loaded" | "too big"
         self._vectors_guard = threading.Lock()
+        # word -> its tokens as FTS5 indexes them (porter stems, folded diacritics)
+        self._fts_token_cache: dict[str, tuple[str, ...]] = {}
 
     # --- connections ------------------------------------------------------------------------
 
@@ -283,8 +361,10 @@ class Vault:
     def _connect(self) -> sqlcipher3.Connection:
         if self.is_locked:
             raise VaultLocked("the vault is locked")
+        target = f"{self.path.resolve().as_uri()}?mode=ro" if self.read_only else str(self.path)
         conn = sqlcipher3.connect(
-            str(self.path), isolation_level=None, check_same_thread=False, timeout=10.0
+            target, isolation_level=None, check_same_thread=False, timeout=10.0,
+            uri=self.read_only,
         )
         try:
             # SQLCipher logs decryption failures to stderr; a wrong passphrase is reported once,
@@ -300,7 +380,8 @@ class Vault:
             sqlite_vec.load(conn)
             conn.enable_load_extension(False)
             with _sorted_errors():
-                conn.execute("PRAGMA journal_mode = WAL")
+                if not self.read_only:  # WAL is recorded in the file; a reader need not set it
+                    conn.execute("PRAGMA journal_mode = WAL")
                 for pragma in (
                     "secure_delete = ON",
                     "temp_store = MEMORY",
@@ -362,6 +443,8 @@ class Vault:
             self._connections.clear()
         self._local = threading.local()
         self._vectors, self._vectors_state = None, "not loaded"
+        self._fts_token_cache.clear()  # words of past questions
+        self._word_chunks_cache = None
         wipe(self._key)
         self._key = bytearray()
 
@@ -370,7 +453,7 @@ class Vault:
 
     def lock(self) -> None:
         """Close every connection, wipe the key from memory and release the process lock."""
-        if self._connections or self._key:
+        if (self._connections or self._key) and not self.read_only:
             with contextlib.suppress(Exception):
                 self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._forget()
@@ -694,15 +777,114 @@ class Vault:
                 (" AND ".join(f'"{t}"' for t in words), *params, newest - 16 * self.keyword_budget, k),
             )
             return [(r[0], 0.0) for r in rows]
-        # Every match is fetched and the best k picked here: SQLite's ORDER BY ... LIMIT sorter
-        # allocates for each row, and with cipher_memory_security each allocation is an mlock
-        # and munlock system call pair; picking here was 5x faster (2.8 vs 16 us per match).
+        scored = self._bm25(words)
+        if scored is not None:
+            ids, scores = scored
+            if collection_ids is not None and len(ids):
+                keep = self._in_collections(ids, collection_ids)
+                ids, scores = ids[keep], scores[keep]
+            order = np.lexsort((ids, -scores))[:k]  # best first; ties by chunk id, as FTS5's
+            return [(int(ids[i]), float(scores[i])) for i in order]
+        # A word FTS5 reads as a phrase ("e_mail" is "e mail"): FTS5 ranks. Every match is
+        # fetched and the best k picked here: SQLite's ORDER BY ... LIMIT sorter allocates for
+        # each row (an mlock/munlock pair each with cipher_memory_security).
         rows = self._query(
             f"SELECT f.rowid, bm25(chunks_fts) FROM {source} WHERE chunks_fts MATCH ?{where}",
             (" OR ".join(f'"{t}"' for t in words), *params),
         )
         best = sorted(rows, key=lambda r: (r[1], r[0]))[:k]  # bm25(): lower is better
         return [(r[0], -r[1]) for r in best]
+
+    # BM25 as FTS5's bm25() computes it (fts5_aux.c: k1 1.2, b 0.75, every column weight 1,
+    # idf floored at 1e-6), from FTS5's own index: each word's instances through an fts5vocab
+    # table and each chunk's length from chunks_fts_docsize. bm25() itself costs ~18 us per
+    # matching chunk here (a docsize lookup and allocations per row, each allocation an
+    # mlock/munlock pair with cipher_memory_security); this ~3 us, for the same scores to
+    # ~1e-15 (tests/unit/test_search_at_scale.py).
+    _BM25_K1 = 1.2
+    _BM25_B = 0.75
+
+    def _bm25(self, words: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
+        """(chunk ids, BM25 scores) of the chunks holding any of the words; None when a word
+        is more than one token to FTS5 (a phrase, which needs positions)."""
+        tokens = self._fts_tokens(words)
+        if any(len(t) > 1 for t in tokens):
+            return None
+        # Each word is a phrase to FTS5, weighed on its own even when two share a stem.
+        phrases = [t[0] for t in tokens if t]
+        terms = list(dict.fromkeys(phrases))
+        db = self.db
+        if not getattr(self._local, "fts_vocab", False):
+            db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.ragdesk_fts_instances"
+                       " USING fts5vocab(main, chunks_fts, instance)")
+            self._local.fts_vocab = True
+        empty = np.zeros(0, dtype=np.int64), np.zeros(0)
+        if not terms:
+            return empty
+        with _sorted_errors(), _read_snapshot(db):
+            totals = _varints(self._fts_stats()[1])  # rows, then each column's tokens
+            hits = [
+                np.fromiter((r[0] for r in db.execute(
+                    "SELECT doc FROM temp.ragdesk_fts_instances WHERE term = ?", (t,))),
+                    dtype=np.int64)
+                for t in terms
+            ]
+            ids = np.unique(np.concatenate(hits))
+            if not len(ids):
+                return empty
+            lengths = _chunk_lengths(db, ids)
+        rows = totals[0] if totals else 0
+        average = sum(totals[1:]) / rows if rows else 1.0
+        k1, b = self._BM25_K1, self._BM25_B
+        norm = k1 * (1 - b + b * lengths / (average or 1.0))
+        scores = np.zeros(len(ids))
+        for term in phrases:
+            found, tf = np.unique(hits[terms.index(term)], return_counts=True)
+            n = len(found)
+            idf = float(np.log((rows - n + 0.5) / (n + 0.5))) if rows else 0.0
+            at = np.searchsorted(ids, found)
+            scores[at] += max(idf, 1e-6) * (tf * (k1 + 1)) / (tf + norm[at])
+        return ids, scores
+
+    def _fts_tokens(self, words: list[str]) -> list[tuple[str, ...]]:
+        """Each word through the index's own tokenizer (a scratch FTS5 table in memory)."""
+        cache = self._fts_token_cache
+        missing = [w for w in dict.fromkeys(words) if w not in cache]
+        if missing:
+            db = self.db
+            if not getattr(self._local, "fts_tokenizer", False):
+                db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.ragdesk_tokenizer"
+                           " USING fts5(t, tokenize='porter unicode61')")
+                db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.ragdesk_tokenizer_i"
+                           " USING fts5vocab(temp, ragdesk_tokenizer, instance)")
+                self._local.fts_tokenizer = True
+            with _sorted_errors():
+                db.execute("DELETE FROM temp.ragdesk_tokenizer")
+                db.executemany("INSERT INTO temp.ragdesk_tokenizer(rowid, t) VALUES (?, ?)",
+                               list(enumerate(missing)))
+                rows = db.execute("SELECT doc, term FROM temp.ragdesk_tokenizer_i"
+                                  " ORDER BY doc, offset").fetchall()
+                db.execute("DELETE FROM temp.ragdesk_tokenizer")
+            found: dict[int, list[str]] = {}
+            for i, term in rows:
+                found.setdefault(i, []).append(term)
+            if len(cache) > 100_000:
+                cache.clear()
+            cache.update((w, tuple(found.get(i, ()))) for i, w in enumerate(missing))
+        return [cache[w] for w in words]
+
+    def _in_collections(self, ids: np.ndarray, collection_ids: Sequence[int]) -> np.ndarray:
+        """A mask over chunk ids: those whose document is in one of the collections."""
+        wanted = {int(c) for c in collection_ids}
+        keep: set[int] = set()
+        for start in range(0, len(ids), _IN_BATCH):
+            batch = [int(i) for i in ids[start:start + _IN_BATCH]]
+            marks = ",".join("?" * len(batch))
+            rows = self._query(
+                "SELECT c.id, d.collection_id FROM chunks c JOIN documents d ON d.id = c.document_id"
+                f" WHERE c.id IN ({marks})", batch)
+            keep.update(r[0] for r in rows if r[1] in wanted)
+        return np.fromiter((int(i) in keep for i in ids), dtype=bool, count=len(ids))
 
     def _keyword_plan(self, terms: list[str]) -> tuple[list[str], bool]:
         """The words to search for and whether to rank them by BM25 (see keyword_budget): the
@@ -1119,3 +1301,69 @@ class Vault:
                 "INSERT INTO audit_log(at, event, detail) VALUES (?, ?, ?)",
                 [(at, event, json.dumps(detail, default=str)) for at, event, detail in events],
             )
+
+    # --- whole-store copies (`ragdesk migrate`): exact reads and writes that keep the times ---
+
+    def settings(self) -> dict[str, Any]:
+        """Every setting, by key (the key material lives in the sidecar, never here)."""
+        return {k: json.loads(v) for k, v in self._query("SELECT key, value FROM settings ORDER BY key")}
+
+    def document_vectors(self, document_id: int) -> np.ndarray | None:
+        """The document's vectors as float32 rows in chunk order, exactly as stored; None if it
+        has no chunks or not every chunk has a vector."""
+        space = self.vector_space()
+        ids = [r[0] for r in self._query(
+            "SELECT id FROM chunks WHERE document_id = ? ORDER BY ordinal", (document_id,))]
+        if space is None or not ids or not self._has_vector_table(self.db):
+            return None
+        found: dict[int, bytes] = {}
+        for start in range(0, len(ids), 500):  # vec0 answers `chunk_id IN (...)` by lookups
+            batch = ids[start:start + 500]
+            found.update(self._query(
+                "SELECT chunk_id, embedding FROM chunk_vectors WHERE chunk_id IN"
+                f" ({','.join('?' * len(batch))})", batch))
+        if len(found) != len(ids):
+            return None
+        matrix = np.frombuffer(b"".join(found[i] for i in ids), dtype=np.float32)
+        return matrix.reshape(len(ids), space.dimension).copy()
+
+    def set_document_times(self, document_id: int, added_at: float, updated_at: float) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE documents SET added_at = ?, updated_at = ? WHERE id = ?",
+                       (added_at, updated_at, document_id))
+
+    def import_conversation(self, conversation: Conversation,
+                            messages: Sequence[Message]) -> Conversation:
+        """A conversation and its messages as they were (times, status, citations, meta), in one
+        transaction; ids are new."""
+        with self._transaction() as db:
+            cur = db.execute(
+                "INSERT INTO conversations(title, created_at, updated_at) VALUES (?, ?, ?)",
+                (conversation.title, conversation.created_at, conversation.updated_at),
+            )
+            cid = cur.lastrowid
+            db.executemany(
+                "INSERT INTO messages(conversation_id, role, content, citations, status, meta,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(cid, m.role, m.content, json.dumps(list(m.citations)), m.status,
+                  json.dumps(m.meta or {}), m.created_at) for m in messages],
+            )
+        return Conversation(cid, conversation.title, conversation.created_at,
+                            conversation.updated_at)
+
+    def import_token(self, token: ApiToken) -> ApiToken:
+        """A client token as it was (hash, scope, created and revoked times); the id is new."""
+        try:
+            with self._transaction() as db:
+                cur = db.execute(
+                    "INSERT INTO api_tokens(name, token_hash, collections, admin, created_at,"
+                    " revoked_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (token.name, token.token_hash,
+                     json.dumps(list(token.collections)) if token.collections is not None else None,
+                     int(token.admin), token.created_at, token.revoked_at),
+                )
+        except sqlcipher3.IntegrityError:
+            raise RagdeskError(f"a token named {token.name!r} or with the same secret already"
+                               " exists") from None
+        return ApiToken(cur.lastrowid, token.name, token.token_hash, token.collections,
+                        token.admin, token.created_at, token.revoked_at)
