@@ -23,7 +23,7 @@ CISI = SHARED / "data" / "cisi"
 
 PASSPHRASE = "correct horse battery staple"
 
-pytest_plugins = ["tests.fakes.fixtures"]
+pytest_plugins = ["tests.fakes.fixtures", "tests.fakes.postgres"]
 
 
 def fast_kdf() -> KdfParams:

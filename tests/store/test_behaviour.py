@@ -223,3 +223,67 @@ def test_text_with_nul_characters_is_stored(store: Any) -> None:
     conv = store.create_conversation("c")
     msg = store.add_message(conv.id, "user", "a\x00b")
     assert len(store.messages(conv.id)[0].content) == 3 and msg.id
+
+
+# --- whole-store copies (`ragdesk migrate`) ------------------------------------------------------
+
+
+def test_settings_list_everything_but_key_material(store: Any) -> None:
+    store.set_setting("chat_model", "llama3.2:3b")
+    store.set_setting("embedder", {"kind": "builtin"})
+    assert store.settings() == {"chat_model": "llama3.2:3b", "embedder": {"kind": "builtin"}}
+
+
+def test_document_vectors_come_back_in_chunk_order(store: Any) -> None:
+    doc = add(store, "vectors in order", seed=3)
+    got = store.document_vectors(doc.id)
+    expected = unit(np.random.default_rng(3), 2)
+    assert got.dtype == np.float32 and got.shape == (2, 4)
+    # The vault keeps float32 exactly; PostgreSQL keeps halfvec (11 significant bits).
+    tolerance = 0 if hasattr(store, "db") else 1e-3
+    assert np.abs(got - expected).max() <= tolerance
+    coll = store.collection("default")
+    bare = store.put_document(DocumentInfo(coll.id, "/docs/failed.pdf", "F", "pdf", 1, 1.0, "x",
+                                           status="failed", error="broken"), [], None, None)
+    assert store.document_vectors(bare.id) is None
+    no_vectors = store.put_document(DocumentInfo(coll.id, "/docs/nv.txt", "N", "txt", 1, 1.0, "y"),
+                                    [ChunkDraft("no vector", 1, 1, 0, 9)], None, None)
+    assert store.document_vectors(no_vectors.id) is None
+
+
+def test_document_times_can_be_set(store: Any) -> None:
+    doc = add(store, "old document")
+    store.set_document_times(doc.id, 1000.5, 2000.25)
+    again = store.document(doc.id)
+    assert (again.added_at, again.updated_at) == (1000.5, 2000.25)
+
+
+def test_import_conversation_keeps_times_and_order(store: Any) -> None:
+    from ragdesk.core.records import Conversation, Message
+
+    source = Conversation(0, "Budget questions", 100.0, 300.0)
+    messages = [
+        Message(0, 0, "user", "What is the budget?", [], "complete", 150.0),
+        Message(0, 0, "assistant", "It is 5 [1].", [{"n": 1, "path": "/a.pdf", "page": 2}],
+                "stopped", 160.0, {"model": "m"}),
+    ]
+    made = store.import_conversation(source, messages)
+    assert store.conversation(made.id) == Conversation(made.id, "Budget questions", 100.0, 300.0)
+    got = store.messages(made.id)
+    assert [(m.role, m.content, m.citations, m.status, m.created_at, m.meta) for m in got] == [
+        ("user", "What is the budget?", [], "complete", 150.0, {}),
+        ("assistant", "It is 5 [1].", [{"n": 1, "path": "/a.pdf", "page": 2}], "stopped", 160.0,
+         {"model": "m"}),
+    ]
+
+
+def test_import_token_keeps_hash_scope_and_times(store: Any) -> None:
+    from ragdesk.core.records import ApiToken
+
+    revoked = store.import_token(ApiToken(0, "old", "a" * 64, ("default",), False, 10.0, 20.0))
+    active = store.import_token(ApiToken(0, "old", "b" * 64, None, True, 30.0))
+    assert store.tokens() == [active]
+    assert store.tokens(include_revoked=True) == [revoked, active]
+    assert store.verify_token("b" * 64) == active and store.verify_token("a" * 64) is None
+    with pytest.raises(RagdeskError):
+        store.import_token(ApiToken(0, "other", "b" * 64, None, False, 40.0))

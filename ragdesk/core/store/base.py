@@ -125,3 +125,23 @@ class Store(Protocol):
     def audit_many(self, events: Sequence[tuple[float, str, dict[str, Any]]]) -> None:
         """Append (time, event, detail) entries in one transaction."""
         ...
+
+    # --- whole-store copies (`ragdesk migrate`) --------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        """Every setting by key; never the store's own key material."""
+        ...
+
+    def document_vectors(self, document_id: int) -> np.ndarray | None:
+        """float32 rows in chunk order, as stored (the PostgreSQL store keeps halfvec); None if
+        the document has no chunks or not every chunk has a vector."""
+        ...
+
+    def set_document_times(self, document_id: int, added_at: float, updated_at: float) -> None: ...
+    def import_conversation(self, conversation: Conversation,
+                            messages: Sequence[Message]) -> Conversation:
+        """The conversation and its messages with their own times, in one transaction."""
+        ...
+
+    def import_token(self, token: ApiToken) -> ApiToken:
+        """A token with its own hash, scope and times; a clash raises RagdeskError."""
+        ...

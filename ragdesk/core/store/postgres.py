@@ -246,8 +246,14 @@ def connect(
     kdf: KdfParams | None = None,
     max_connections: int = 8,
     vector_index: str = "hnsw",
+    read_only: bool = False,
 ) -> PostgresStore:
-    """Open (and, with `create`, initialise) the RagDesk schema in the database at `url`."""
+    """Open (and, with `create`, initialise) the RagDesk schema in the database at `url`.
+
+    `read_only`: every transaction is READ ONLY, no migration is applied and nothing is written
+    (not even the audit entry); `ragdesk migrate` reads its source this way."""
+    if read_only and create:
+        raise ValueError("a read-only store cannot create the schema")
     if not passphrase:
         raise RagdeskError("the passphrase must not be empty")
     try:  # one direct attempt first: the server's own reason (refused, password, TLS), at once
@@ -255,7 +261,8 @@ def connect(
     except psycopg.Error as exc:
         raise StorageError(f"cannot connect to the database: {exc}".strip()) from exc
     pool = ConnectionPool(url, min_size=1, max_size=max_connections, open=False,
-                          name="ragdesk", timeout=30.0)
+                          name="ragdesk", timeout=30.0,
+                          configure=_read_only_session if read_only else None)
     try:
         with _sorted_errors():
             pool.open(wait=True, timeout=30.0)
@@ -266,14 +273,35 @@ def connect(
         raise StorageError(f"cannot connect to the database: {exc}") from exc
     try:
         with _sorted_errors():
-            migrate(pool, create=create)
+            if read_only:
+                _check_schema(pool)
+            else:
+                migrate(pool, create=create)
             key, params = _unlock_key(pool, passphrase, kdf, create)
         store = PostgresStore(pool, key, params, url, vector_index=vector_index)
-        store.audit("store opened", backend="postgresql")
+        if not read_only:
+            store.audit("store opened", backend="postgresql")
         return store
     except BaseException:
         pool.close()
         raise
+
+
+def _read_only_session(conn: psycopg.Connection) -> None:
+    conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    conn.commit()
+
+
+def _check_schema(pool: ConnectionPool) -> None:
+    """For a read-only open: the schema must be exactly this release's (nothing is migrated)."""
+    with pool.connection() as conn:
+        found = schema_version(conn)
+    if found == 0:
+        raise StorageError("the database holds no RagDesk data")
+    if found != SCHEMA_VERSION:
+        raise (VaultTooNew if found > SCHEMA_VERSION else StorageError)(
+            f"the database has schema {found}, this release {SCHEMA_VERSION}; open it once with"
+            " the matching release (e.g. `ragdesk status`) and retry")
 
 
 def schema_version(conn: psycopg.Connection) -> int:
@@ -930,3 +958,70 @@ class PostgresStore:
                 " excluded.cert_pem, key_pem = excluded.key_pem, created_at = excluded.created_at",
                 (cert_pem, sealed, time.time()),
             )
+
+    # --- whole-store copies (`ragdesk migrate`): exact reads and writes that keep the times ---
+
+    def settings(self) -> dict[str, Any]:
+        """Every setting, by key, except the store's own key-derivation row."""
+        rows = self._query("SELECT key, value FROM settings WHERE key != %s ORDER BY key",
+                           (_KDF_SETTING,))
+        return {k: json.loads(v) for k, v in rows}
+
+    def document_vectors(self, document_id: int) -> np.ndarray | None:
+        """The document's vectors as float32 rows in chunk order; None if it has no chunks or
+        not every chunk has a vector. They come back as stored: halfvec, ~3 significant digits."""
+        space = self.vector_space()
+        if space is None:
+            return None
+        with self._transaction() as conn:
+            total = conn.execute("SELECT count(*) FROM chunks WHERE document_id = %s",
+                                 (document_id,)).fetchone()[0]
+            rows = conn.execute(
+                "SELECT v.embedding::text FROM chunks c JOIN chunk_vectors v ON v.chunk_id = c.id"
+                " WHERE c.document_id = %s ORDER BY c.ordinal", (document_id,),
+            ).fetchall()
+        if not total or len(rows) != total:
+            return None
+        return np.array([r[0][1:-1].split(",") for r in rows], dtype=np.float32)
+
+    def set_document_times(self, document_id: int, added_at: float, updated_at: float) -> None:
+        with self._transaction() as conn:
+            conn.execute("UPDATE documents SET added_at = %s, updated_at = %s WHERE id = %s",
+                         (added_at, updated_at, document_id))
+
+    def import_conversation(self, conversation: Conversation,
+                            messages: Sequence[Message]) -> Conversation:
+        """A conversation and its messages as they were (times, status, citations, meta), in one
+        transaction; ids are new."""
+        with self._transaction() as conn:
+            cid = conn.execute(
+                "INSERT INTO conversations(title, created_at, updated_at) VALUES (%s, %s, %s)"
+                " RETURNING id",
+                (_text(conversation.title), conversation.created_at, conversation.updated_at),
+            ).fetchone()[0]
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO messages(conversation_id, role, content, citations, status, meta,"
+                    " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    [(cid, m.role, _text(m.content), json.dumps(list(m.citations)), m.status,
+                      json.dumps(m.meta or {}), m.created_at) for m in messages],
+                )
+        return Conversation(cid, conversation.title, conversation.created_at,
+                            conversation.updated_at)
+
+    def import_token(self, token: ApiToken) -> ApiToken:
+        """A client token as it was (hash, scope, created and revoked times); the id is new."""
+        try:
+            with self._transaction() as conn:
+                tid = conn.execute(
+                    "INSERT INTO api_tokens(name, token_hash, collections, admin, created_at,"
+                    " revoked_at) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+                    (token.name, token.token_hash,
+                     json.dumps(list(token.collections)) if token.collections is not None else None,
+                     bool(token.admin), token.created_at, token.revoked_at),
+                ).fetchone()[0]
+        except psycopg.errors.UniqueViolation:
+            raise RagdeskError(f"a token named {token.name!r} or with the same secret already"
+                               " exists") from None
+        return ApiToken(tid, token.name, token.token_hash, token.collections, token.admin,
+                        token.created_at, token.revoked_at)
