@@ -83,7 +83,7 @@ def main() -> None:
             e2e_rate = indexed / wall
 
             t = time.perf_counter()
-            embedder = BuiltinEmbedder()
+            embedder = BuiltinEmbedder(spinning=True)  # as `ragdesk index` runs it
             load_s = time.perf_counter() - t
             texts = list(docs.values())
             embedder.embed(texts[:32])  # warm-up

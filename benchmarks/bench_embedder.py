@@ -128,7 +128,7 @@ def main() -> None:
     print("load average at the start: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
 
     start = time.perf_counter()
-    embedder = BuiltinEmbedder(batch_size=args.batch_size)
+    embedder = BuiltinEmbedder(batch_size=args.batch_size, spinning=True)  # as `ragdesk index`
     load_s = time.perf_counter() - start
     doc_vectors, seconds, cpu_seconds = timed_runs(embedder.embed, doc_texts, args.repeat)
     query_vectors = embedder.embed(query_texts)

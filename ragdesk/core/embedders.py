@@ -141,10 +141,11 @@ class BuiltinEmbedder:
         cache_dir: Path | None = None,
         batch_size: int = 32,
         threads: int | None = None,
-        spinning: bool = True,
+        spinning: bool = False,
     ) -> None:
-        """`threads`: onnxruntime intra-op threads (default: all cores). `spinning=False` stops
-        idle worker threads from busy-waiting between batches, which a GUI may prefer."""
+        """`threads`: onnxruntime intra-op threads (default: all cores). `spinning=True` lets
+        idle worker threads busy-wait for the next step: a little faster for a process that only
+        embeds, but it takes the cores from everything else (a GUI, a search running alongside)."""
         if model_dir is None:
             model_dir = builtin_model_dir()
         else:
