@@ -151,10 +151,10 @@ def cmd_passwd(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _services(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _services(args: argparse.Namespace, batch: bool = False):  # type: ignore[no-untyped-def]
     from ragdesk.app import Services
 
-    return Services(store=open_vault(args), home=home_of(args))
+    return Services(store=open_vault(args), home=home_of(args), batch=batch)
 
 
 def _run_indexing(args: argparse.Namespace, job_name: str, start) -> int:  # type: ignore[no-untyped-def]
@@ -167,7 +167,7 @@ def _run_indexing(args: argparse.Namespace, job_name: str, start) -> int:  # typ
 
     from ragdesk.core import indexer as ix
 
-    services = _services(args)
+    services = _services(args, batch=True)
     try:
         indexer = services.indexer(**_index_options(args))
         show_bar = not args.json and sys.stderr.isatty()
