@@ -554,4 +554,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:
+        print("interrupted: every process this benchmark started was stopped", file=sys.stderr)
+        raise SystemExit(130) from None
