@@ -13,6 +13,7 @@ The spec (JSON on stdin):
   retries, backoff   a failed ask (connection error, non-200, or a stream that does not end with
                      `event: done`) is asked again up to `retries` more times, after
                      backoff * 2**attempt seconds (+-50 % jitter); 0 = no retries;
+  timeout            seconds a client waits for any byte (default 300, the server's stream limit);
   writer             optional {"token", "prefix", "writers", "interval"}: admin clients that keep
                      adding small text documents (POST /api/v1/documents) until the askers are
                      done, retrying like the askers; each 2xx is an acknowledged write.
@@ -20,7 +21,7 @@ The spec (JSON on stdin):
 Prints "go" on stderr when the first round starts (all connected), and the results as JSON on
 stdout: per ask {round, ok, attempts, errors, status, ttfb, ttfs, ttft, total, elapsed, upstream},
 times in seconds (ttfb..total of the attempt that succeeded, `elapsed` from the first attempt),
-per write {path, sha256, ok, attempts, errors}, and the wall time.
+per write {name, sha256, ok, attempts, errors}, and the wall time.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,24 @@ QUESTIONS = [
 WORDS = ["lighthouse", "budget", "keepers", "harbour", "lamp", "maintenance", "whales", "migration",
          "storm", "coast", "beacon", "approval", "council", "euros", "schedule", "inspection",
          "quarterly", "tower", "signal", "fog", "vessel"]
+
+
+def synthetic_pages(docs: int, pages: int = 3, seed: int = 7) -> Iterator[list[str]]:
+    """The server side's corpus: per document `pages` texts of ~120 words from a vocabulary like
+    real text (a few thousand words, Zipf-distributed, so a question's words match some passages,
+    not all of them), each with three of the questions' WORDS."""
+    rng = random.Random(seed)
+    syllables = ["ka", "lo", "mi", "ren", "tas", "vo", "shi", "pel", "dor", "an", "ul", "bri", "nes", "qua"]
+    vocab = list(dict.fromkeys("".join(rng.choice(syllables) for _ in range(rng.randint(2, 4)))
+                               for _ in range(6000)))
+    weights = [1 / (i + 1) for i in range(len(vocab))]
+    for _ in range(docs):
+        texts = []
+        for _ in range(pages):
+            words = rng.choices(vocab, weights, k=120) + rng.sample(WORDS, 3)
+            rng.shuffle(words)
+            texts.append((" ".join(words) + ".").capitalize())
+        yield texts
 
 
 def rss_bytes(pid: int | str = "self") -> int:
@@ -156,7 +176,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     askers_done = asyncio.Event()
     started = asyncio.Event()
 
-    def new_client(token: str, timeout: float = 120) -> Any:
+    def new_client(token: str, timeout: float = float(spec.get("timeout", 300))) -> Any:
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
         return httpx.AsyncClient(base_url=url, verify=ctx, limits=limits, timeout=timeout,
                                  headers={"Authorization": f"Bearer {token}"}, trust_env=False)
@@ -179,7 +199,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     async def writer(w: int, conf: dict[str, Any]) -> None:
         await started.wait()
         seq = 0
-        async with new_client(conf["token"], timeout=60) as client:
+        async with new_client(conf["token"]) as client:
             while not askers_done.is_set():
                 name = f"{conf['prefix']}-w{w}-{seq:05}.txt"
                 seq += 1
