@@ -299,7 +299,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from ragdesk import doctor
 
     cli = _cli()
-    report = doctor.run(cli.home_of(args), _doctor_passphrase(args), timeout=args.timeout)
+    report = doctor.run(cli.home_of(args), _doctor_passphrase(args), timeout=args.timeout,
+                        database=cli.database_url(args))
     if args.json:
         print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:
@@ -332,7 +333,8 @@ def register(add: Callable[..., argparse.ArgumentParser]) -> None:
                    help="read the target's passphrase from FILE (default: $RAGDESK_TARGET_PASSPHRASE)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p = add("doctor", cmd_doctor,
-            "check the installation, the vault, Ollama, disk and memory; exit 1 if anything fails")
+            "check the installation, the vault (or the PostgreSQL server with --database), Ollama,"
+            " disk and memory; exit 1 if anything fails")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--timeout", type=float, default=3.0, metavar="S",
                    help="seconds to wait for Ollama (default 3)")

@@ -6,6 +6,12 @@ database read-only without its process lock (see core/store/snapshot.py), so the
 works while the GUI or a server has the vault open. Without a passphrase they are reported as
 skipped. Nothing here writes to the vault.
 
+With a PostgreSQL team server (`--database` / $RAGDESK_DATABASE_URL) the vault checks give way to
+the database's: connection, server version, pgvector, schema version, TLS (`sslmode`), the
+passphrase and contents (read-only), and encryption at rest. PostgreSQL does not encrypt its
+files; the doctor says so plainly, and when the server runs on this machine it looks whether the
+data directory sits on a dm-crypt (LUKS) device. Of a remote server it cannot see the disks.
+
 The doctor sits beside app.py rather than in the core because it looks at the whole composition:
 the configured embedder, the Ollama host, the OS (disk, memory, Tesseract).
 """
@@ -88,6 +94,8 @@ class _Context:
     health: Any = None  # snapshot.Health once the vault was opened
     mismatched_documents: int = 0
     builtin_dimension: int | None = None
+    database: str | None = None  # a PostgreSQL URL: its checks replace the vault's
+    pg: Any = None  # the psycopg connection the database checks share
 
     def __post_init__(self) -> None:
         from ragdesk.core.store.vault import DB_NAME
@@ -105,18 +113,26 @@ def run(
     passphrase: str | None = None,
     ollama_host: str | None = None,
     timeout: float = 3.0,
+    database: str | None = None,
 ) -> Report:
-    """Run every check; `ollama_host` None means $OLLAMA_HOST, the vault's setting or the default."""
+    """Run every check; `ollama_host` None means $OLLAMA_HOST, the vault's setting or the default.
+    `database`: a postgresql:// URL, checked instead of the vault in `home`."""
     t0 = time.perf_counter()
-    ctx = _Context(home, passphrase or None, ollama_host, timeout)
-    checks = list(_checks(ctx))
+    ctx = _Context(home, passphrase or None, ollama_host, timeout, database=database or None)
+    try:
+        checks = list(_checks(ctx))
+    finally:
+        if ctx.pg is not None:
+            ctx.pg.close()
     return Report(checks, time.perf_counter() - t0)
 
 
 def _checks(ctx: _Context) -> Iterator[Check]:
+    store_steps: list[Callable[[_Context], Check | list[Check]]] = (
+        [_pg_connection, _pg_server, _pg_vector, _pg_schema, _pg_tls, _pg_encryption,
+         _pg_contents] if ctx.database else [_data_folder, _vault_files, _vault_contents])
     steps: list[Callable[[_Context], Check | list[Check]]] = [
-        _runtime, _builtin_model, _data_folder, _vault_files, _vault_contents, _embedder,
-        _ollama, _tesseract, _disk, _memory,
+        _runtime, _builtin_model, *store_steps, _embedder, _ollama, _tesseract, _disk, _memory,
     ]
     for step in steps:
         try:
@@ -315,10 +331,14 @@ def _embedder(ctx: _Context) -> Check:
     from ragdesk.core.embedders import BUILTIN_MODEL
 
     health = ctx.health
+    name = "db.embedder" if ctx.database else "vault.embedder"
     if health is None or health.problems or not health.counts:
         reason = "needs the passphrase" if ctx.passphrase is None and ctx.has_vault else (
             "there is no vault" if not ctx.has_vault else "the vault could not be read")
-        return Check("vault.embedder", SKIP, f"skipped: {reason}")
+        if ctx.database:
+            reason = "needs the passphrase" if ctx.passphrase is None else \
+                "the database's contents could not be read"
+        return Check(name, SKIP, f"skipped: {reason}")
     choice = ctx.embedder_choice
     if choice.get("kind") == "ollama":
         expected_name, expected_dim = f"ollama:{choice.get('model')}", None
@@ -328,21 +348,307 @@ def _embedder(ctx: _Context) -> Check:
     details = {"configured": expected_name, "vault": asdict(space) if space else None}
     if space is None:
         if health.chunks:
-            return Check("vault.embedder", FAIL, "the vault has chunks but no record of their embedder",
+            return Check(name, FAIL, "the vault has chunks but no record of their embedder",
                          "index the folders again, or " + RESTORE_REMEDY, details)
-        return Check("vault.embedder", PASS, f"no vectors yet; {expected_name} will make them",
+        return Check(name, PASS, f"no vectors yet; {expected_name} will make them",
                      details=details)
     if space.embedder != expected_name:
-        return Check("vault.embedder", WARN,
+        return Check(name, WARN,
                      f"the vectors were made by {space.embedder}, but {expected_name} is configured",
                      "run `ragdesk sync` to re-embed with the configured model, or switch back in"
                      " Settings", details)
     if expected_dim is not None and space.dimension != expected_dim:
-        return Check("vault.embedder", FAIL,
+        return Check(name, FAIL,
                      f"the vault's vectors have {space.dimension} dimensions, the model makes"
                      f" {expected_dim}", "re-index the collections (`ragdesk sync`)", details)
-    return Check("vault.embedder", PASS, f"{space.embedder}, {space.dimension} dimensions",
+    return Check(name, PASS, f"{space.embedder}, {space.dimension} dimensions",
                  details=details)
+
+
+# --- a PostgreSQL team server -----------------------------------------------------------------------
+
+POSTGRES_README = "installer/postgres/README.md"
+MIN_SERVER_VERSION = 130000  # pgvector 0.8 supports PostgreSQL 13 and later
+MIN_PGVECTOR = (0, 8)  # iterative index scans: a collection filter still returns k rows
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def _redacted(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    user = f"{parts.username}@" if parts.username else ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{user}{parts.hostname or ''}{port}{parts.path}"
+
+
+def _pg_skip(names: tuple[str, ...], reason: str) -> list[Check]:
+    return [Check(n, SKIP, f"skipped: {reason}") for n in names]
+
+
+def _pg_connection(ctx: _Context) -> Check:
+    try:
+        import psycopg
+    except ImportError:
+        return Check("db.connection", FAIL, "the PostgreSQL client library (psycopg) is missing",
+                     "pip install 'ragdesk[postgres]'")
+    where = _redacted(ctx.database or "")
+    try:
+        ctx.pg = psycopg.connect(ctx.database or "", connect_timeout=max(1, int(ctx.timeout)),
+                                 autocommit=True)
+    except psycopg.Error as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        lowered = text.lower()
+        if "password" in lowered or "authentication" in lowered:
+            remedy = ("check the user and password (~/.pgpass, mode 0600) or the client"
+                      " certificate, and that pg_hba.conf lets this user in from this host")
+        elif "ssl" in lowered or "certificate" in lowered:
+            remedy = ("check sslrootcert= (the CA that signed the server's certificate) and that"
+                      f" the URL names the host the certificate is for ({POSTGRES_README})")
+        elif "does not exist" in lowered:
+            remedy = f"create the database and the role as the PostgreSQL admin ({POSTGRES_README})"
+        else:
+            remedy = ("check the URL (--database or RAGDESK_DATABASE_URL), that PostgreSQL runs and"
+                      " listens there (listen_addresses, port), and that no firewall is in the way")
+        return Check("db.connection", FAIL, f"cannot connect to {where}: {text}", remedy,
+                     {"url": where})
+    info = ctx.pg.info
+    socket = info.host.startswith("/")
+    details = {"url": where, "host": info.host, "port": info.port, "database": info.dbname,
+               "user": info.user, "unix_socket": socket}
+    via = f"the Unix socket in {info.host}" if socket else f"{info.host}:{info.port}"
+    return Check("db.connection", PASS, f"connected to database {info.dbname} as {info.user} via {via}",
+                 details=details)
+
+
+def _pg_server(ctx: _Context) -> Check:
+    if ctx.pg is None:
+        return Check("db.server", SKIP, "skipped: no connection")
+    number = int(ctx.pg.info.server_version)
+    text = ctx.pg.execute("SHOW server_version").fetchone()[0]
+    details = {"version": text, "version_num": number}
+    if number < MIN_SERVER_VERSION:
+        return Check("db.server", FAIL, f"PostgreSQL {text} is too old for pgvector 0.8",
+                     "upgrade to PostgreSQL 13 or later (17 or 18 recommended)", details)
+    return Check("db.server", PASS, f"PostgreSQL {text}", details=details)
+
+
+def _pg_vector(ctx: _Context) -> Check:
+    if ctx.pg is None:
+        return Check("db.pgvector", SKIP, "skipped: no connection")
+    row = ctx.pg.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+    if row is None:
+        available = ctx.pg.execute(
+            "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'").fetchone()
+        if available is None:
+            return Check("db.pgvector", FAIL, "pgvector is not installed on the database server",
+                         "install it there (Debian/Ubuntu: `apt install postgresql-NN-pgvector`),"
+                         f" then `CREATE EXTENSION vector;` in the database ({POSTGRES_README})")
+        return Check("db.pgvector", FAIL,
+                     f"pgvector {available[0]} is installed but not created in this database",
+                     f"as the PostgreSQL admin: `CREATE EXTENSION vector;` in it ({POSTGRES_README})",
+                     {"available": available[0]})
+    version = str(row[0])
+    details = {"version": version}
+    numbers = tuple(int(x) for x in version.split(".")[:2] if x.isdigit())
+    if numbers < MIN_PGVECTOR:
+        return Check("db.pgvector", WARN,
+                     f"pgvector {version}: older than 0.8, so a search within a collection may"
+                     " return fewer passages than asked for",
+                     "upgrade pgvector to 0.8 or later, then `ALTER EXTENSION vector UPDATE;`", details)
+    return Check("db.pgvector", PASS, f"pgvector {version}", details=details)
+
+
+def _pg_schema(ctx: _Context) -> Check:
+    if ctx.pg is None:
+        return Check("db.schema", SKIP, "skipped: no connection")
+    from ragdesk.core.store import postgres
+
+    found, known = postgres.schema_version(ctx.pg), postgres.SCHEMA_VERSION
+    details = {"found": found, "known": known}
+    if found == 0:
+        return Check("db.schema", WARN, "the database holds no RagDesk schema yet",
+                     "create it with `ragdesk --database URL init` (asks for the server passphrase)",
+                     details)
+    ctx.has_vault = True
+    if found > known:
+        return Check("db.schema", FAIL, f"schema version {found} is newer than this release knows ({known})",
+                     "update RagDesk on this machine; this release will not change the database", details)
+    if found < known:
+        return Check("db.schema", WARN, f"schema version {found}; this release uses {known}",
+                     "it is upgraded (under an advisory lock) the next time RagDesk opens it", details)
+    return Check("db.schema", PASS, f"schema version {found} (current)", details=details)
+
+
+def _pg_tls(ctx: _Context) -> Check:
+    if ctx.pg is None:
+        return Check("db.tls", SKIP, "skipped: no connection")
+    info = ctx.pg.info
+    sslmode = info.get_parameters().get("sslmode", "prefer")  # only non-defaults are listed
+    in_use = bool(ctx.pg.pgconn.ssl_in_use)
+    details = {"sslmode": sslmode, "tls_in_use": in_use}
+    remedy = ("use `sslmode=verify-full` with `sslrootcert=` the CA that signed the server's"
+              " certificate, e.g. RAGDESK_DATABASE_URL=postgresql://ragdesk@db.example.internal/ragdesk"
+              f"?sslmode=verify-full&sslrootcert=/etc/ragdesk/db-ca.pem ({POSTGRES_README})")
+    if info.host.startswith("/"):
+        return Check("db.tls", PASS, "Unix socket: the connection does not cross a network, so"
+                     " TLS is not needed", details=details)
+    if sslmode == "verify-full" and in_use:
+        return Check("db.tls", PASS, "TLS with the server's certificate and host name verified"
+                     " (sslmode=verify-full)", details=details)
+    if sslmode == "verify-ca":
+        return Check("db.tls", WARN, "TLS, but the server's host name is not checked"
+                     " (sslmode=verify-ca)", remedy, details)
+    what = "encrypted but the server is not authenticated" if in_use else "NOT encrypted"
+    return Check("db.tls", WARN, f"the connection is {what} (sslmode={sslmode}): a machine on the"
+                 " path could read or change answers", remedy, details)
+
+
+def _is_local(ctx: _Context) -> bool:
+    host = ctx.pg.info.host if ctx.pg is not None else ""
+    return host.startswith("/") or host in _LOCAL_HOSTS
+
+
+def block_device_encrypted(device: str, sys_block: Path = Path("/sys/block")) -> bool | None:
+    """True if `device` (e.g. /dev/mapper/pgdata, /dev/dm-0) is dm-crypt or stacked on it (LVM on
+    LUKS); False if it is not; None if this machine cannot tell (not a block device here)."""
+    try:
+        real = Path(device).resolve()
+    except OSError:
+        return None
+    if not str(real).startswith("/dev/"):
+        return None
+    name = real.name
+    seen: set[str] = set()
+
+    def crypt(node: str) -> bool:
+        if node in seen:
+            return False
+        seen.add(node)
+        base = sys_block / node
+        if not base.exists():  # a partition: /sys/class/block knows its parent
+            part = Path("/sys/class/block") / node
+            if not part.exists():
+                return False
+            base = part.resolve()
+        try:
+            uuid = (base / "dm" / "uuid").read_text(encoding="ascii").strip()
+        except OSError:
+            uuid = ""
+        if uuid.startswith("CRYPT-"):
+            return True
+        slaves = base / "slaves"
+        return slaves.is_dir() and any(crypt(s.name) for s in slaves.iterdir())
+
+    if not (sys_block / name).exists() and not (Path("/sys/class/block") / name).exists():
+        return None
+    return crypt(name)
+
+
+def mount_of(path: str, mounts: str | None = None) -> tuple[str, str, str] | None:
+    """(device, mount point, file system type) of the mount holding `path`, from /proc/mounts."""
+    if mounts is None:
+        try:
+            mounts = Path("/proc/mounts").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+    best: tuple[str, str, str] | None = None
+    target = os.path.realpath(path)
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        device, point, fstype = (f.replace("\\040", " ") for f in fields[:3])
+        if (target == point or target.startswith(point.rstrip("/") + "/")) and (
+                best is None or len(point) >= len(best[1])):
+            best = (device, point, fstype)
+    return best
+
+
+def _pg_encryption(ctx: _Context) -> Check:
+    statement = ("PostgreSQL does not encrypt its files: text, chunks and vectors are plain in"
+                 " its data directory, WAL and backups, which must sit on an encrypted volume")
+    remedy = (f"put the data directory on LUKS (recipe in {POSTGRES_README}); check on the"
+              " database server with `lsblk -o NAME,TYPE,MOUNTPOINT` (a `crypt` device above it)")
+    if ctx.pg is None:
+        return Check("db.encryption", WARN, statement + "; this could not be checked", remedy)
+    if not _is_local(ctx):
+        return Check("db.encryption", WARN,
+                     statement + f"; the server {ctx.pg.info.host} is another machine, whose disks"
+                     " the doctor cannot see", remedy, {"local": False})
+    try:
+        data_dir = str(ctx.pg.execute("SHOW data_directory").fetchone()[0])
+    except Exception as exc:  # noqa: BLE001 - needs superuser or pg_read_all_settings
+        return Check("db.encryption", WARN,
+                     statement + "; the server is on this machine but does not tell this user"
+                     " where its data directory is", remedy + " (or grant pg_read_all_settings"
+                     " to let the doctor look)", {"local": True, "error": str(exc).strip()})
+    details: dict[str, Any] = {"local": True, "data_directory": data_dir}
+    mount = mount_of(data_dir)
+    if mount is None or not os.path.exists(data_dir):
+        return Check("db.encryption", WARN, statement + f"; its data directory {data_dir} is not"
+                     " visible from here (another container or namespace?)", remedy, details)
+    device, point, fstype = mount
+    details.update(device=device, mount_point=point, fs_type=fstype)
+    encrypted = block_device_encrypted(device)
+    details["dm_crypt"] = encrypted
+    if encrypted:
+        return Check("db.encryption", PASS, f"the data directory {data_dir} is on the dm-crypt"
+                     f" volume {device} (mounted at {point})", details=details)
+    if encrypted is False:
+        return Check("db.encryption", WARN, statement + f"; {data_dir} is on {device}, which is"
+                     " NOT encrypted", remedy, details)
+    return Check("db.encryption", WARN, statement + f"; {data_dir} is on {device} ({fstype}), whose"
+                 " encryption this machine cannot tell", remedy, details)
+
+
+def _pg_contents(ctx: _Context) -> list[Check]:
+    """With the passphrase: it opens the store (read-only), and chunks and vectors agree."""
+    from ragdesk.core.store import postgres, snapshot
+    from ragdesk.errors import RagdeskError, WrongPassphrase
+
+    names = ("db.unlock", "db.vectors")
+    if ctx.pg is None or not ctx.has_vault:
+        return _pg_skip(names, "no RagDesk schema to open" if ctx.pg is not None else "no connection")
+    if ctx.passphrase is None:
+        return [Check("db.unlock", SKIP, "skipped: needs the server passphrase",
+                      "run again with RAGDESK_PASSPHRASE set, --passphrase-file FILE, or on a terminal"),
+                Check("db.vectors", SKIP, "skipped: needs the server passphrase")]
+    try:
+        store = postgres.connect(ctx.database or "", ctx.passphrase, create=False, read_only=True,
+                                 max_connections=1)
+    except WrongPassphrase:
+        return [Check("db.unlock", FAIL, "the passphrase does not open the server's originals",
+                      "check the passphrase (it is case-sensitive)"),
+                *_pg_skip(names[1:], "the store could not be opened")]
+    except RagdeskError as exc:
+        return [Check("db.unlock", FAIL, str(exc), f"see {POSTGRES_README}"),
+                *_pg_skip(names[1:], "the store could not be opened")]
+    try:
+        status = store.status()
+        settings = store.settings()
+    finally:
+        store.close()
+    ctx.settings = {k: settings.get(k) for k in ("embedder", "chat_model", "ollama_host")}
+    vectors = None
+    if ctx.pg.execute("SELECT to_regclass('chunk_vectors') IS NOT NULL").fetchone()[0]:
+        vectors = int(ctx.pg.execute("SELECT count(*) FROM chunk_vectors").fetchone()[0])
+    ctx.mismatched_documents = int(ctx.pg.execute(
+        "SELECT count(*) FROM documents d WHERE d.chunk_count !="
+        " (SELECT count(*) FROM chunks c WHERE c.document_id = d.id)").fetchone()[0])
+    ctx.health = snapshot.Health(
+        schema_version=status.schema_version, counts={"chunks": status.chunks},
+        vector_space=status.vector_space, chunks=status.chunks, vectors=vectors,
+        documents=status.documents, conversations=status.conversations, messages=status.messages)
+    unlock = Check("db.unlock", PASS,
+                   f"the passphrase opens the store: {status.documents} documents,"
+                   f" {status.chunks} chunks, {status.conversations} conversations",
+                   details={"kdf": status.kdf, "database_bytes": status.database_bytes})
+    vectors_check = _vectors(ctx)
+    vectors_check.name = "db.vectors"
+    if vectors_check.status != PASS:  # no vault backup to restore here: index again
+        vectors_check.remedy = "index the affected folders again (`ragdesk --database URL sync`)"
+    return [unlock, vectors_check]
 
 
 # --- the machine ----------------------------------------------------------------------------------
@@ -472,7 +778,8 @@ def _memory(ctx: _Context) -> Check:
         return Check("memory", SKIP, "skipped: free memory cannot be read on this system")
     needed = 0
     health = ctx.health
-    if health is not None and health.vectors and health.vector_space:
+    # The vault holds its vectors in RAM; PostgreSQL keeps them on the database server.
+    if not ctx.database and health is not None and health.vectors and health.vector_space:
         needed = health.vectors * health.vector_space.dimension * 4  # the in-memory vector index
     details = {"available": available, "vector_index": needed}
     text = f"{_size(available)} available"
