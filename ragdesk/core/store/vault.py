@@ -88,18 +88,11 @@ def _varints(data: bytes) -> list[int]:
     return values
 
 
-def _chunk_lengths(db: sqlcipher3.Connection, ids: np.ndarray) -> np.ndarray:
-    """Each chunk's length in tokens, all columns together, from FTS5's docsize rows (one
-    varint per column), in the order of `ids` (sorted)."""
-    found: dict[int, bytes] = {}
-    for start in range(0, len(ids), _IN_BATCH):
-        batch = [int(i) for i in ids[start:start + _IN_BATCH]]
-        marks = ",".join("?" * len(batch))
-        found.update(db.execute(
-            f"SELECT id, sz FROM chunks_fts_docsize WHERE id IN ({marks})", batch).fetchall())
-    blobs = [bytes(found.get(int(i), b"")) for i in ids]
+def _token_counts(blobs: list[bytes]) -> np.ndarray:
+    """Each chunk's length in tokens, all columns together, from its FTS5 docsize row (one
+    varint per column)."""
     data = np.frombuffer(b"".join(blobs), dtype=np.uint8)
-    lengths = np.zeros(len(ids))
+    lengths = np.zeros(len(blobs))
     if not len(data):
         return lengths
     # Vectorised varint sums: each byte adds its 7 bits shifted by its distance to the last
@@ -823,25 +816,30 @@ class Vault:
             return empty
         with _sorted_errors(), _read_snapshot(db):
             totals = _varints(self._fts_stats()[1])  # rows, then each column's tokens
+            # One row per instance of the word, with its chunk's docsize row (a rowid lookup).
             hits = [
-                np.fromiter((r[0] for r in db.execute(
-                    "SELECT doc FROM temp.ragdesk_fts_instances WHERE term = ?", (t,))),
-                    dtype=np.int64)
+                db.execute(
+                    "SELECT i.doc, s.sz FROM temp.ragdesk_fts_instances i"
+                    " JOIN chunks_fts_docsize s ON s.id = i.doc WHERE i.term = ?", (t,),
+                ).fetchall()
                 for t in terms
             ]
-            ids = np.unique(np.concatenate(hits))
-            if not len(ids):
-                return empty
-            lengths = _chunk_lengths(db, ids)
-        rows = totals[0] if totals else 0
-        average = sum(totals[1:]) / rows if rows else 1.0
+        sizes = {doc: size for rows in hits for doc, size in rows}
+        if not sizes:
+            return empty
+        ids = np.fromiter(sorted(sizes), dtype=np.int64, count=len(sizes))
+        lengths = _token_counts([bytes(sizes[int(i)]) for i in ids])
+        chunk_count = totals[0] if totals else 0
+        average = sum(totals[1:]) / chunk_count if chunk_count else 1.0
         k1, b = self._BM25_K1, self._BM25_B
         norm = k1 * (1 - b + b * lengths / (average or 1.0))
         scores = np.zeros(len(ids))
+        per_term = {t: np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+                    for t, rows in zip(terms, hits)}
         for term in phrases:
-            found, tf = np.unique(hits[terms.index(term)], return_counts=True)
+            found, tf = np.unique(per_term[term], return_counts=True)
             n = len(found)
-            idf = float(np.log((rows - n + 0.5) / (n + 0.5))) if rows else 0.0
+            idf = float(np.log((chunk_count - n + 0.5) / (n + 0.5))) if chunk_count else 0.0
             at = np.searchsorted(ids, found)
             scores[at] += max(idf, 1e-6) * (tf * (k1 + 1)) / (tf + norm[at])
         return ids, scores
