@@ -251,3 +251,13 @@ def test_keyword_ranking_is_fts5_bm25_exactly(vault: vault_store.Vault) -> None:
     phrase_chunk = vault.document_chunks(vault.document_by_path(vault.collection("default").id, "/p.txt").id)[0]
     assert phrase_chunk.id in {c for c, _ in got}
     assert len({c for c, _ in got} & {c.id for c in vault.document_chunks(phrase_chunk.document_id)}) == 1
+
+
+def test_word_counts_kept_across_indexing_never_hide_a_new_word(vault: vault_store.Vault) -> None:
+    put(vault, "/a.txt", [f"the report {i} about things" for i in range(60)])
+    vault.keyword_budget = 20  # past the budget: word counts decide which words are ranked
+    assert vault.keyword_search("quagga", 10) == []
+    assert vault.keyword_search("things report", 10)  # counted: "things" and "report"
+    put(vault, "/b.txt", ["a quagga in the report"], seed=1)  # the index grows by under 10%
+    got = vault.keyword_search("quagga report", 10)
+    assert [c for c, _ in got] == [c.id for c in vault.document_chunks(vault.documents()[-1].id)]
