@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import random
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from loadclients import WORDS, ClientProcess, pct, rss_bytes
+from loadclients import ClientProcess, pct, rss_bytes, synthetic_pages
 
 # --- server (this process) -----------------------------------------------------------------
 
@@ -49,20 +48,8 @@ def make_vault(home: Path, docs: int):  # type: ignore[no-untyped-def]
     emb = HashEmbedder(dimension=384)
     vault.set_vector_space(VectorSpace(emb.name, emb.dimension))
     coll = vault.collection("default")
-    rng = random.Random(7)
-    # A vocabulary like real text: a few thousand words, Zipf-distributed, so a question's words
-    # match some passages, not all of them.
-    syllables = ["ka", "lo", "mi", "ren", "tas", "vo", "shi", "pel", "dor", "an", "ul", "bri", "nes", "qua"]
-    vocab = list(dict.fromkeys("".join(rng.choice(syllables) for _ in range(rng.randint(2, 4)))
-                               for _ in range(6000)))
-    weights = [1 / (i + 1) for i in range(len(vocab))]
-    for d in range(docs):
-        chunks = []
-        for page in range(1, 4):
-            words = rng.choices(vocab, weights, k=120) + rng.sample(WORDS, 3)
-            rng.shuffle(words)
-            text = " ".join(words) + "."
-            chunks.append(ChunkDraft(text.capitalize(), page, page, 0, len(text)))
+    for d, texts in enumerate(synthetic_pages(docs)):
+        chunks = [ChunkDraft(text, page, page, 0, len(text)) for page, text in enumerate(texts, start=1)]
         info = DocumentInfo(coll.id, f"/docs/report-{d:04}.pdf", f"Report {d}", "pdf", 1000, 1.0,
                             hashlib.sha256(str(d).encode()).hexdigest(), pages=3)
         vault.put_document(info, chunks, emb.embed([c.text for c in chunks]), None)
