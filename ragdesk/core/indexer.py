@@ -334,14 +334,26 @@ def parse(job: ParseJob) -> Parsed:
     return out
 
 
-def _worker_init() -> None:
-    """Bound each parser process's memory, so a hostile file fails alone."""
+def _worker_init(parent: int) -> None:
+    """Bound each parser process's memory, so a hostile file fails alone, and end it when the
+    process that started it is gone (killed outright, it cannot shut its pool down)."""
     try:
         import resource
 
         resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_LIMIT, WORKER_MEMORY_LIMIT))
     except (ImportError, ValueError, OSError):
         pass
+    # (The parent's id comes from the parent: by the time this runs it may already be gone.)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True,
+                     name="ragdesk-parent-watch").start()
+
+
+def _exit_with_parent(parent: int, interval: float = 0.5) -> None:
+    # Polling the parent id works everywhere; Linux's PR_SET_PDEATHSIG would fire when the
+    # *thread* that spawned the worker ends, which in a process pool is not the parent's end.
+    while os.getppid() == parent:
+        time.sleep(interval)
+    os._exit(1)
 
 
 # --- the indexer ------------------------------------------------------------------------------
@@ -467,7 +479,7 @@ class Indexer:
             pool = cf.ProcessPoolExecutor(
                 max_workers=workers,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_worker_init,
+                initializer=_worker_init, initargs=(os.getpid(),),
             )
         pending: deque[tuple[ParseJob, cf.Future[Parsed] | Parsed]] = deque()
         ready: list[Parsed] = []
@@ -543,7 +555,7 @@ class Indexer:
             todo.appendleft(job)
         pending.clear()
         return cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                      initializer=_worker_init)
+                                      initializer=_worker_init, initargs=(os.getpid(),))
 
     def _store_batch(self, collection_id: int, batch: list[Parsed],
                      known: dict[str, Document]) -> Iterator[FileOutcome]:

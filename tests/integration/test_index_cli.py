@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -271,3 +272,47 @@ def test_index_survives_sigkill_at_random_moments(locked_vault: Path, tmp_path: 
         assert len(paths) == len(set(paths)) == 102
     finally:
         v.lock()
+
+
+def _session_pids(sid: int) -> list[int]:
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":  # (session id; zombies are gone already)
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
+    except OSError:
+        return "?"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_parser_workers_end_when_the_indexer_is_killed(locked_vault: Path, tmp_path: Path) -> None:
+    folder = cisi_folder(tmp_path / "docs", 300)
+    for name in ("cython.pdf", "Bezier.epub"):
+        shutil.copy(CORPUS / name, folder)
+    proc = subprocess.Popen([sys.executable, "-m", "ragdesk", "index", str(folder)],
+                            env=dict(os.environ, **ENV), cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(_session_pids(proc.pid)) < 3 and time.monotonic() < deadline:  # parsers up
+            time.sleep(0.1)
+        assert len(_session_pids(proc.pid)) >= 3, "the parser workers never started"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while _session_pids(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = {pid: _cmdline(pid) for pid in _session_pids(proc.pid)}
+        assert left == {}, "parser workers outlived the indexer"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
