@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ragdesk import __version__, paths
 from ragdesk.core.store import vault as vault_store
+from ragdesk.core.units import format_bytes
 from ragdesk.errors import RagdeskError, UsageError
 
 log = logging.getLogger("ragdesk.cli")
@@ -137,8 +138,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"Documents:      {st.documents} indexed, {st.failed_documents} failed or unsupported")
     print(f"Chunks:         {st.chunks}")
     print(f"Conversations:  {st.conversations} ({st.messages} messages)")
-    print(f"Originals:      {_size(st.originals_bytes)}")
-    print(f"Database:       {_size(st.database_bytes)}")
+    print(f"Originals:      {format_bytes(st.originals_bytes)}")
+    print(f"Database:       {format_bytes(st.database_bytes)}")
     print(f"Vectors:        {f'{space.embedder}, {space.dimension} dimensions' if space else 'none yet'}")
     return EXIT_OK
 
@@ -416,15 +417,6 @@ def cmd_gui(args: argparse.Namespace) -> int:
     from ragdesk.gui.app import run  # Qt is imported only when the GUI is asked for
 
     return run(home_of(args), argv=[sys.argv[0]], self_test=getattr(args, "self_test", False))
-
-
-def _size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
 
 
 # --- parser ------------------------------------------------------------------------------------

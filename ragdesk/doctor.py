@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ragdesk import __version__
+from ragdesk.core.units import format_bytes
 
 log = logging.getLogger("ragdesk.doctor")
 
@@ -233,7 +234,7 @@ def _vault_files(ctx: _Context) -> Check:
         snapshot.Sidecar.read(ctx.home)
     except Exception as exc:  # noqa: BLE001 - RagdeskError or OSError: both a finding
         return Check("vault.files", FAIL, str(exc), RESTORE_REMEDY, details)
-    return Check("vault.files", PASS, f"encrypted vault found ({_size(size)})", details=details)
+    return Check("vault.files", PASS, f"encrypted vault found ({format_bytes(size)})", details=details)
 
 
 _VAULT_CHECKS = ("vault.unlock", "vault.cipher_integrity", "vault.integrity", "vault.schema",
@@ -745,7 +746,7 @@ def _disk(ctx: _Context) -> Check:
     vault_bytes = ctx.vault_file.stat().st_size if ctx.vault_file.exists() else 0
     details = {"path": str(where), "free": usage.free, "total": usage.total,
                "vault": vault_bytes}
-    free = f"{_size(usage.free)} free of {_size(usage.total)} at {where}"
+    free = f"{format_bytes(usage.free)} free of {format_bytes(usage.total)} at {where}"
     if usage.free < DISK_FAIL_BYTES:
         return Check("disk", FAIL, f"only {free}: indexing and saving will fail",
                      "free some space on that disk, or move the data folder (RAGDESK_HOME)", details)
@@ -782,9 +783,9 @@ def _memory(ctx: _Context) -> Check:
     if not ctx.database and health is not None and health.vectors and health.vector_space:
         needed = health.vectors * health.vector_space.dimension * 4  # the in-memory vector index
     details = {"available": available, "vector_index": needed}
-    text = f"{_size(available)} available"
+    text = f"{format_bytes(available)} available"
     if needed:
-        text += f"; the vector index needs about {_size(needed)}"
+        text += f"; the vector index needs about {format_bytes(needed)}"
     if available < MEMORY_FAIL_BYTES:
         return Check("memory", FAIL, f"only {text}", "close other programs or add memory", details)
     if available < max(MEMORY_WARN_BYTES, 2 * needed):
@@ -792,14 +793,6 @@ def _memory(ctx: _Context) -> Check:
                      "close other programs; searches fall back to the slower on-disk index when"
                      " the vectors do not fit", details)
     return Check("memory", PASS, text, details=details)
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
 
 
 # --- output ---------------------------------------------------------------------------------------

@@ -14,6 +14,10 @@ from pathlib import Path
 import pytest
 
 from ragdesk.core.store import vault as vault_store
+
+# Headless by default, also when pytest is run by hand rather than through `make test` (Qt
+# aborts without a display otherwise).
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from ragdesk.core.store.keys import KdfParams
 
 REPO = Path(__file__).resolve().parents[1]

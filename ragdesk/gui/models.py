@@ -30,6 +30,7 @@ from ragdesk.core.records import (
     Document,
     Hit,
 )
+from ragdesk.core.units import format_bytes
 from ragdesk.gui import icons
 from ragdesk.gui.render import tooltip
 
@@ -44,15 +45,6 @@ _Index = QModelIndex | QPersistentModelIndex
 
 STATUS_TEXT = {INDEXED: "Indexed", FAILED: "Failed", UNSUPPORTED: "Not supported"}
 STATUS_ICON = {INDEXED: "status-indexed", FAILED: "status-failed", UNSUPPORTED: "status-unsupported"}
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
 
 
 class DocumentTableModel(QAbstractTableModel):
@@ -166,7 +158,7 @@ class DocumentTableModel(QAbstractTableModel):
 
     @staticmethod
     def describe(doc: Document) -> str:
-        lines = [doc.title, doc.path, f"{doc.format.upper() or 'unknown format'} · {_size(doc.size)}"]
+        lines = [doc.title, doc.path, f"{doc.format.upper() or 'unknown format'} · {format_bytes(doc.size)}"]
         if doc.status == INDEXED:
             lines.append(f"{doc.pages} pages, {doc.chunks} passages indexed")
         else:
