@@ -334,6 +334,13 @@ def parse(job: ParseJob) -> Parsed:
     return out
 
 
+def parser_pool(workers: int) -> cf.ProcessPoolExecutor:
+    """Processes that parse files (see parse_file): fresh interpreters (spawn), memory-bounded,
+    ending on their own if this process is killed."""
+    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                  initializer=_worker_init, initargs=(os.getpid(),))
+
+
 def _worker_init(parent: int) -> None:
     """Bound each parser process's memory, so a hostile file fails alone, and end it when the
     process that started it is gone (killed outright, it cannot shut its pool down)."""
@@ -476,11 +483,7 @@ class Indexer:
             workers = max(1, (os.cpu_count() or 2) - 1)
         pool = None
         if workers > 0 and len(todo) > 1:
-            pool = cf.ProcessPoolExecutor(
-                max_workers=workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_worker_init, initargs=(os.getpid(),),
-            )
+            pool = parser_pool(workers)
         pending: deque[tuple[ParseJob, cf.Future[Parsed] | Parsed]] = deque()
         ready: list[Parsed] = []
         try:
@@ -554,8 +557,7 @@ class Indexer:
         for job, _ in reversed(pending):
             todo.appendleft(job)
         pending.clear()
-        return cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                      initializer=_worker_init, initargs=(os.getpid(),))
+        return parser_pool(workers)
 
     def _store_batch(self, collection_id: int, batch: list[Parsed],
                      known: dict[str, Document]) -> Iterator[FileOutcome]:

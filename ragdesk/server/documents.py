@@ -9,7 +9,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import hashlib
 import logging
-import multiprocessing
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from ragdesk.app import Services
 from ragdesk.core import chunking, extract
-from ragdesk.core.indexer import IndexOptions, TokenCounter, _worker_init
+from ragdesk.core.indexer import IndexOptions, TokenCounter, parser_pool
 from ragdesk.core.records import INDEXED, ChunkDraft, Document, DocumentInfo, VectorSpace
 from ragdesk.errors import RagdeskError
 
@@ -61,8 +60,7 @@ class Uploads:
     def _parser(self) -> cf.ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
-                self._pool = cf.ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                                    initializer=_worker_init)
+                self._pool = parser_pool(1)
             return self._pool
 
     def close(self) -> None:
