@@ -13,7 +13,8 @@ Three processes, so that neither the model nor the clients steal the server's in
     first (TLS handshake) and then all asking at once, --rounds times: POST /api/v1/ask and read
     the whole SSE stream.
 
-Per request: time to first byte (the `sources` event: retrieval done, first body bytes), time to
+Per request: time to first byte (the `: accepted` SSE comment the server sends once the request is
+authenticated, validated and given a stream slot), time to the `sources` event (retrieval done), time to
 first answer token, total time; a request fails unless it is 200 and ends with `event: done`.
 The server's RSS is sampled throughout.
 """
