@@ -8,13 +8,14 @@ shown once.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import logging
+import os
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from ragdesk.core.embedders import Embedder
 from ragdesk.core.records import Chunk, Document, Hit
@@ -132,20 +133,20 @@ class Retriever:
         keyword: list[tuple[int, float]] = []
         vector: list[tuple[int, float]] = []
         t_embed = t_kw = t_vec = 0.0
-        embedding: Callable[[], tuple[Any, float]] | None = None
-        if mode in (VECTOR, HYBRID) and self.embedder is not None:
-            # The embedder (onnxruntime, or an HTTP call) and SQLite both release the GIL: the
-            # question is embedded on a helper thread while the keyword index is searched here.
-            embedding = _started(self._embed, query) if mode == HYBRID else lambda: self._embed(query)
+        dense: cf.Future[tuple[list[tuple[int, float]], float, float]] | None = None
+        if mode == HYBRID and self.embedder is not None:
+            # The embedder (onnxruntime, or an HTTP call), numpy and SQLite all release the GIL:
+            # the question is embedded and its vectors searched on a helper thread while the
+            # keyword index is searched here.
+            dense = _helpers().submit(self._dense, query, n, collection_ids)
         if mode in (KEYWORD, HYBRID):
             t = time.perf_counter()
             keyword = self.store.keyword_search(query, n, collection_ids)
             t_kw = time.perf_counter() - t
-        if embedding is not None:
-            qv, t_embed = embedding()
-            t = time.perf_counter()
-            vector = self.store.vector_search(qv, n, collection_ids)
-            t_vec = time.perf_counter() - t
+        if dense is not None:
+            vector, t_embed, t_vec = dense.result()
+        elif mode == VECTOR and self.embedder is not None:
+            vector, t_embed, t_vec = self._dense(query, n, collection_ids)
         if mode == KEYWORD:
             ranked = [(cid, score) for cid, score in keyword]
         elif mode == VECTOR:
@@ -162,11 +163,15 @@ class Retriever:
         )
         return hits
 
-    def _embed(self, query: str) -> tuple[Any, float]:
+    def _dense(self, query: str, n: int, collection_ids: Sequence[int] | None
+               ) -> tuple[list[tuple[int, float]], float, float]:
+        """The vector hits of the question, with the time to embed it and to search."""
         assert self.embedder is not None
-        t = time.perf_counter()
+        t0 = time.perf_counter()
         qv = self.embedder.embed_query(query)
-        return qv, time.perf_counter() - t
+        t1 = time.perf_counter()
+        vector = self.store.vector_search(qv, n, collection_ids)
+        return vector, t1 - t0, time.perf_counter() - t1
 
     def _hits(self, ranked: list[tuple[int, float]], query: str, k: int,
               document_ids: Sequence[int] | None) -> list[Hit]:
@@ -204,27 +209,21 @@ class Retriever:
         return hits
 
 
-def _started(fn: Callable[[str], tuple[Any, float]], arg: str) -> Callable[[], tuple[Any, float]]:
-    """Run fn(arg) on a new thread; the returned function waits for its result (or raises its
-    error). A thread per search (~0.1 ms) needs no pool to size or to shut down."""
-    box: dict[str, Any] = {}
+_helper_pool: cf.ThreadPoolExecutor | None = None
+_helper_guard = threading.Lock()
 
-    def run() -> None:
-        try:
-            box["result"] = fn(arg)
-        except BaseException as exc:  # handed to the caller, who would have raised it anyway
-            box["error"] = exc
 
-    thread = threading.Thread(target=run, name="ragdesk-embed", daemon=True)
-    thread.start()
-
-    def result() -> tuple[Any, float]:
-        thread.join()
-        if "error" in box:
-            raise box["error"]
-        return box["result"]
-
-    return result
+def _helpers() -> cf.ThreadPoolExecutor:
+    """The threads that embed questions and search vectors beside the keyword search: a few,
+    kept for the process (a store opens one connection per thread, so threads made per search
+    would each open their own)."""
+    global _helper_pool
+    if _helper_pool is None:
+        with _helper_guard:
+            if _helper_pool is None:
+                _helper_pool = cf.ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2),
+                                                     thread_name_prefix="ragdesk-dense")
+    return _helper_pool
 
 
 def _jaccard(a: set[tuple[str, ...]], b: set[tuple[str, ...]]) -> float:
