@@ -5,6 +5,12 @@ streams, then one final event), so the command line, the GUI worker and the LAN 
 show it their own way. It never raises for Ollama's faults: without Ollama, or when the model
 fails, the answer is extractive — the best passages, with their citations, clearly labelled.
 
+`ask()` is three steps, public so that the LAN server can stream with an asynchronous client
+instead of a thread per answer and still share everything else: `begin()` (blocking: the
+conversation, the question stored and audited, the sources), `chat_request()` (the prompt that
+fits the model's context window) and `finish()` (citations, the extractive fallback, the stored
+answer and its status).
+
 Document text is untrusted: in the prompt it is quoted material inside numbered <source>
 elements (with anything that could close the element neutralised), and the system prompt tells
 the model that instructions inside sources are not instructions.
@@ -84,6 +90,41 @@ class ChatEvent:
     first_token_ms: float | None = None
 
 
+@dataclass
+class ChatTurn:
+    """One question on its way to an answer: what `begin` found, the text streamed so far, and
+    what `finish` stores."""
+
+    question: str
+    conversation_id: int
+    history: list[Message]
+    sources: list[Source]
+    message_id: int
+    model: str | None
+    started: float  # time.perf_counter() when the question came in
+    answer: str = ""
+    first_token_ms: float | None = None
+
+    def add(self, piece: str) -> None:
+        if self.first_token_ms is None:
+            self.first_token_ms = (time.perf_counter() - self.started) * 1000
+        self.answer += piece
+
+    def sources_event(self) -> ChatEvent:
+        return ChatEvent("sources", sources=self.sources, conversation_id=self.conversation_id)
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """What is sent to the model: its name, the messages that fit, the options, and how many of
+    the turn's sources made it into the prompt."""
+
+    model: str
+    messages: list[dict[str, str]]
+    options: dict[str, Any]
+    sources_used: int
+
+
 @dataclass(frozen=True)
 class ChatSettings:
     host: str
@@ -145,6 +186,27 @@ def describe_error(exc: BaseException, host: str, model: str | None) -> OllamaPr
         return OllamaProblem(f"the connection to Ollama at {host} broke off ({type(exc).__name__})",
                              "try again")
     return OllamaProblem(f"Ollama at {host} failed ({type(exc).__name__}: {exc})", "try again")
+
+
+def pick_model(listing: Any, host: str) -> str:
+    """The first chat model in Ollama's list (`client.list()`), when none is configured."""
+    names = [m.model for m in listing.models if "embed" not in (m.model or "")]
+    if not names:
+        raise OllamaProblem(f"Ollama at {host} has no chat model", missing_model_remedy("llama3.2"))
+    return names[0]
+
+
+def context_length(shown: Any) -> int | None:
+    """The model's own context length from `client.show(model)`, if it says."""
+    for key, value in (shown.modelinfo or {}).items():
+        if key.endswith(".context_length"):
+            return int(value)
+    return None
+
+
+def fit_context(length: int | None) -> int:
+    """The context window to ask for, given the model's own limit (None: unknown)."""
+    return min(length, DEFAULT_NUM_CTX) if length else 4096
 
 
 def quote_source(text: str) -> str:
@@ -213,12 +275,7 @@ class ChatService:
     def choose_model(self, client: Any) -> str:
         if self.settings.model:
             return self.settings.model
-        listing = client.list()
-        names = [m.model for m in listing.models if "embed" not in (m.model or "")]
-        if not names:
-            raise OllamaProblem(f"Ollama at {self.settings.host} has no chat model",
-                                missing_model_remedy("llama3.2"))
-        return names[0]
+        return pick_model(client.list(), self.settings.host)
 
     def context_window(self, client: Any, model: str) -> int:
         if self.settings.num_ctx:
@@ -226,18 +283,13 @@ class ChatService:
         if model not in self._context_cache:
             length = None
             try:
-                info = client.show(model).modelinfo or {}
-                for key, value in info.items():
-                    if key.endswith(".context_length"):
-                        length = int(value)
-                        break
+                length = context_length(client.show(model))
             except Exception as exc:  # noqa: BLE001 - the chat call reports model problems
                 if getattr(exc, "status_code", None) == 404:
                     raise
                 log.info("could not read %s's context length: %s", model, exc)
             self._context_cache[model] = length
-        length = self._context_cache[model]
-        return min(length, DEFAULT_NUM_CTX) if length else 4096
+        return fit_context(self._context_cache[model])
 
     # --- asking -----------------------------------------------------------------------------
 
@@ -253,17 +305,13 @@ class ChatService:
             except Exception:  # noqa: BLE001 - closing a half-read stream may complain
                 pass
 
-    def _pump(self, client: Any, question: str, history: list[Message], sources: list[Source],
-              events: queue.Queue[tuple[str, Any]]) -> None:
+    def _pump(self, client: Any, turn: ChatTurn, events: queue.Queue[tuple[str, Any]]) -> None:
         try:
             model = self.choose_model(client)
-            num_ctx = self.context_window(client, model)
-            messages, used = self._prompt(question, history, sources, num_ctx)
-            events.put(("meta", (model, used)))
-            options: dict[str, Any] = {"num_ctx": num_ctx}
-            if self.settings.temperature is not None:
-                options["temperature"] = self.settings.temperature
-            for part in client.chat(model=model, messages=messages, stream=True, options=options):
+            request = self.chat_request(turn, model, self.context_window(client, model))
+            events.put(("meta", request))
+            for part in client.chat(model=model, messages=request.messages, stream=True,
+                                    options=request.options):
                 if self._cancel.is_set():
                     return
                 piece = (part.message.content or "") if part.message else ""
@@ -284,70 +332,43 @@ class ChatService:
         collection_ids: Sequence[int] | None = None,
     ) -> Iterator[ChatEvent]:
         self._cancel.clear()
-        question = question.strip()
-        if not question:
-            raise ValueError("empty question")
-        t0 = time.perf_counter()
-        if conversation_id is None or self.store.conversation(conversation_id) is None:
-            conversation_id = self.store.create_conversation(_title(question)).id
-        history = self.store.messages(conversation_id)
-        self.store.add_message(conversation_id, "user", question)
-        self.store.audit("question asked", conversation_id=conversation_id, chars=len(question))
-
-        sources = self._sources(question, history, collection_ids)
-        yield ChatEvent("sources", sources=sources, conversation_id=conversation_id)
-
-        answer = ""
+        turn = self.begin(question, conversation_id, collection_ids)
         client = None
-        model = self.settings.model
-        message = self.store.add_message(conversation_id, "assistant", "", status=STREAMING,
-                                         meta={"model": model})
-        status, mode, notice = COMPLETE, LLM, None
-        first_token_ms = None
+        stopped, error, closed = False, None, False
         events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._events = events
         try:
+            yield turn.sources_event()
             client = self._client_factory(self.settings)
             self._active = client
             # The model is talked to on a pump thread, so that cancel() ends the wait for the
             # next piece at once, whatever the connection is doing.
             pump = threading.Thread(target=self._pump, name="ollama-stream", daemon=True,
-                                    args=(client, question, history, sources, events))
+                                    args=(client, turn, events))
             pump.start()
             while True:
                 kind, item = events.get()
                 if kind == "cancel":
-                    status = STOPPED
+                    stopped = True
                     break
                 if kind == "meta":
-                    model, used = item
-                    sources = sources[:used]
+                    turn.model = item.model
+                    turn.sources = turn.sources[: item.sources_used]
                 elif kind == "piece":
-                    if first_token_ms is None:
-                        first_token_ms = (time.perf_counter() - t0) * 1000
-                    answer += item
+                    turn.add(item)
                     yield ChatEvent("token", text=item)
                 elif kind == "error":
                     raise item
                 elif kind == "end":
                     break
         except GeneratorExit:
-            status = STOPPED
+            closed = True
             raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message and a fallback
             if self._cancel.is_set():
-                status = STOPPED
+                stopped = True
             else:
-                problem = exc if isinstance(exc, OllamaProblem) else describe_error(exc, self.settings.host, model)
-                notice = f"{problem.message} — {problem.remedy}" if problem.remedy else problem.message
-                if answer:
-                    status = FAILED  # keep the partial answer, say it is cut off
-                    notice = f"The answer was cut off: {notice}"
-                else:
-                    mode, status = EXTRACTIVE, COMPLETE
-                    answer = self.extractive_answer(problem.message, sources)
-                    yield ChatEvent("token", text=answer)
-                yield ChatEvent("notice", notice=notice, text=notice)
+                error = exc
         finally:
             self._active = None
             if client is not None:
@@ -355,16 +376,77 @@ class ChatService:
                     client.close()
                 except Exception:  # noqa: BLE001
                     pass
-            citations = self._citations(answer, sources, mode)
-            self.store.update_message(
-                message.id, answer, citations=citations, status=status,
-                meta={"model": model, "mode": mode, "notice": notice},
-            )
-        yield ChatEvent(
-            "done", answer=answer, mode=mode, model=model, status=status, citations=citations,
-            sources=sources, conversation_id=conversation_id, message_id=message.id,
-            notice=notice, first_token_ms=first_token_ms,
+            if closed:  # the caller stopped listening: keep what came, marked stopped
+                self.finish(turn, stopped=True)
+        yield from self.finish(turn, stopped=stopped, error=error)
+
+    # --- the steps of an answer -------------------------------------------------------------
+
+    def begin(
+        self,
+        question: str,
+        conversation_id: int | None = None,
+        collection_ids: Sequence[int] | None = None,
+    ) -> ChatTurn:
+        """The blocking first step: the conversation (a new one unless `conversation_id` names
+        one), the question stored and audited, the sources found, and an empty answer message
+        (status streaming) for `finish` to fill."""
+        started = time.perf_counter()
+        question = question.strip()
+        if not question:
+            raise ValueError("empty question")
+        if conversation_id is None or self.store.conversation(conversation_id) is None:
+            conversation_id = self.store.create_conversation(_title(question)).id
+        history = self.store.messages(conversation_id)
+        self.store.add_message(conversation_id, "user", question)
+        self.store.audit("question asked", conversation_id=conversation_id, chars=len(question))
+        sources = self._sources(question, history, collection_ids)
+        model = self.settings.model
+        message = self.store.add_message(conversation_id, "assistant", "", status=STREAMING,
+                                         meta={"model": model})
+        return ChatTurn(question, conversation_id, history, sources, message.id, model, started)
+
+    def chat_request(self, turn: ChatTurn, model: str, num_ctx: int) -> ChatRequest:
+        """The model's input for `turn`: the prompt fitted to `num_ctx`, and the options."""
+        messages, used = self._prompt(turn.question, turn.history, turn.sources, num_ctx)
+        options: dict[str, Any] = {"num_ctx": num_ctx}
+        if self.settings.temperature is not None:
+            options["temperature"] = self.settings.temperature
+        return ChatRequest(model, messages, options, used)
+
+    def finish(self, turn: ChatTurn, *, stopped: bool = False,
+               error: BaseException | None = None) -> list[ChatEvent]:
+        """The last step: the answer as the stream left it, stored with its citations. Stopped:
+        what came is kept, marked stopped. Failed before any text: an extractive answer from the
+        sources, labelled with the reason. Failed mid-way: the partial answer, marked failed.
+        Returns the events still to show (the extractive text, a notice, then `done`)."""
+        events: list[ChatEvent] = []
+        status, mode, notice = COMPLETE, LLM, None
+        if stopped:
+            status = STOPPED
+        elif error is not None:
+            problem = error if isinstance(error, OllamaProblem) else describe_error(
+                error, self.settings.host, turn.model)
+            notice = f"{problem.message} — {problem.remedy}" if problem.remedy else problem.message
+            if turn.answer:
+                status = FAILED  # keep the partial answer, say it is cut off
+                notice = f"The answer was cut off: {notice}"
+            else:
+                mode, status = EXTRACTIVE, COMPLETE
+                turn.answer = self.extractive_answer(problem.message, turn.sources)
+                events.append(ChatEvent("token", text=turn.answer))
+            events.append(ChatEvent("notice", notice=notice, text=notice))
+        citations = self._citations(turn.answer, turn.sources, mode)
+        self.store.update_message(
+            turn.message_id, turn.answer, citations=citations, status=status,
+            meta={"model": turn.model, "mode": mode, "notice": notice},
         )
+        events.append(ChatEvent(
+            "done", answer=turn.answer, mode=mode, model=turn.model, status=status,
+            citations=citations, sources=turn.sources, conversation_id=turn.conversation_id,
+            message_id=turn.message_id, notice=notice, first_token_ms=turn.first_token_ms,
+        ))
+        return events
 
     # --- pieces -----------------------------------------------------------------------------
 

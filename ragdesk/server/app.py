@@ -62,7 +62,7 @@ class ServerContext:
         self.throttle = Throttle(limits.auth_failures, limits.auth_window)
         self.audit = AuditWriter(services.store)
         self.memory = ConversationMemory()
-        self.runner = ChatRunner(services, self.memory, self.audit, max_workers=limits.max_streams)
+        self.runner = ChatRunner(services, self.memory, self.audit, max_streams=limits.max_streams)
         self.catalog = ModelCatalog(services)
         self.metrics = Metrics()
         self.uploads = Uploads(services, limits.max_upload_bytes)
@@ -77,10 +77,12 @@ class ServerContext:
 
     def start(self) -> None:
         self.audit.start()
+        self.catalog.start()  # the first requests then find the model list ready
         self.audit.add("server started", version=__version__, host=self.config.host,
                        tls=self.config.tls, fingerprint=self.fingerprint)
 
     def stop(self) -> None:
+        self.catalog.stop()
         self.runner.shutdown()
         self.uploads.close()
         self.audit.add("server stopped")
@@ -152,8 +154,7 @@ class ServerContext:
         return [by_name[n] for n in principal.collections if n in by_name] or [-1]
 
     async def model_for(self, requested: str | None) -> tuple[bool, str | None]:
-        if time.monotonic() - self.catalog._checked > self.catalog.ttl:  # noqa: SLF001
-            await run_in_threadpool(self.catalog._fresh)  # noqa: SLF001
+        await self.catalog.ensure_fresh()
         return self.catalog.resolve(requested)
 
     # --- health -------------------------------------------------------------------------------
@@ -237,6 +238,7 @@ def create_app(services: Services, config: ServerConfig | None = None,
         try:
             yield
         finally:
+            await ctx.runner.aclose()
             ctx.stop()
 
     app = FastAPI(

@@ -1,10 +1,13 @@
-"""From the synchronous chat core to asynchronous HTTP streams, and back when a client leaves.
+"""From the chat core to asynchronous HTTP streams, and back when a client leaves.
 
-`ChatService.ask()` is a blocking generator with one store connection per thread, so each answer
-runs on a thread of `ChatRunner`'s own pool (sized to the stream limit, so an admitted stream
-never waits for a thread); its events are handed to the event loop with
-`call_soon_threadsafe`. When the HTTP side stops listening (client disconnect, timeout, server
-stop) the chat is cancelled at once (`ChatService.cancel()`), which closes the Ollama stream.
+An answer is the core's three steps (`ChatService.begin / chat_request / finish`) with the
+streaming in between done here, on the event loop, by `ollama.AsyncClient`: no thread per
+answer. `begin` (store reads, the search) is blocking CPU work, so it runs on a small pool of
+about one thread per core: a few searches at a time finish in arrival order, where hundreds at
+once would all finish late and starve the loop of the GIL. Everything else of an answer is a
+coroutine plus one task reading the model's stream; what the task receives while the writer is
+busy goes out in one write. When the HTTP side stops listening (client disconnect, timeout,
+server stop) that task is cancelled, which closes the Ollama stream at once.
 
 `ModelCatalog` caches what Ollama offers (refreshed in the background every few seconds) so
 listing models and checking a requested name costs no round trip per request.
@@ -26,47 +29,60 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ragdesk.app import Services
-from ragdesk.core.chat import ChatEvent, ChatService, ChatSettings, OllamaProblem
+from ragdesk.core.chat import (
+    ChatEvent,
+    ChatService,
+    ChatSettings,
+    ChatTurn,
+    OllamaProblem,
+    context_length,
+    fit_context,
+    pick_model,
+)
 from ragdesk.core.records import Message
 from ragdesk.server.session import AuditWriter, ConversationMemory, RemoteStore
 
 log = logging.getLogger("ragdesk.server.bridge")
 
 DEFAULT_MODEL_ALIAS = "ragdesk"
-_END = object()
 
 
 _tls_for_ollama: Any = None
 
 
-def ollama_client(settings: ChatSettings) -> Any:
-    """An Ollama client like the core's `make_client`, sharing one TLS context: building
-    httpx's default one loads the CA bundle, about 100 ms of CPU per answer otherwise."""
+def _tls_context() -> ssl.SSLContext:
+    # Building httpx's default context loads the CA bundle: about 100 ms of CPU, so once.
     global _tls_for_ollama
+    if _tls_for_ollama is None:
+        import httpx
+
+        make = getattr(httpx, "create_ssl_context", None)
+        _tls_for_ollama = make() if make is not None else ssl.create_default_context()
+    return _tls_for_ollama
+
+
+def ollama_client(settings: ChatSettings) -> Any:
+    """A blocking Ollama client like the core's `make_client`, sharing one TLS context."""
     import httpx
     import ollama
 
-    if _tls_for_ollama is None:
-        make = getattr(httpx, "create_ssl_context", None)
-        _tls_for_ollama = make() if make is not None else ssl.create_default_context()
     return ollama.Client(host=settings.host,
                          timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
-                         trust_env=False, verify=_tls_for_ollama)
+                         trust_env=False, verify=_tls_context())
 
 
-class _ServerChat(ChatService):
-    """A ChatService whose models' context lengths are remembered across requests (the core
-    keeps them per instance, and the server makes one instance per answer)."""
+def async_ollama_client(settings: ChatSettings, max_connections: int | None = None) -> Any:
+    """An asynchronous Ollama client for the event loop it is first used on. Its connection
+    pool is not capped below the server's stream limit (httpx's default of 100 would make
+    the 101st answer wait for a connection); idle connections are kept for the next answers."""
+    import httpx
+    import ollama
 
-    _shared_context: dict[tuple[str, str], int] = {}
-
-    def context_window(self, client: Any, model: str) -> int:
-        if self.settings.num_ctx:
-            return self.settings.num_ctx
-        key = (self.settings.host, model)
-        if key not in self._shared_context:
-            self._shared_context[key] = super().context_window(client, model)
-        return self._shared_context[key]
+    return ollama.AsyncClient(
+        host=settings.host,
+        timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=64),
+        trust_env=False, verify=_tls_context())
 
 
 @dataclass(frozen=True)
@@ -76,7 +92,11 @@ class Turn:
 
 
 class ModelCatalog:
-    """Ollama's chat models and version, cached; `None` names mean Ollama is unreachable."""
+    """Ollama's chat models and version, cached; `None` names mean Ollama is unreachable.
+
+    While the server runs (`start`), a thread asks again every ttl/2 seconds, so a request
+    normally finds the catalog fresh and waits for nothing; when it is stale all the requests
+    arriving together wait for one refresh (`ensure_fresh`), not one thread hop each."""
 
     def __init__(self, services: Services, ttl: float = 10.0) -> None:
         self.services = services
@@ -85,9 +105,48 @@ class ModelCatalog:
         self._version: str | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
+        self._chosen: str | None = None  # the vault's chat_model setting, read with the models
+        self._pending: asyncio.Future[None] | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         self.error: str | None = None
 
+    def start(self) -> None:
+        """Keep the catalog fresh from a background thread, starting now."""
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._keep_fresh, name="ragdesk-models", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(2)  # a daemon: a refresh stuck on a hung Ollama need not hold up stop
+
+    def _keep_fresh(self) -> None:
+        while True:
+            try:
+                with self._lock:
+                    self.refresh()
+            except Exception:  # noqa: BLE001 - e.g. the vault locked under it; requests retry
+                log.exception("could not refresh the model list")
+            if self._stop.wait(self.ttl / 2):
+                return
+
+    async def ensure_fresh(self) -> None:
+        """Refresh first if stale (blocking work, off the loop; one refresh for all waiters)."""
+        if time.monotonic() - self._checked <= self.ttl:
+            return
+        if self._pending is None or self._pending.done():
+            self._pending = asyncio.get_running_loop().run_in_executor(None, self._fresh)
+            self._pending.add_done_callback(_retrieve)
+        await asyncio.shield(self._pending)
+
     def refresh(self) -> None:
+        """Ask Ollama (and the vault's chosen model) again; blocking, so not on the loop."""
+        chosen = self.services.store.get_setting("chat_model")
+        self._chosen = str(chosen) if chosen else None
         chat = ChatService(self.services.store, None, self.services.chat_settings(),  # type: ignore[arg-type]
                            client_factory=ollama_client)
         try:
@@ -117,9 +176,9 @@ class ModelCatalog:
         return self._version
 
     def default_model(self) -> str | None:
-        chosen = self.services.store.get_setting("chat_model")
-        if chosen:
-            return str(chosen)
+        self._fresh()
+        if self._chosen:
+            return self._chosen
         models = self.models()
         return models[0]["name"] if models else None
 
@@ -140,44 +199,47 @@ class ModelCatalog:
         return False, None
 
 
-class _GatedRetriever:
-    """A retriever that lets only a few searches run at once. Searching is CPU work in this
-    interpreter: hundreds of threads searching together all finish late (and thrash the GIL);
-    a few at a time finish in arrival order, so most answers start much sooner."""
-
-    def __init__(self, inner: Any, gate: threading.BoundedSemaphore) -> None:
-        self._inner = inner
-        self._gate = gate
-
-    def search(self, *args: Any, **kwargs: Any) -> Any:
-        with self._gate:
-            return self._inner.search(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
 class ChatRunner:
-    """Runs chats on a bounded thread pool and streams their events to async code."""
+    """Runs chats: `begin` on a small thread pool, the model's stream on the event loop."""
 
     def __init__(self, services: Services, memory: ConversationMemory, audit: AuditWriter,
-                 max_workers: int, search_concurrency: int | None = None) -> None:
+                 max_streams: int, workers: int | None = None) -> None:
         self.services = services
         self.memory = memory
         self.audit = audit
-        self.pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ragdesk-chat")
-        self.gate = threading.BoundedSemaphore(search_concurrency or max(2, (os.cpu_count() or 2)))
+        self.max_streams = max_streams
+        # About one search per core at a time (see the module docstring).
+        self.pool = ThreadPoolExecutor(max_workers=workers or max(2, os.cpu_count() or 2),
+                                       thread_name_prefix="ragdesk-ask")
+        self._clients: dict[tuple[str, float, float], Any] = {}
+        self._context: dict[tuple[str, str], int] = {}  # (host, model) -> context window
+        self._context_lookups: dict[tuple[str, str], asyncio.Future[int]] = {}
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
+    async def aclose(self) -> None:
+        """Close the Ollama connections (on the loop that used them)."""
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            with contextlib.suppress(Exception):
+                await client.close()
+
+    def _client(self, settings: ChatSettings) -> Any:
+        key = (settings.host, settings.timeout, settings.connect_timeout)
+        client = self._clients.get(key)
+        if client is None:
+            client = self._clients[key] = async_ollama_client(settings, self.max_streams + 8)
+        return client
+
     def _chat(self, owner: str, model: str | None) -> ChatService:
+        """A ChatService for one answer (blocking: the settings are read from the vault)."""
         store = RemoteStore(self.services.store, self.memory, self.audit, owner)
         settings = self.services.chat_settings(model)
         if model:
             settings = replace(settings, model=model)
-        retriever = _GatedRetriever(self.services.retriever(), self.gate)
-        return _ServerChat(store, retriever, settings, client_factory=ollama_client)  # type: ignore[arg-type]
+        return ChatService(store, self.services.retriever(), settings,  # type: ignore[arg-type]
+                           client_factory=ollama_client)
 
     def seed(self, owner: str, history: Sequence[Turn], title: str) -> int | None:
         """A conversation holding the turns a stateless client sent before its question."""
@@ -191,6 +253,71 @@ class ChatRunner:
 
     def history(self, owner: str, conversation_id: int) -> list[Message]:
         return self.memory.messages(conversation_id, owner)
+
+    # --- the model, asynchronously --------------------------------------------------------------
+
+    async def _model(self, client: Any, settings: ChatSettings) -> str:
+        if settings.model:
+            return settings.model
+        return pick_model(await client.list(), settings.host)
+
+    async def _context_window(self, client: Any, settings: ChatSettings, model: str) -> int:
+        """As `ChatService.context_window`, remembered per host and model for every answer
+        (one lookup however many answers start together)."""
+        if settings.num_ctx:
+            return settings.num_ctx
+        key = (settings.host, model)
+        if key in self._context:
+            return self._context[key]
+        lookup = self._context_lookups.get(key)
+        if lookup is None:
+            lookup = self._context_lookups[key] = asyncio.ensure_future(self._look_up(client, model))
+            lookup.add_done_callback(lambda _: self._context_lookups.pop(key, None))
+            lookup.add_done_callback(_retrieve)
+        num_ctx = await asyncio.shield(lookup)
+        self._context[key] = num_ctx
+        return num_ctx
+
+    @staticmethod
+    async def _look_up(client: Any, model: str) -> int:
+        try:
+            length = context_length(await client.show(model))
+        except Exception as exc:  # noqa: BLE001 - the chat call reports model problems
+            if getattr(exc, "status_code", None) == 404:
+                raise
+            log.info("could not read %s's context length: %s", model, exc)
+            length = None
+        return fit_context(length)
+
+    async def _read(self, chat: ChatService, turn: ChatTurn, pieces: deque[str],
+                    wake: asyncio.Event) -> None:
+        """Stream the answer into `pieces` (the caller adds them to the turn). Raises what went
+        wrong; cancelling it closes the stream to Ollama."""
+        try:
+            settings = chat.settings
+            client = self._client(settings)
+            model = await self._model(client, settings)
+            turn.model = model
+            request = chat.chat_request(turn, model, await self._context_window(client, settings, model))
+            turn.sources = turn.sources[: request.sources_used]
+            stream = await client.chat(model=model, messages=request.messages, stream=True,
+                                       options=request.options)
+            done = False
+            async with contextlib.aclosing(stream):
+                async for part in stream:
+                    if done:
+                        continue  # read to the end, so the connection can be used again
+                    piece = (part.message.content or "") if part.message else ""
+                    if piece:
+                        pieces.append(piece)
+                        wake.set()
+                    done = bool(part.done)
+            if not done:
+                raise OllamaProblem("the answer stream ended before Ollama said it was done", "try again")
+        finally:
+            wake.set()
+
+    # --- answers ------------------------------------------------------------------------------
 
     async def stream(self, owner: str, question: str, **kwargs: Any) -> AsyncIterator[ChatEvent]:
         """The chat's events one by one (see `batches`)."""
@@ -212,73 +339,68 @@ class ChatRunner:
         on_done: Callable[[ChatEvent], None] | None = None,
     ) -> AsyncIterator[list[ChatEvent]]:
         """The chat's events as they come, in lists of what arrived together (under load one
-        write carries many pieces). Leaving the iteration early cancels the chat."""
+        write carries many pieces). Leaving the iteration early cancels the chat: the stream to
+        Ollama is closed and the answer kept so far is stored as stopped."""
         loop = asyncio.get_running_loop()
-        pending: deque[Any] = deque()
-        wake = asyncio.Event()
-        scheduled = threading.Lock()  # held while a wake-up is on its way to the loop
-        stop = threading.Event()
-        holder: dict[str, ChatService] = {}
+        claim = threading.Lock()
+        gone = False  # set under `claim`: nobody will take what `begin` produces
+        started: list[tuple[ChatService, ChatTurn]] = []
 
-        def woken() -> None:
-            scheduled.release()
-            wake.set()
-
-        def put(item: Any) -> None:
-            pending.append(item)
-            if scheduled.acquire(blocking=False):  # one wake-up in flight is enough
-                try:
-                    loop.call_soon_threadsafe(woken)
-                except RuntimeError:  # the loop is gone: nobody is listening
-                    scheduled.release()
-
-        def work() -> None:
-            gen = None
-            try:
-                chat = self._chat(owner, model)
-                holder["chat"] = chat
-                if stop.is_set():
+        def begin() -> None:
+            nonlocal gone
+            if gone:  # the asker left while this waited for a thread
+                return
+            chat = self._chat(owner, model)
+            turn = chat.begin(question, conversation_id, collection_ids)
+            with claim:
+                if not gone:
+                    started.append((chat, turn))
                     return
-                gen = chat.ask(question, conversation_id=conversation_id, collection_ids=collection_ids)
-                for event in gen:
-                    put(event)
-                    if stop.is_set():
-                        break
-            except BaseException as exc:  # noqa: BLE001 - handed to the async side
-                put(exc)
-            finally:
-                if gen is not None:
-                    with contextlib.suppress(Exception):
-                        gen.close()
-                put(_END)
+            chat.finish(turn, stopped=True)
 
-        future = loop.run_in_executor(self.pool, work)
+        reader: asyncio.Task[None] | None = None
         finished = False
         try:
             async with asyncio.timeout(timeout):
-                while not finished:
+                await loop.run_in_executor(self.pool, begin)
+                chat, turn = started[0]
+                yield [turn.sources_event()]
+                pieces: deque[str] = deque()
+                wake = asyncio.Event()
+                reader = asyncio.create_task(self._read(chat, turn, pieces, wake))
+                while True:
                     await wake.wait()
                     wake.clear()
-                    batch: list[ChatEvent] = []
-                    while pending:
-                        item = pending.popleft()
-                        if item is _END:
-                            finished = True
-                            break
-                        if isinstance(item, BaseException):
-                            finished = True
-                            raise item
-                        if item.kind == "done" and on_done is not None:
-                            on_done(item)
-                        batch.append(item)
+                    batch = []
+                    while pieces:
+                        piece = pieces.popleft()
+                        turn.add(piece)
+                        batch.append(ChatEvent("token", text=piece))
                     if batch:
                         yield batch
+                    if reader.done() and not pieces:
+                        break
+            error = reader.exception()
+            finished = True
+            batch = chat.finish(turn, error=error)
+            if on_done is not None:
+                on_done(batch[-1])
+            yield batch
         finally:
             if not finished:
-                stop.set()
-                chat = holder.get("chat")
-                if chat is not None:
-                    chat.cancel()
+                with claim:
+                    gone = True
+                if reader is not None and not reader.done():
+                    reader.cancel()
+                if started:
+                    chat, turn = started[0]
+                    chat.finish(turn, stopped=True)
                 log.debug("chat for %s cancelled (client gone or timed out)", owner)
-            # Exceptions of the worker were delivered through the queue already.
-            future.add_done_callback(lambda f: f.exception())
+            if reader is not None:
+                reader.add_done_callback(_retrieve)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Mark a finished task's outcome as seen (it was delivered, or nobody is listening)."""
+    if not task.cancelled():
+        task.exception()

@@ -172,3 +172,80 @@ def test_ollama_down_gives_extractive_answer(server: Running, secret: str) -> No
         assert json.loads(events[-2][1])[0]["path"] == "/docs/budget.pdf"
     finally:
         server.fake.clear()
+
+
+def test_disconnect_keeps_the_partial_answer_as_stopped(server: Running, secret: str) -> None:  # noqa: F811
+    server.fake.fault("slow_every_token", 0.2)
+    ctx = server.handle.app.state.ctx
+    try:
+        with server.client(secret) as c:
+            with c.stream("POST", "/api/v1/ask", json={"question": "How many keepers are employed?"}) as r:
+                for line in r.iter_lines():
+                    if line.startswith("event: token"):
+                        break
+        deadline = time.monotonic() + 5
+        while (ctx.active_streams or server.fake.active_streams) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.fake.active_streams == 0, "the stream to the model was closed"
+        conversation = ctx.memory.conversations("clients")[0]
+        question, answer = ctx.memory.messages(conversation.id, "clients")[-2:]
+        assert question.content == "How many keepers are employed?"
+        assert answer.role == "assistant" and answer.status == "stopped" and answer.content
+    finally:
+        server.fake.clear()
+
+
+def test_stream_cut_keeps_the_partial_answer_and_says_so(server: Running, secret: str) -> None:  # noqa: F811
+    server.fake.fault("cut_mid_stream", 4)
+    try:
+        with server.client(secret) as c:
+            with c.stream("POST", "/api/v1/ask", json={"question": "What is the lighthouse budget?"}) as r:
+                events = sse_events(r)
+        kinds = [e for e, _ in events]
+        assert kinds[0] == "sources" and kinds[-3:] == ["notice", "citations", "done"]
+        partial = "".join(json.loads(d)["text"] for e, d in events if e == "token")
+        assert partial, "what came before the cut is kept"
+        assert json.loads(events[-3][1])["text"].startswith("The answer was cut off")
+        done = json.loads(events[-1][1])
+        assert done["mode"] == "llm" and done["status"] == "failed"
+        stored = server.handle.app.state.ctx.memory.messages(done["conversation_id"], "clients")[-1]
+        assert stored.content == partial and stored.status == "failed"
+    finally:
+        server.fake.clear()
+
+
+def test_streams_need_no_thread_each(server: Running) -> None:  # noqa: F811
+    """Answers stream on the event loop: six at once add no thread per answer."""
+    import threading
+
+    server.fake.fault("slow_every_token", 0.1)
+    secrets = [server.token(f"many-{i}") for i in range(2)]
+    results: list[str] = []
+
+    def ask(secret: str) -> None:
+        with server.client(secret) as c:
+            with c.stream("POST", "/api/v1/ask", json={"question": "lighthouse budget"}) as r:
+                events = sse_events(r)
+        results.append(json.loads(events[-1][1])["status"])
+
+    try:
+        deadline = time.monotonic() + 5
+        while server.fake.active_streams and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert server.fake.active_streams == 0
+        askers = [threading.Thread(target=ask, args=(secrets[i % 2],)) for i in range(6)]
+        for t in askers:
+            t.start()
+        deadline = time.monotonic() + 10
+        while server.fake.active_streams < 6 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert server.fake.active_streams == 6
+        names = [t.name for t in threading.enumerate()]
+        assert not [n for n in names if n.startswith(("ollama-stream", "ragdesk-chat"))]
+        pool = server.handle.app.state.ctx.runner.pool
+        assert len([n for n in names if n.startswith("ragdesk-ask")]) <= pool._max_workers
+        for t in askers:
+            t.join(30)
+        assert results == ["complete"] * 6
+    finally:
+        server.fake.clear()
