@@ -109,6 +109,7 @@ class ServerContext:
                                       "to finish", {"Retry-After": "1"})
             self._streams += 1
             self._per_token[principal.name] = mine + 1
+            self.runner.admitted()
             self.metrics.streams.set(self._streams)
 
     def release(self, principal: Principal) -> None:

@@ -214,6 +214,24 @@ class ChatRunner:
         self._clients: dict[tuple[str, float, float], Any] = {}
         self._context: dict[tuple[str, str], int] = {}  # (host, model) -> context window
         self._context_lookups: dict[tuple[str, str], asyncio.Future[int]] = {}
+        self.admissions = 0  # requests admitted so far (see `_after_burst`)
+
+    def admitted(self) -> None:
+        self.admissions += 1
+
+    async def _after_burst(self, quiet: float = 0.005, longest: float = 0.25) -> None:
+        """Wait until no other request was admitted for `quiet` seconds (at most `longest`).
+        A search holds the GIL for tens of milliseconds: started while a burst of requests is
+        still arriving it slows down their admission (their first byte) for every one of them;
+        started just after, it costs this answer a few milliseconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + longest
+        seen = self.admissions
+        while loop.time() < deadline:
+            await asyncio.sleep(quiet)
+            if self.admissions == seen:
+                return
+            seen = self.admissions
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -362,6 +380,7 @@ class ChatRunner:
         finished = False
         try:
             async with asyncio.timeout(timeout):
+                await self._after_burst()
                 await loop.run_in_executor(self.pool, begin)
                 chat, turn = started[0]
                 yield [turn.sources_event()]
