@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from ragdesk.core.units import format_bytes
 from ragdesk.errors import RagdeskError, UsageError
 
 EXIT_OK, EXIT_FAIL = 0, 1
@@ -59,7 +60,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
                           "seconds": round(result.seconds, 3), "verified": True,
                           "pruned": [str(p) for p in result.pruned]}, indent=2))
         return EXIT_OK
-    print(f"Backup written and verified: {result.path} ({cli._size(result.size)},"
+    print(f"Backup written and verified: {result.path} ({format_bytes(result.size)},"
           f" {result.seconds:.1f} s)")
     for path in result.pruned:
         print(f"  removed old backup {path.name}")

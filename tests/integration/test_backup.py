@@ -249,6 +249,11 @@ def test_keep_prunes_the_oldest_backups(filled: Path, tmp_path: Path) -> None:
     r = run_cli("backup", str(dest), "--keep", "0", env=ENV)
     assert r.returncode == 2
 
+    r = run_cli("backup", str(dest), "--keep", "1", env=ENV)  # as a person reads it
+    assert r.returncode == 0, r.stderr
+    assert "Backup written and verified" in r.stdout and "iB" in r.stdout
+    assert len(backup.list_backups(dest)) == 1
+
 
 def test_an_interrupted_backup_leaves_no_folder_that_looks_complete(filled: Path, tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
