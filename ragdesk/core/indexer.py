@@ -52,9 +52,9 @@ UNCHANGED = "unchanged"
 REMOVED = "removed"
 
 DEFAULT_COLLECTION = "default"
-EMBED_BATCH_CHUNKS = 64  # chunks gathered across documents before one embedding call
-EMBED_SLICE = 256  # at most this many chunks per embedding call (cancel is checked between)
-MAX_IN_FLIGHT = 64  # files being parsed or waiting to be embedded: enough for full batches
+EMBED_BATCH_CHUNKS = 256  # chunks gathered across documents, embedded shortest first
+EMBED_SLICE = 64  # at most this many chunks per embedding call (cancel is checked between)
+MAX_IN_FLIGHT = 256  # files being parsed or waiting to be embedded: enough for full batches
 MAX_IN_FLIGHT_BYTES = 64 << 20  # ... and at most this many bytes of them (one big file always goes)
 WORKER_MEMORY_LIMIT = 4 << 30  # a parser process may not take more than this (zip bombs, ...)
 
@@ -624,12 +624,19 @@ class Indexer:
         texts = [c.text for p in batch if p.status == INDEXED and not p.same_hash for c in p.chunks]
         if not texts:
             return None
-        parts = []
-        for start in range(0, len(texts), EMBED_SLICE):  # so that cancel is seen in a long document
+        # Embedded shortest first, in slices (cancel is seen between them): texts of like length
+        # share a padded batch, so little of the model's work goes on padding.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        vectors: np.ndarray | None = None
+        for start in range(0, len(order), EMBED_SLICE):
             if self._cancel.is_set():
                 return None
-            parts.append(self.embedder.embed(texts[start:start + EMBED_SLICE]))
-        return np.concatenate(parts)
+            rows = order[start:start + EMBED_SLICE]
+            part = self.embedder.embed([texts[i] for i in rows])
+            if vectors is None:
+                vectors = np.empty((len(texts), part.shape[1]), dtype=part.dtype)
+            vectors[rows] = part
+        return vectors
 
     def _store_batch(self, collection_id: int, batch: list[Parsed], vectors: np.ndarray | None,
                      known: dict[str, Document]) -> Iterator[FileOutcome]:

@@ -3,10 +3,13 @@ the folder watched afterwards; removing a document."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+from ragdesk.core import indexer
 from ragdesk.core.records import INDEXED, UNSUPPORTED
 from ragdesk.gui.models import RecordRole
+from tests.fakes.embedder import HashEmbedder
 from tests.gui.conftest import SMALL_CORPUS, drop
 
 
@@ -82,13 +85,22 @@ def test_remove_a_document(qtbot, indexed) -> None:
     assert app.services.store.document(doc.id) is None
 
 
-def test_cancel_indexing_keeps_what_was_indexed(qtbot, unlocked, tmp_path: Path) -> None:
+class _SlowEmbedder(HashEmbedder):
+    """Takes the time a real model takes, so that the job is still running when cancelled."""
+
+    def embed(self, texts):  # type: ignore[no-untyped-def]
+        time.sleep(0.05)
+        return super().embed(texts)
+
+
+def test_cancel_indexing_keeps_what_was_indexed(qtbot, unlocked, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     folder = tmp_path / "many"
     folder.mkdir()
     for i in range(150):
         (folder / f"note-{i:03d}.txt").write_text(f"Note {i}: the harbour lamp was checked on day {i}.\n",
                                                   encoding="utf-8")
-    app = unlocked()
+    monkeypatch.setattr(indexer, "EMBED_BATCH_CHUNKS", 8)  # many small steps to stop between
+    app = unlocked(embedder=_SlowEmbedder())
     window = app.window
     with qtbot.waitSignal(window.index_finished, timeout=30000) as finished:
         window.index_paths([str(folder)])
