@@ -26,6 +26,18 @@ from ragdesk.core.records import (
 )
 
 
+def matching_token(tokens: Sequence[ApiToken], token_hash: str) -> ApiToken | None:
+    """The token with this hash, every one compared in constant time (what `verify_token`
+    does in every store)."""
+    import hmac
+
+    found = None
+    for token in tokens:
+        if hmac.compare_digest(token.token_hash.encode(), token_hash.encode()):
+            found = token
+    return found
+
+
 class Store(Protocol):
     # --- lifecycle ------------------------------------------------------------------------
     def close(self) -> None: ...

@@ -56,6 +56,7 @@ from ragdesk.core.records import (
     StoreStatus,
     VectorSpace,
 )
+from ragdesk.core.store.base import matching_token
 from ragdesk.core.store.keys import KdfParams, derive_key, wipe
 from ragdesk.errors import RagdeskError, StorageError, VaultTooNew, WrongPassphrase
 
@@ -936,11 +937,7 @@ class PostgresStore:
             return cur.rowcount > 0
 
     def verify_token(self, token_hash: str) -> ApiToken | None:
-        found = None
-        for token in self.tokens():
-            if hmac.compare_digest(token.token_hash.encode(), token_hash.encode()):
-                found = token
-        return found
+        return matching_token(self.tokens(), token_hash)
 
     def server_identity(self) -> tuple[str, str] | None:
         rows = self._query("SELECT cert_pem, key_pem FROM server_identity WHERE id = 1")

@@ -41,6 +41,7 @@ from ragdesk.core.records import (
     VectorSpace,
 )
 from ragdesk.core.store import migrations
+from ragdesk.core.store.base import matching_token
 from ragdesk.core.store.keys import KdfParams, derive_key, wipe
 from ragdesk.core.store.vectors import DEFAULT_MAX_BYTES, VectorIndex
 from ragdesk.errors import (
@@ -890,7 +891,7 @@ class Vault:
         none fits (every word is costly or weightless): up to three of those words, the longest
         (long words are the rarer ones), to be AND-ed, unranked."""
         budget = self.keyword_budget
-        rows, generation = self._fts_stats()
+        rows = self._fts_rows()
         if rows <= budget:  # a small vault: every word, as always
             return terms, True
         half = (rows + 1) // 2
@@ -1272,13 +1273,7 @@ class Vault:
 
     def verify_token(self, token_hash: str) -> ApiToken | None:
         """The active token whose hash this is, compared in constant time with each one."""
-        import hmac
-
-        found = None
-        for token in self.tokens():
-            if hmac.compare_digest(token.token_hash.encode(), token_hash.encode()):
-                found = token
-        return found
+        return matching_token(self.tokens(), token_hash)
 
     def server_identity(self) -> tuple[str, str] | None:
         """(certificate PEM, private key PEM) of the LAN server, or None before first use."""
