@@ -339,29 +339,8 @@ def load(server: LocalPostgres, data: Path, rows: int, sampler: MemorySampler) -
 
 def run_set(retriever: Any, questions: list[str], budget_s: float, min_queries: int) -> dict[str, Any]:
     """bench_retrieval_speed.run_queries, stopping after budget_s (but not before min_queries)."""
-    parts: dict[str, list[float]] = {"total": [], "embed": [], "keyword": [], "vector": [], "rest": []}
-    start = time.perf_counter()
-    for i, q in enumerate(questions):
-        if i >= min_queries and time.perf_counter() - start > budget_s:
-            break
-        t = time.perf_counter()
-        retriever.search(q, K)
-        total = (time.perf_counter() - t) * 1000
-        tm = retriever.last_timings
-        parts["total"].append(total)
-        parts["embed"].append(tm.embed_ms)
-        parts["keyword"].append(tm.keyword_ms)
-        parts["vector"].append(tm.vector_ms)
-        # The Retriever embeds the question and searches its vectors on a helper thread while
-        # the keyword search runs (ragdesk/core/retrieval.py since 2026-11-26 18:38 UTC).
-        parts["rest"].append(total - max(tm.keyword_ms, tm.embed_ms + tm.vector_ms))
-    out: dict[str, Any] = {name: speed.summary(vals) for name, vals in parts.items()}
-    out["each"] = parts
-    out["rest_parallel"] = True
-    done = questions[: len(parts["total"])]
-    out["n"] = len(done)
-    out["wall_s"] = time.perf_counter() - start
-    out["total_first_pass"] = speed.summary(parts["total"][: len(set(done))])
+    out = speed.run_queries(retriever, questions, budget_s, min_queries)
+    out["rest_parallel"] = True  # (runs before 18:38 UTC used a formula that no longer held)
     return out
 
 
