@@ -302,3 +302,14 @@ def test_a_backup_from_a_newer_release_is_not_restored(filled: Path, tmp_path: P
     with pytest.raises(backup.BackupError, match="newer RagDesk"):
         backup.restore(made, tmp_path / "elsewhere", PASSPHRASE)
     assert not (tmp_path / "elsewhere" / "vault.db").exists()
+
+
+def test_a_backup_made_after_pruning_in_the_same_second_sorts_newest(tmp_path: Path) -> None:
+    now = 1_790_000_000.0
+    stamp = backup._utc_stamp(now)
+    (tmp_path / f"{backup.PREFIX}{stamp}-3").mkdir()  # the first two of this second were pruned
+    (tmp_path / f".{backup.PREFIX}{stamp}-4.partial").mkdir()  # one being written
+    name = backup._new_name(tmp_path, now)
+    assert name == f"{backup.PREFIX}{stamp}-5"
+    (tmp_path / "empty").mkdir()
+    assert backup._new_name(tmp_path / "empty", now) == f"{backup.PREFIX}{stamp}"

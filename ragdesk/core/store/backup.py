@@ -179,12 +179,16 @@ def prune(dest: Path, keep: int) -> list[Path]:
 
 
 def _new_name(dest: Path, now: float) -> str:
-    base = PREFIX + _utc_stamp(now)
-    name, n = base, 1
-    while (dest / name).exists() or (dest / f".{name}.partial").exists():
-        n += 1
-        name = f"{base}-{n}"
-    return name
+    """A name that sorts after every backup already made in the same second: names order the
+    backups (pruning keeps the last ones), so a name freed by pruning is never used again."""
+    stamp = _utc_stamp(now)
+    taken = [0]  # suffixes used this second (none = 1)
+    for entry in dest.iterdir():
+        m = _NAME.match(entry.name.removeprefix(".").removesuffix(".partial"))
+        if m and m.group(1) == stamp:
+            taken.append(int(m.group(2) or 1))
+    n = max(taken) + 1
+    return PREFIX + stamp if n == 1 else f"{PREFIX}{stamp}-{n}"
 
 
 # --- backup -----------------------------------------------------------------------------------
