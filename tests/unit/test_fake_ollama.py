@@ -134,6 +134,9 @@ def test_chat_stream_cites_sources_word_by_word(fake_ollama: FakeOllama,  # noqa
     sent = fake_ollama.last_request("/api/chat")
     assert sent.options == {"num_ctx": 2048, "temperature": 0}
     assert sent.messages[-1]["content"] == "How did revenue change?"
+    deadline = time.monotonic() + 5  # the fake records the outcome just after its last write
+    while sent.outcome == "pending" and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert sent.prompt_tokens and sent.outcome == "ok"
 
 
