@@ -6,7 +6,7 @@ talk to. Vectors cross it as float32 numpy arrays, normalised to unit length by 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -36,6 +36,39 @@ def matching_token(tokens: Sequence[ApiToken], token_hash: str) -> ApiToken | No
         if hmac.compare_digest(token.token_hash.encode(), token_hash.encode()):
             found = token
     return found
+
+
+def keyword_plan(terms: Sequence[str], chunks: Mapping[str, int], rows: int,
+                 budget: int) -> tuple[list[str], bool]:
+    """Which of a query's words a keyword search looks for, and whether it ranks them by BM25:
+    the keyword budget (see Vault.keyword_budget for why and what it cost in quality).
+
+    `chunks`: how many chunks hold each word (a store may count only up to budget + 1);
+    `rows`: the chunks in the index. An index of up to `budget` chunks: every word, ranked.
+    Otherwise a word in half the chunks or more is left out (BM25 gives it ~no weight), and the
+    informative words are ranked if their chunks add up to the budget, else the rarest of them
+    that do. If none fits (every word is costly or weightless): up to three of those words, the
+    rarest (of equal counts the longest: long words are the rarer ones), to be AND-ed, unranked."""
+    if rows <= budget:
+        return list(terms), True
+    half = (rows + 1) // 2
+    informative = [t for t in terms if 0 < chunks[t] < half and chunks[t] <= budget]
+    costly = [t for t in terms if budget < chunks[t] < half]
+    weightless = [t for t in terms if chunks[t] >= half]
+    if not informative and not costly:  # only weightless words (or none at all)
+        costly = weightless
+    if informative and not costly and sum(chunks[t] for t in informative) <= budget:
+        return informative, True
+    chosen: set[str] = set()
+    total = 0
+    for t in sorted(informative, key=lambda t: (chunks[t], t)):  # rarest first
+        if total + chunks[t] > budget:
+            break
+        chosen.add(t)
+        total += chunks[t]
+    if chosen:
+        return [t for t in informative if t in chosen], True
+    return sorted(costly, key=lambda t: (chunks[t], -len(t), t))[:3], False
 
 
 class Store(Protocol):
