@@ -232,6 +232,17 @@ def _format_by_name(path: Path) -> str | None:
     return _BARE_NAMES.get(path.name.lower())
 
 
+# Formats read by our own pure-Python code (no native parser, no decompression): the indexer
+# reads small files of these kinds in its own process.
+PLAIN_FORMATS = frozenset({"text", "markdown", "code", "csv", "json"})
+
+
+def format_by_name(path: Path) -> str | None:
+    """The format a file's name suggests (None if RagDesk does not read such names); the
+    content may still say otherwise (see detect_format)."""
+    return _format_by_name(Path(path))
+
+
 def supported(path: Path) -> bool:
     """True if RagDesk reads files with this name (by extension; content is checked by extract).
 
