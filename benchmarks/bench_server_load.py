@@ -9,7 +9,7 @@ Three processes, so that neither the model nor the clients steal the server's in
   - the server, in this process: a fresh vault (cheap key derivation) holding --docs documents,
     the hashed bag-of-words embedder, `ServerHandle` with TLS and the default limits, and one
     token per --per-token clients (each user their own token, as deployed);
-  - the clients (benchmarks/loadclients.py, shared with bench_scaleout.py): httpx async, one connection per client, opened
+  - the clients (benchmarks/loadclients.py, shared with bench_scaleout.py): aiohttp, one connection per client, opened
     first (TLS handshake) and then all asking at once, --rounds times: POST /api/v1/ask and read
     the whole SSE stream.
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,15 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadclients import ClientProcess, pct, rss_bytes, synthetic_pages
+
+def cpu_seconds(pid: int | str) -> float:
+    """User + system CPU time of a process so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 # --- server (this process) -----------------------------------------------------------------
 
@@ -64,6 +74,11 @@ def main() -> None:
     parser.add_argument("--per-token", type=int, default=5, help="clients sharing one token")
     parser.add_argument("--docs", type=int, default=300)
     parser.add_argument("--token-delay", type=float, default=0.02)
+    parser.add_argument("--ramp", type=float, default=0.0,
+                        help="seconds over which the clients' first asks are spread (0: all at once, "
+                             "rounds separated by a barrier)")
+    parser.add_argument("--think", type=float, default=3.0,
+                        help="with --ramp: seconds (+-50%%) a client waits after an answer before asking again")
     args = parser.parse_args()
 
     from ragdesk.app import Services
@@ -86,25 +101,35 @@ def main() -> None:
             tokens = [handle.tokens.create(f"user{i:04}")[1] for i in range(n_tokens)]
             rss_before = rss_bytes()
             samples: list[int] = []
+            streams: list[int] = []  # answers streaming at each sample
             stop = threading.Event()
+            ctx = handle.app.state.ctx
 
             def sample() -> None:
                 while not stop.is_set():
                     samples.append(rss_bytes())
+                    streams.append(ctx.active_streams)
                     time.sleep(0.25)
 
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
+            cpu_before = {name: cpu_seconds(pid) for name, pid in (("server", "self"), ("model", fake.pid))}
             clients = ClientProcess({"url": handle.url, "cert": handle.cert_pem, "tokens": tokens,
-                                     "clients": args.clients, "rounds": args.rounds}, cwd=REPO)
+                                     "clients": args.clients, "rounds": args.rounds,
+                                     "ramp": args.ramp, "think": args.think}, cwd=REPO)
+            client_cpu = 0.0
             try:
+                while clients.proc.poll() is None:  # its CPU time, read while it still exists
+                    client_cpu = cpu_seconds(clients.proc.pid) or client_cpu
+                    time.sleep(0.5)
                 out = clients.result(timeout=900)
             finally:
                 clients.kill()
                 stop.set()
+            cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in (("server", "self"), ("model", fake.pid))}
+            cpu["clients"] = client_cpu
             sampler.join()
             rss_after = rss_bytes()
-            ctx = handle.app.state.ctx
             ctx.audit.flush()
             audited = sum(1 for e in vault.audit_events(100000) if e.event == "api access")
             handle.stop()
@@ -118,8 +143,16 @@ def main() -> None:
     ttft = [r["ttft"] * 1000 for r in results if "ttft" in r]
     ttfs = [r["ttfs"] * 1000 for r in results if "ttfs" in r]
     total = [r["total"] * 1000 for r in results if "total" in r]
+    arrival = (f"first asks spread over {args.ramp:g} s, then again {args.think:g} s (+-50 %) after each answer"
+               if args.ramp > 0 else "all asking at once, rounds separated by a barrier")
     print(f"clients {args.clients} x rounds {args.rounds} = {len(results)} streamed answers over TLS, "
-          f"{n_tokens} tokens, {args.docs * 3} chunks, model token delay {args.token_delay * 1000:.0f} ms")
+          f"{n_tokens} tokens, {args.docs * 3} chunks, model token delay {args.token_delay * 1000:.0f} ms; "
+          f"{arrival}")
+    busy = sorted(streams)
+    print(f"answers streaming at once (sampled every 0.25 s): peak {busy[-1] if busy else 0}, "
+          f"median while any {pct([n for n in busy if n], 50):.0f}")
+    print("CPU seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
+          + f" (wall {out['seconds']:.1f} s, 2 cores = {2 * out['seconds']:.0f} CPU s)")
     print(f"failed requests: {len(failed)}" + (f"  e.g. {failed[0]['errors'][-1][:200]}"
                                                if failed else ""))
     print(f"time to first byte  ms: p50 {pct(ttfb, 50):.0f}  p95 {pct(ttfb, 95):.0f}  p99 {pct(ttfb, 99):.0f}  "
