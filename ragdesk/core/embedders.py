@@ -177,10 +177,17 @@ class BuiltinEmbedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=True)
-        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+        return self.embed_token_ids([e.ids for e in encodings])
+
+    def embed_token_ids(self, token_ids: Sequence[Sequence[int]]) -> np.ndarray:
+        """`embed` of texts already tokenized by `input_tokenizer(model_dir/tokenizer.json,
+        max_tokens)` (the indexer's parsers do it beside the embedding): the same vectors."""
+        if not token_ids:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        lengths = np.fromiter((len(t) for t in token_ids), dtype=np.int64, count=len(token_ids))
         # Longest first, so batches hold texts of similar length and padding stays small.
         order = np.argsort(-lengths, kind="stable")
-        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        out = np.empty((len(token_ids), self.dimension), dtype=np.float32)
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
             width = int(lengths[idx[0]])
@@ -188,7 +195,7 @@ class BuiltinEmbedder:
             mask = np.zeros((len(idx), width), dtype=np.int64)
             for row, i in enumerate(idx):
                 n = int(lengths[i])
-                ids[row, :n] = encodings[i].ids
+                ids[row, :n] = token_ids[i]
                 mask[row, :n] = 1
             (vectors,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask})
             out[idx] = vectors
@@ -216,11 +223,7 @@ class BuiltinEmbedder:
         from tokenizers import Tokenizer  # noqa: PLC0415
 
         path = str(self.model_dir / "tokenizer.json")
-        tokenizer = Tokenizer.from_file(path)
-        # tokenizer.json ships with truncation at 128 and fixed padding to 128; the model's limit
-        # is 256, and embed() pads each length-sorted batch to its own longest text.
-        tokenizer.enable_truncation(max_length=self.max_tokens)
-        tokenizer.no_padding()
+        tokenizer = input_tokenizer(path, self.max_tokens)
         counter = Tokenizer.from_file(path)  # counts the whole text: the chunker needs the truth
         counter.no_truncation()
         counter.no_padding()
@@ -258,6 +261,18 @@ class BuiltinEmbedder:
                 "cannot cache the model graph in %s (%s); keeping it in memory", cache_dir, error
             )
         return ort.InferenceSession(data, options, providers=providers)
+
+
+def input_tokenizer(path: str, max_tokens: int) -> Any:
+    """The tokenizer that turns texts into the model's input ids (see embed_token_ids)."""
+    from tokenizers import Tokenizer  # noqa: PLC0415
+
+    tokenizer = Tokenizer.from_file(path)
+    # tokenizer.json ships with truncation at 128 and fixed padding to 128; the model's limit
+    # is 256, and embed() pads each length-sorted batch to its own longest text.
+    tokenizer.enable_truncation(max_length=max_tokens)
+    tokenizer.no_padding()
+    return tokenizer
 
 
 def _file_digest(path: Path) -> str:

@@ -247,19 +247,38 @@ def _os_reason(exc: OSError) -> str:
 
 
 class TokenCounter:
-    """Counts word pieces with the embedder's tokenizer; picklable, loads lazily per process."""
+    """Counts word pieces with the embedder's tokenizer; picklable, loads lazily per process.
 
-    def __init__(self, tokenizer_file: str) -> None:
+    With `input_max_tokens` (the built-in embedder's input limit) it also gives each chunk's
+    model input ids (`input_ids`), so the parser tokenizes the chunks beside the embedding
+    instead of the embedder doing it between its runs."""
+
+    def __init__(self, tokenizer_file: str, input_max_tokens: int | None = None) -> None:
         self.tokenizer_file = tokenizer_file
+        self.input_max_tokens = input_max_tokens
         self._tokenizer: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"tokenizer_file": self.tokenizer_file, "_tokenizer": None}
+        return {"tokenizer_file": self.tokenizer_file, "input_max_tokens": self.input_max_tokens,
+                "_tokenizer": None}
 
     def __call__(self, text: str) -> int:
         if self._tokenizer is None:
             self._tokenizer = _load_tokenizer(self.tokenizer_file)
         return len(self._tokenizer.encode(text, add_special_tokens=True).ids)
+
+    def input_ids(self, texts: list[str]) -> list[list[int]] | None:
+        if self.input_max_tokens is None:
+            return None
+        tokenizer = _load_input_tokenizer(self.tokenizer_file, self.input_max_tokens)
+        return [e.ids for e in tokenizer.encode_batch(texts, add_special_tokens=True)]
+
+
+@functools.cache
+def _load_input_tokenizer(path: str, max_tokens: int) -> Any:
+    from ragdesk.core.embedders import input_tokenizer
+
+    return input_tokenizer(path, max_tokens)
 
 
 @functools.cache
@@ -289,6 +308,7 @@ class Parsed:
     reason: str | None = None
     warnings: list[str] = field(default_factory=list)
     needs_worker: bool = False  # parsed inline: not a small plain file after all; nothing was parsed
+    token_ids: list[list[int]] | None = None  # the chunks as the built-in embedder's input
 
 
 @dataclass(frozen=True)
@@ -348,6 +368,8 @@ def parse(job: ParseJob, inline: bool = False) -> Parsed:
         )
         if not out.chunks:
             raise extract.ExtractionError("no text found in the document")
+        if isinstance(job.count_tokens, TokenCounter):
+            out.token_ids = job.count_tokens.input_ids([c.text for c in out.chunks])
     except extract.UnsupportedFormat as exc:
         out.status, out.reason, out.chunks = UNSUPPORTED, str(exc), []
     except extract.ExtractionError as exc:
@@ -360,7 +382,7 @@ def parse(job: ParseJob, inline: bool = False) -> Parsed:
         log.exception("parser failed on %s", out.path)
         out.status, out.reason, out.chunks = FAILED, f"could not be read ({type(exc).__name__}: {exc})", []
     if out.status != INDEXED:
-        out.data = None
+        out.data, out.token_ids = None, None
     return out
 
 
@@ -429,7 +451,11 @@ class Indexer:
     def _token_counter(self) -> Callable[[str], int] | None:
         model_dir = getattr(self.embedder, "model_dir", None)
         if model_dir is not None and (Path(model_dir) / "tokenizer.json").is_file():
-            return TokenCounter(str(Path(model_dir) / "tokenizer.json"))
+            # Input ids only for an embedder that takes them (the built-in one, whose tokenizer
+            # this is); any other gets texts.
+            takes_ids = callable(getattr(self.embedder, "embed_token_ids", None))
+            return TokenCounter(str(Path(model_dir) / "tokenizer.json"),
+                                int(self.embedder.max_tokens) if takes_ids else None)
         return None
 
     def _ensure_vector_space(self) -> None:
@@ -624,7 +650,10 @@ class Indexer:
         """Embed the batch's new chunks shortest first, in slices (cancel is seen between them),
         and hand each document to the writer thread as soon as its last chunk is embedded: it
         is stored while the next slices are embedded here."""
-        texts: list[str] = []
+        new = [p for p in batch if p.status == INDEXED and not p.same_hash]
+        embed_ids = getattr(self.embedder, "embed_token_ids", None)
+        use_ids = embed_ids is not None and all(p.token_ids is not None for p in new)
+        texts: list[Any] = []  # chunk texts, or their token ids when the parser made them
         owner: list[int] = []  # texts[i] is a chunk of batch[owner[i]]
         first_row: list[int] = []
         remaining: list[int] = []
@@ -632,7 +661,7 @@ class Indexer:
         for d, parsed in enumerate(batch):
             first_row.append(len(texts))
             if parsed.status == INDEXED and not parsed.same_hash:
-                texts.extend(c.text for c in parsed.chunks)
+                texts.extend(parsed.token_ids if use_ids else (c.text for c in parsed.chunks))
                 owner.extend([d] * len(parsed.chunks))
                 remaining.append(len(parsed.chunks))
             else:
@@ -646,7 +675,7 @@ class Indexer:
             if self._cancel.is_set():
                 return  # what is complete is stored; the rest of the batch is left for next time
             rows = order[start:start + EMBED_SLICE]
-            part = self.embedder.embed([texts[i] for i in rows])
+            part = (embed_ids if use_ids else self.embedder.embed)([texts[i] for i in rows])
             if vectors is None:
                 vectors = np.empty((len(texts), part.shape[1]), dtype=part.dtype)
             vectors[rows] = part
