@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import logging
 import queue
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -115,7 +116,6 @@ class ConversationMemory:
     def __init__(self, max_conversations: int = MAX_CONVERSATIONS) -> None:
         self.max_conversations = max_conversations
         self._items: OrderedDict[int, _Conversation] = OrderedDict()
-        self._ids = itertools.count(1)
         self._message_ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -125,7 +125,14 @@ class ConversationMemory:
     def create(self, title: str, owner: str) -> Conversation:
         now = time.time()
         with self._lock:
-            record = Conversation(next(self._ids), title, now, now)
+            # A random id, not a count: instances behind one load balancer each keep their own
+            # conversations, and counted ids would repeat across them, so a follow-up that nginx
+            # sent to another instance could continue that user's other conversation there
+            # instead of being told it is unknown (404). Below 2**53: exact in JavaScript.
+            conversation_id = secrets.randbelow(2**53 - 1) + 1
+            while conversation_id in self._items:
+                conversation_id = secrets.randbelow(2**53 - 1) + 1
+            record = Conversation(conversation_id, title, now, now)
             self._items[record.id] = _Conversation(record, owner)
             while len(self._items) > self.max_conversations:
                 self._items.popitem(last=False)
