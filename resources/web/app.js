@@ -121,6 +121,12 @@
       if (!r.ok) {
         let detail = "The server answered " + r.status + ".";
         try { const j = await r.json(); if (typeof j.detail === "string") { detail = j.detail; } } catch (e) { /* not JSON */ }
+        if (r.status === 404 && body.conversation_id !== undefined) {
+          // The server restarted, or another server behind the same address took the question.
+          conversationId = null;
+          detail = "The server no longer knows this conversation (it restarted, or another server " +
+                   "answered). Ask again to start a new conversation.";
+        }
         $("notice").textContent = detail;
         $("status").textContent = "";
         return;

@@ -131,3 +131,34 @@ def test_document_text_is_shown_never_run(server: Running, browser) -> None:  # 
     assert d.execute_script(
         "const s = document.createElement('script'); s.textContent = 'window.inline = 1';"
         "document.body.append(s); return window.inline === undefined;")
+
+
+def test_a_follow_up_the_server_no_longer_knows_starts_over(server: Running, browser) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    from selenium.webdriver.common.by import By
+
+    d = browser
+    el = lambda i: d.find_element(By.ID, i)  # noqa: E731
+    if not d.current_url.startswith(server.url):
+        d.get(server.url)
+    if not el("ask-view").is_displayed():
+        el("token").send_keys(server.token("browser-user-3"))
+        el("signin").click()
+        wait_for(lambda: el("ask-view").is_displayed(), what="the ask view")
+    el("new-conversation").click()
+    el("question").clear()
+    el("question").send_keys("What is the lighthouse budget?")
+    el("ask").click()
+    wait_for(lambda: el("status").text == "Done", timeout=30, what="the first answer")
+    # The instance that held the conversation is gone (restart, or nginx sent the follow-up to
+    # another instance): the server answers 404 and the page says what to do.
+    memory = server.handle.app.state.ctx.memory
+    with memory._lock:
+        memory._items.clear()
+    el("question").clear()
+    el("question").send_keys("And how many keepers?")
+    el("ask").click()
+    wait_for(lambda: el("notice").text, what="the notice")
+    assert "no longer knows this conversation" in el("notice").text
+    el("ask").click()  # asked again: a new conversation, answered
+    wait_for(lambda: el("status").text == "Done", timeout=30, what="the answer in a new conversation")
+    assert el("answer").text and not el("notice").text
