@@ -286,8 +286,9 @@ def reuse(server: LocalPostgres, sampler: MemorySampler) -> dict[str, Any]:
     url = server.url("ragdesk")
     with psycopg.connect(url) as conn:
         before = postgres.schema_version(conn)
-    with timed(times, f"open: migrations {before + 1}..{postgres.SCHEMA_VERSION}"
-               f" ({', '.join(n for n, _ in postgres.MIGRATIONS[before:]) or 'none'})", sampler):
+    pending = [name for name, _ in postgres.MIGRATIONS[before:]]
+    with timed(times, f"open: migrations {before + 1}..{postgres.SCHEMA_VERSION} ({', '.join(pending)})"
+               if pending else "open (no migration pending)", sampler):
         postgres.connect(url, PASSPHRASE, create=False, vector_index="hnsw").close()
     with psycopg.connect(url) as conn:
         out["documents"], out["chunks"] = conn.execute(
