@@ -31,8 +31,8 @@ CISI queries verbatim, each cycled to 200), their vectors and the exact float32 
  3. PostgresStore (vector_index "hnsw") through the real Retriever and BuiltinEmbedder: both query
     sets (each for at most --budget-s seconds: p50/p95 of the whole hybrid query and of its
     parts), vector search alone with recall@10 against the exact float32 truth for each
-    --ef-search (the store's ef_search; pgvector's own default is 40, RagDesk's 100; the hybrid
-    query asks for 100 candidates, so it runs with ef_search 200), and an exact halfvec scan
+    --ef-search (the store's ef_search; pgvector's own default is 40, RagDesk's 200; the hybrid
+    query asks for 100 candidates, so it runs with ef_search 400), and an exact halfvec scan
     (index off) on --exact-queries queries, which separates halfvec's loss from the graph's.
  4. The vault (read-only unlock, so nothing in it changes) through the same Retriever and
     embedder: the same queries, the same budget, recall of its in-RAM vector search.
