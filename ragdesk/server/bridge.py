@@ -3,7 +3,7 @@
 An answer is the core's three steps (`ChatService.begin / chat_request / finish`) with the
 streaming in between done here, on the event loop, by `ollama.AsyncClient`: no thread per
 answer. `begin` (store reads, the search) is blocking CPU work, so it runs on a small pool of
-about one thread per core: a few searches at a time finish in arrival order, where hundreds at
+one thread per two cores: a few searches at a time finish in arrival order, where hundreds at
 once would all finish late and starve the loop of the GIL. Everything else of an answer is a
 coroutine plus one task reading the model's stream; what the task receives while the writer is
 busy goes out in one write. When the HTTP side stops listening (client disconnect, timeout,
@@ -236,8 +236,12 @@ class ChatRunner:
         self.memory = memory
         self.audit = audit
         self.max_streams = max_streams
-        # About one search per core at a time (see the module docstring).
-        self.pool = ThreadPoolExecutor(max_workers=workers or max(2, os.cpu_count() or 2),
+        # Searches on half the cores (at least one): the other half is the event loop's and the
+        # vector search's helper threads'. 500 clients on 2 cores (RESULTS.md): one search
+        # thread gave p95 first byte 39-60 ms and sources 3.6-5.8 s, two threads 68-113 ms and
+        # 4.6-5.5 s; the searches are mostly Python, and a second thread only fights the loop
+        # for the interpreter lock.
+        self.pool = ThreadPoolExecutor(max_workers=workers or max(1, (os.cpu_count() or 2) // 2),
                                        thread_name_prefix="ragdesk-ask")
         self._clients: dict[tuple[str, float, float], Any] = {}
         self._context: dict[tuple[str, str], int] = {}  # (host, model) -> context window
