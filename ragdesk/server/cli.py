@@ -166,7 +166,7 @@ def register(add: Callable[..., argparse.ArgumentParser], common: argparse.Argum
     p.add_argument("--insecure-http", action="store_true",
                    help="serve plain HTTP (no TLS): only behind a TLS proxy on this machine")
     p.add_argument("--new-token", metavar="NAME", help="create a read-only token first and print it")
-    p.add_argument("--max-streams", type=int, metavar="N", help="answers streamed at once (default 600)")
+    p.add_argument("--max-streams", type=int, metavar="N", help="answers streamed at once (default 1000)")
     p.add_argument("--max-streams-per-token", type=int, metavar="N",
                    help="answers one token may stream at once (default 8)")
     p.add_argument("--no-docs", action="store_true", help="do not serve the /docs page")

@@ -14,7 +14,7 @@ class Limits:
     max_upload_bytes: int = 64 << 20  # an admin's document upload
     max_question_chars: int = 4000
     max_messages: int = 200  # in an OpenAI/Ollama chat request
-    max_streams: int = 600  # answers being streamed at once, all clients (503 beyond)
+    max_streams: int = 1000  # answers being streamed at once, all clients (503 beyond; RESULTS.md)
     max_streams_per_token: int = 8  # answers being streamed at once by one token (429 beyond)
     stream_timeout: float = 300.0  # one answer, start to end
     max_search_k: int = 50
