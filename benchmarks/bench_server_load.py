@@ -74,6 +74,8 @@ def main() -> None:
     parser.add_argument("--per-token", type=int, default=5, help="clients sharing one token")
     parser.add_argument("--docs", type=int, default=300)
     parser.add_argument("--token-delay", type=float, default=0.02)
+    parser.add_argument("--max-streams", type=int, default=None,
+                        help="the server's limit of answers streamed at once (default: the server's)")
     parser.add_argument("--ramp", type=float, default=0.0,
                         help="seconds over which the clients' first asks are spread (0: all at once, "
                              "rounds separated by a barrier)")
@@ -82,7 +84,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from ragdesk.app import Services
-    from ragdesk.server.config import ServerConfig
+    from ragdesk.server.config import Limits, ServerConfig
     from ragdesk.server.runner import ServerHandle
 
     fake = subprocess.Popen([sys.executable, "-m", "tests.fakes.ollama", "--port", "0",
@@ -95,7 +97,8 @@ def main() -> None:
             vault, emb = make_vault(Path(tmp), args.docs)
             vault.set_setting("ollama_host", host)
             services = Services(store=vault, home=Path(tmp), _embedder=emb)
-            handle = ServerHandle(services, ServerConfig(port=0))
+            limits = Limits() if args.max_streams is None else Limits(max_streams=args.max_streams)
+            handle = ServerHandle(services, ServerConfig(port=0, limits=limits))
             handle.start()
             n_tokens = max(1, -(-args.clients // args.per_token))
             tokens = [handle.tokens.create(f"user{i:04}")[1] for i in range(n_tokens)]
