@@ -41,7 +41,7 @@ from ragdesk.core.records import (
     VectorSpace,
 )
 from ragdesk.core.store import migrations
-from ragdesk.core.store.base import matching_token
+from ragdesk.core.store.base import keyword_plan, matching_token
 from ragdesk.core.store.keys import KdfParams, derive_key, wipe
 from ragdesk.core.store.vectors import DEFAULT_MAX_BYTES, VectorIndex
 from ragdesk.errors import (
@@ -886,33 +886,17 @@ class Vault:
         return np.fromiter((int(i) in keep for i in ids), dtype=bool, count=len(ids))
 
     def _keyword_plan(self, terms: list[str]) -> tuple[list[str], bool]:
-        """The words to search for and whether to rank them by BM25 (see keyword_budget): the
-        informative words if their chunks fit the budget, else the rarest of them that fit. If
-        none fits (every word is costly or weightless): up to three of those words, the longest
-        (long words are the rarer ones), to be AND-ed, unranked."""
+        """The words to search for and whether to rank them by BM25 (`base.keyword_plan`, the
+        same plan as the PostgreSQL store's). Words are counted only up to the budget (or half
+        the index) + 1, so the costly words all count the same and the fallback takes the
+        longest of them (long words are the rarer ones)."""
         budget = self.keyword_budget
         rows = self._fts_rows()
         if rows <= budget:  # a small vault: every word, as always
             return terms, True
         half = (rows + 1) // 2
         chunks = dict(zip(terms, self._word_chunks(terms, min(budget, half) + 1, rows)))
-        informative = [t for t in terms if 0 < chunks[t] < half and chunks[t] <= budget]
-        costly = [t for t in terms if budget < chunks[t] < half]  # (counted up to budget + 1)
-        weightless = [t for t in terms if chunks[t] >= half]
-        if not informative and not costly:  # only weightless words (or none at all)
-            costly = weightless
-        if informative and not costly and sum(chunks[t] for t in informative) <= budget:
-            return informative, True
-        chosen: set[str] = set()
-        total = 0
-        for t in sorted(informative, key=lambda t: (chunks[t], t)):  # rarest first
-            if total + chunks[t] > budget:
-                break
-            chosen.add(t)
-            total += chunks[t]
-        if chosen:
-            return [t for t in informative if t in chosen], True
-        return sorted(costly, key=lambda t: (-len(t), t))[:3], False
+        return keyword_plan(terms, chunks, rows, budget)
 
     # (cap, chunks in the index when counted) -> {word: chunks holding it, counted up to cap}
     _word_chunks_cache: tuple[tuple[int, int], dict[str, int]] | None = None
