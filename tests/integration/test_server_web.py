@@ -67,6 +67,21 @@ def wait_for(condition, timeout: float = 15.0, what: str = "condition"):  # type
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def signed_in(d, server: Running, name: str):  # type: ignore[no-untyped-def]  # noqa: F811
+    """The page signed in (with a new token called `name` unless an earlier test signed in);
+    returns a lookup of elements by id."""
+    from selenium.webdriver.common.by import By
+
+    el = lambda i: d.find_element(By.ID, i)  # noqa: E731
+    if not d.current_url.startswith(server.url):  # run on its own (-k), not after the sign-in test
+        d.get(server.url)
+    if not el("ask-view").is_displayed():
+        el("token").send_keys(server.token(name))
+        el("signin").click()
+        wait_for(lambda: el("ask-view").is_displayed(), what="the ask view")
+    return el
+
+
 def test_sign_in_ask_stream_and_cite(server: Running, browser) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     from selenium.webdriver.common.by import By
 
@@ -111,13 +126,7 @@ def test_document_text_is_shown_never_run(server: Running, browser) -> None:  # 
     from selenium.webdriver.common.by import By
 
     d = browser
-    el = lambda i: d.find_element(By.ID, i)  # noqa: E731
-    if not d.current_url.startswith(server.url):  # run on its own (-k), not after the sign-in test
-        d.get(server.url)
-    if not el("ask-view").is_displayed():
-        el("token").send_keys(server.token("browser-user-2"))
-        el("signin").click()
-        wait_for(lambda: el("ask-view").is_displayed(), what="the ask view")
+    el = signed_in(d, server, "browser-user-2")
     el("new-conversation").click()
     el("question").clear()
     el("question").send_keys("hostile note lighthouse budget")
@@ -134,16 +143,8 @@ def test_document_text_is_shown_never_run(server: Running, browser) -> None:  # 
 
 
 def test_a_follow_up_the_server_no_longer_knows_starts_over(server: Running, browser) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
-    from selenium.webdriver.common.by import By
-
     d = browser
-    el = lambda i: d.find_element(By.ID, i)  # noqa: E731
-    if not d.current_url.startswith(server.url):
-        d.get(server.url)
-    if not el("ask-view").is_displayed():
-        el("token").send_keys(server.token("browser-user-3"))
-        el("signin").click()
-        wait_for(lambda: el("ask-view").is_displayed(), what="the ask view")
+    el = signed_in(d, server, "browser-user-3")
     el("new-conversation").click()
     el("question").clear()
     el("question").send_keys("What is the lighthouse budget?")
