@@ -82,6 +82,15 @@ def signed_in(d, server: Running, name: str):  # type: ignore[no-untyped-def]  #
     return el
 
 
+def ask_anew(el, question: str) -> None:  # type: ignore[no-untyped-def]
+    """Start a new conversation with `question` and wait for its answer."""
+    el("new-conversation").click()
+    el("question").clear()
+    el("question").send_keys(question)
+    el("ask").click()
+    wait_for(lambda: el("status").text == "Done", timeout=30, what="the answer")
+
+
 def test_sign_in_ask_stream_and_cite(server: Running, browser) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     from selenium.webdriver.common.by import By
 
@@ -127,11 +136,7 @@ def test_document_text_is_shown_never_run(server: Running, browser) -> None:  # 
 
     d = browser
     el = signed_in(d, server, "browser-user-2")
-    el("new-conversation").click()
-    el("question").clear()
-    el("question").send_keys("hostile note lighthouse budget")
-    el("ask").click()
-    wait_for(lambda: el("status").text == "Done", timeout=30, what="the answer")
+    ask_anew(el, "hostile note lighthouse budget")
     page_text = el("citations").text + el("answer").text
     assert "onerror" in page_text or "<script>" in page_text, "the hostile passage is shown as text"
     assert not d.find_elements(By.CSS_SELECTOR, "#citations img, #answer img, #citations script, #answer script")
@@ -145,11 +150,7 @@ def test_document_text_is_shown_never_run(server: Running, browser) -> None:  # 
 def test_a_follow_up_the_server_no_longer_knows_starts_over(server: Running, browser) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     d = browser
     el = signed_in(d, server, "browser-user-3")
-    el("new-conversation").click()
-    el("question").clear()
-    el("question").send_keys("What is the lighthouse budget?")
-    el("ask").click()
-    wait_for(lambda: el("status").text == "Done", timeout=30, what="the first answer")
+    ask_anew(el, "What is the lighthouse budget?")
     # The instance that held the conversation is gone (restart, or nginx sent the follow-up to
     # another instance): the server answers 404 and the page says what to do.
     memory = server.handle.app.state.ctx.memory
