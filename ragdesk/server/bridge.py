@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -82,7 +83,6 @@ def async_ollama_client(settings: ChatSettings, max_connections: int | None = No
     answer wait for a connection); idle connections are kept for the next answers."""
     import httpx
     import ollama
-    from httpx_aiohttp import AiohttpTransport
 
     def session() -> Any:  # made on first use, inside the loop that uses it
         import aiohttp
@@ -94,23 +94,53 @@ def async_ollama_client(settings: ChatSettings, max_connections: int | None = No
     return ollama.AsyncClient(
         host=settings.host,
         timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
-        transport=AiohttpTransport(client=session), trust_env=False)
+        transport=_aiohttp_transport()(client=session), trust_env=False)
 
 
-def _as_httpx_error(exc: BaseException) -> BaseException:
-    """The httpx error the core's `describe` expects for what aiohttp raised. (httpx_aiohttp maps
-    a refused connection to ConnectTimeout and a dropped stream to ConnectTimeout too.)"""
+@functools.cache
+def _aiohttp_transport() -> type:
+    """`httpx_aiohttp.AiohttpTransport` raising the httpx errors httpx's own transport raises,
+    which the core's `describe` tells apart: httpx_aiohttp maps a refused connection and a
+    dropped stream alike to ConnectTimeout ("did not answer in time")."""
     import aiohttp
     import httpx
+    from httpx_aiohttp import AiohttpTransport
 
-    cause = exc.__cause__ if isinstance(exc, httpx.HTTPError) else exc
-    if isinstance(cause, aiohttp.ClientConnectorError):
-        return httpx.ConnectError(str(cause))
-    if isinstance(cause, (aiohttp.ServerTimeoutError, asyncio.TimeoutError)):
-        return httpx.ReadTimeout(str(cause))
-    if isinstance(cause, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)):
-        return httpx.RemoteProtocolError(f"{type(cause).__name__}: {cause}")
-    return exc
+    @contextlib.contextmanager
+    def httpx_errors() -> Iterator[None]:
+        try:
+            yield
+        except httpx.HTTPError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, aiohttp.ClientConnectorError):
+                raise httpx.ConnectError(str(cause)) from cause
+            if isinstance(cause, aiohttp.ServerTimeoutError):
+                raise httpx.ReadTimeout(str(cause)) from cause
+            if isinstance(cause, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)):
+                raise httpx.RemoteProtocolError(f"{type(cause).__name__}: {cause}") from cause
+            raise
+
+    class Stream(httpx.AsyncByteStream):
+        def __init__(self, inner: httpx.AsyncByteStream) -> None:
+            self.inner = inner
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            with httpx_errors():
+                async for chunk in self.inner:
+                    yield chunk
+
+        async def aclose(self) -> None:
+            with httpx_errors():
+                await self.inner.aclose()
+
+    class Transport(AiohttpTransport):  # type: ignore[misc]
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            with httpx_errors():
+                response = await super().handle_async_request(request)
+            response.stream = Stream(response.stream)
+            return response
+
+    return Transport
 
 
 @dataclass(frozen=True)
@@ -344,38 +374,28 @@ class ChatRunner:
         """Stream the answer into `pieces` (the caller adds them to the turn). Raises what went
         wrong; cancelling it closes the stream to Ollama."""
         try:
-            await self._stream_into(chat, turn, pieces, wake)
-        except Exception as exc:
-            mapped = _as_httpx_error(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
+            settings = chat.settings
+            client = self._client(settings)
+            model = await self._model(client, settings)
+            turn.model = model
+            request = chat.chat_request(turn, model, await self._context_window(client, settings, model))
+            turn.sources = turn.sources[: request.sources_used]
+            stream = await client.chat(model=model, messages=request.messages, stream=True,
+                                       options=request.options)
+            done = False
+            async with contextlib.aclosing(stream):
+                async for part in stream:
+                    if done:
+                        continue  # read to the end, so the connection can be used again
+                    piece = (part.message.content or "") if part.message else ""
+                    if piece:
+                        pieces.append(piece)
+                        wake.set()
+                    done = bool(part.done)
+            if not done:
+                raise OllamaProblem("the answer stream ended before Ollama said it was done", "try again")
         finally:
             wake.set()
-
-    async def _stream_into(self, chat: ChatService, turn: ChatTurn, pieces: deque[str],
-                           wake: asyncio.Event) -> None:
-        """Ask the model and append what it writes to `pieces`, waking the writer."""
-        settings = chat.settings
-        client = self._client(settings)
-        model = await self._model(client, settings)
-        turn.model = model
-        request = chat.chat_request(turn, model, await self._context_window(client, settings, model))
-        turn.sources = turn.sources[: request.sources_used]
-        stream = await client.chat(model=model, messages=request.messages, stream=True,
-                                   options=request.options)
-        done = False
-        async with contextlib.aclosing(stream):
-            async for part in stream:
-                if done:
-                    continue  # read to the end, so the connection can be used again
-                piece = (part.message.content or "") if part.message else ""
-                if piece:
-                    pieces.append(piece)
-                    wake.set()
-                done = bool(part.done)
-        if not done:
-            raise OllamaProblem("the answer stream ended before Ollama said it was done", "try again")
 
     # --- answers ------------------------------------------------------------------------------
 
