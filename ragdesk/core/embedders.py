@@ -220,14 +220,8 @@ class BuiltinEmbedder:
                 )
 
     def _load_tokenizers(self) -> tuple[Any, Any]:
-        from tokenizers import Tokenizer  # noqa: PLC0415
-
         path = str(self.model_dir / "tokenizer.json")
-        tokenizer = input_tokenizer(path, self.max_tokens)
-        counter = Tokenizer.from_file(path)  # counts the whole text: the chunker needs the truth
-        counter.no_truncation()
-        counter.no_padding()
-        return tokenizer, counter
+        return input_tokenizer(path, self.max_tokens), counting_tokenizer(path)
 
     def _load_session(
         self, cache_dir: Path, threads: int, spinning: bool
@@ -261,6 +255,16 @@ class BuiltinEmbedder:
                 "cannot cache the model graph in %s (%s); keeping it in memory", cache_dir, error
             )
         return ort.InferenceSession(data, options, providers=providers)
+
+
+def counting_tokenizer(path: str) -> Any:
+    """The tokenizer that counts a whole text's word pieces (the chunker needs the truth)."""
+    from tokenizers import Tokenizer  # noqa: PLC0415
+
+    tokenizer = Tokenizer.from_file(path)
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
 
 
 def input_tokenizer(path: str, max_tokens: int) -> Any:

@@ -301,12 +301,9 @@ def _load_input_tokenizer(path: str, max_tokens: int) -> Any:
 @functools.cache
 def _load_tokenizer(path: str) -> Any:
     """Once per process (~40 ms): each parse job carries a fresh TokenCounter."""
-    from tokenizers import Tokenizer
+    from ragdesk.core.embedders import counting_tokenizer
 
-    tokenizer = Tokenizer.from_file(path)
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
-    return tokenizer
+    return counting_tokenizer(path)
 
 
 @dataclass
