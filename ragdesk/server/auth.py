@@ -16,7 +16,6 @@ address gets 429 with Retry-After until the window has passed.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 import secrets
 import threading
@@ -26,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ragdesk.core.records import ApiToken
-from ragdesk.core.store.base import Store
+from ragdesk.core.store.base import Store, matching_token
 from ragdesk.errors import RagdeskError, UsageError
 
 log = logging.getLogger("ragdesk.server.auth")
@@ -118,11 +117,7 @@ class TokenRegistry:
         constant time, so timing says nothing about which (or whether a) token nearly matched."""
         if not secret or len(secret) > 256:
             return None
-        presented = hash_token(secret).encode()
-        found = None
-        for token in self._tokens():
-            if hmac.compare_digest(token.token_hash.encode(), presented):
-                found = token
+        found = matching_token(self._tokens(), hash_token(secret))
         if found is None:
             return None
         return Principal(found.name, found.admin, found.collections)
