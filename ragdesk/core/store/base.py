@@ -6,6 +6,7 @@ talk to. Vectors cross it as float32 numpy arrays, normalised to unit length by 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -36,6 +37,23 @@ def matching_token(tokens: Sequence[ApiToken], token_hash: str) -> ApiToken | No
         if hmac.compare_digest(token.token_hash.encode(), token_hash.encode()):
             found = token
     return found
+
+
+# The keyword budget both stores apply (why and what it costs: Vault.keyword_budget), and the
+# window of newest chunks an unranked AND of common words is looked for in (x budget).
+KEYWORD_BUDGET = 2000
+UNRANKED_WINDOW = 16
+
+# Okapi BM25 as FTS5's bm25() computes it (fts5_aux.c), in both stores.
+BM25_K1 = 1.2
+BM25_B = 0.75
+
+
+def bm25_idf(rows: int, chunks: int) -> float:
+    """A word's idf as FTS5 gives it: ln((N - n + 0.5) / (n + 0.5)), floored at 1e-6 (a word in
+    over half the chunks weighs ~nothing); `rows` N chunks in the index, `chunks` n hold it."""
+    idf = math.log((rows - chunks + 0.5) / (chunks + 0.5)) if rows else 0.0
+    return max(idf, 1e-6)
 
 
 def keyword_plan(terms: Sequence[str], chunks: Mapping[str, int], rows: int,

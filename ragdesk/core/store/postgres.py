@@ -58,7 +58,15 @@ from ragdesk.core.records import (
     StoreStatus,
     VectorSpace,
 )
-from ragdesk.core.store.base import keyword_plan, matching_token
+from ragdesk.core.store.base import (
+    BM25_B,
+    BM25_K1,
+    KEYWORD_BUDGET,
+    UNRANKED_WINDOW,
+    bm25_idf,
+    keyword_plan,
+    matching_token,
+)
 from ragdesk.core.store.keys import KdfParams, derive_key, wipe
 from ragdesk.errors import RagdeskError, StorageError, VaultTooNew, WrongPassphrase
 
@@ -789,9 +797,7 @@ class PostgresStore:
     # words in half of them are left out, and the commonest of the rest once their chunks add up
     # to more than this; if no word fits, up to three of the rarest are AND-ed among the newest
     # 16 x budget chunks, unranked. So a query scores at most ~budget chunks at any size.
-    keyword_budget = 2000
-    _BM25_K1 = 1.2
-    _BM25_B = 0.75
+    keyword_budget = KEYWORD_BUDGET
 
     def keyword_search(
         self, query: str, k: int, collection_ids: Sequence[int] | None = None
@@ -832,7 +838,7 @@ class PostgresStore:
                         "SELECT c.id FROM chunks c WHERE c.tsv @@ %s::tsquery{} AND c.id >"
                         " (SELECT coalesce(max(id), 0) FROM chunks) - %s ORDER BY c.id LIMIT %s"
                     ).format(where),
-                    (_lexeme_query(lexemes, "&"), *params, 16 * self.keyword_budget, k),
+                    (_lexeme_query(lexemes, "&"), *params, UNRANKED_WINDOW * self.keyword_budget, k),
                 ).fetchall()
                 return [(r[0], 0.0) for r in found]
             tsquery = _lexeme_query(lexemes, "|")
@@ -849,12 +855,11 @@ class PostgresStore:
             # them (chunks' tsvectors carry no weights: all D) and ts_filter keeps just those,
             # so a candidate's tsvector (~85 lexemes) is not unnested into rows (1M chunks, 2200
             # candidates: 35 ms against 77 ms). length(tsv) (its distinct lexemes) is O(1).
-            k1, b = self._BM25_K1, self._BM25_B
+            k1, b = BM25_K1, BM25_B
             average = total / rows if rows and total else 1.0
-            # idf as FTS5's bm25() (floored at 1e-6: a word in over half the chunks weighs ~0),
-            # not Lucene's ln(1 + ...): CISI keyword nDCG@10 0.291 -> 0.302, hybrid unchanged.
-            idf = {x: max(float(np.log((rows - chunks[x] + 0.5) / (chunks[x] + 0.5))), 1e-6)
-                   for x in lexemes}
+            # idf as FTS5's bm25(), not Lucene's ln(1 + ...): CISI keyword nDCG@10 0.291 -> 0.302,
+            # hybrid unchanged.
+            idf = {x: bm25_idf(rows, chunks[x]) for x in lexemes}
             found = conn.execute(
                 pgsql.SQL(
                     "SELECT c.id, sum(w.idf * (u.tf * %s) / (u.tf + %s * (1 - %s + %s *"

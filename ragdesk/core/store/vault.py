@@ -41,7 +41,15 @@ from ragdesk.core.records import (
     VectorSpace,
 )
 from ragdesk.core.store import migrations
-from ragdesk.core.store.base import keyword_plan, matching_token
+from ragdesk.core.store.base import (
+    BM25_B,
+    BM25_K1,
+    KEYWORD_BUDGET,
+    UNRANKED_WINDOW,
+    bm25_idf,
+    keyword_plan,
+    matching_token,
+)
 from ragdesk.core.store.keys import KdfParams, derive_key, wipe
 from ragdesk.core.store.vectors import DEFAULT_MAX_BYTES, VectorIndex
 from ragdesk.errors import (
@@ -742,7 +750,7 @@ class Vault:
     #   nDCG@10 went 0.449 -> 0.433, like 2000 of 1M (0.2%) -> 0.423; vector alone is 0.421
     #   (benchmarks/bench_keyword_budget.py).
     # Vaults of up to this many chunks are searched exactly as before.
-    keyword_budget = 2000
+    keyword_budget = KEYWORD_BUDGET
 
     def keyword_search(
         self, query: str, k: int, collection_ids: Sequence[int] | None = None
@@ -768,7 +776,7 @@ class Vault:
             rows = self._query(
                 f"SELECT f.rowid FROM {source} WHERE chunks_fts MATCH ?{where} AND f.rowid > ?"
                 " ORDER BY f.rowid LIMIT ?",
-                (" AND ".join(f'"{t}"' for t in words), *params, newest - 16 * self.keyword_budget, k),
+                (" AND ".join(f'"{t}"' for t in words), *params, newest - UNRANKED_WINDOW * self.keyword_budget, k),
             )
             return [(r[0], 0.0) for r in rows]
         scored = self._bm25(words)
@@ -795,8 +803,6 @@ class Vault:
     # matching chunk here (a docsize lookup and allocations per row, each allocation an
     # mlock/munlock pair with cipher_memory_security); this ~3 us, for the same scores to
     # ~1e-15 (tests/unit/test_search_at_scale.py).
-    _BM25_K1 = 1.2
-    _BM25_B = 0.75
 
     def _bm25(self, words: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
         """(chunk ids, BM25 scores) of the chunks holding any of the words; None when a word
@@ -832,7 +838,7 @@ class Vault:
         lengths = _token_counts([bytes(sizes[int(i)]) for i in ids])
         chunk_count = totals[0] if totals else 0
         average = sum(totals[1:]) / chunk_count if chunk_count else 1.0
-        k1, b = self._BM25_K1, self._BM25_B
+        k1, b = BM25_K1, BM25_B
         norm = k1 * (1 - b + b * lengths / (average or 1.0))
         scores = np.zeros(len(ids))
         per_term = {t: np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -840,9 +846,8 @@ class Vault:
         for term in phrases:
             found, tf = np.unique(per_term[term], return_counts=True)
             n = len(found)
-            idf = float(np.log((chunk_count - n + 0.5) / (n + 0.5))) if chunk_count else 0.0
             at = np.searchsorted(ids, found)
-            scores[at] += max(idf, 1e-6) * (tf * (k1 + 1)) / (tf + norm[at])
+            scores[at] += bm25_idf(chunk_count, n) * (tf * (k1 + 1)) / (tf + norm[at])
         return ids, scores
 
     def _fts_tokens(self, words: list[str]) -> list[tuple[str, ...]]:
