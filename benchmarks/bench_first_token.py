@@ -13,7 +13,6 @@ of questions: what people type, and long CISI queries (see question_sets).
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import sys
 import time
@@ -23,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import cisi  # noqa: E402
+import bench_retrieval_speed as speed  # noqa: E402
 
 from ragdesk.core.chat import ChatService, ChatSettings  # noqa: E402
 from ragdesk.core.embedders import BuiltinEmbedder  # noqa: E402
@@ -37,14 +36,13 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def question_sets() -> dict[str, list[str]]:
-    """What people type (the first sentence of each CISI query, at most 30 words, as in
-    bench_retrieval_speed.py) and the CISI queries themselves cut at 300 characters (half of
-    them are whole abstracts: the hard case)."""
-    full = [q for q in cisi.load_queries().values() if q.strip()]
-    short = [" ".join(re.split(r"(?<=[.?!])\s", q, maxsplit=1)[0].split()[:30]) for q in full]
-    return {"questions (first sentence, <= 30 words)": short,
-            "CISI queries cut at 300 characters": [q[:300] for q in full]}
+def question_sets(n: int) -> dict[str, list[str]]:
+    """n of what people type (the first sentence of each CISI query, at most 30 words) and n
+    CISI queries cut at 300 characters (half of them are whole abstracts: the hard case): the
+    sets of bench_retrieval_speed.py."""
+    sets = speed.question_sets(n)
+    return {"questions (first sentence, <= 30 words)": sets["questions"],
+            "CISI queries cut at 300 characters": [q[:300] for q in sets["cisi"]]}
 
 
 def main() -> None:
@@ -63,11 +61,11 @@ def main() -> None:
             print(f"vault: {chunks} chunks; {args.questions} questions per set; fake model answers instantly")
             cold = first_token(chat, "warm up: load the held vectors")
             print(f"first question (cold: loads the held vectors): {cold:.0f} ms")
-            for label, questions in question_sets().items():
+            for label, questions in question_sets(args.questions).items():
                 timings: list[float] = []
                 retrieval: list[float] = []
-                for i in range(args.questions):
-                    timings.append(first_token(chat, questions[i % len(questions)]))
+                for question in questions:
+                    timings.append(first_token(chat, question))
                     retrieval.append(chat.retriever.last_timings.total_ms)
                 print(f"{label}:")
                 print(f"  time to first token: p50 {statistics.median(timings):.1f} ms, "
