@@ -3,10 +3,10 @@
     .venv/bin/python benchmarks/bench_keyword_budget.py [--fractions 1,0.05,0.02,0.005]
 
 The vault's keyword search leaves the commonest query words out of the BM25 ranking when their
-chunks add up to more than `Vault.keyword_budget` (5000) and the vault holds more chunks than that
+chunks add up to more than `Vault.keyword_budget` (2000; the PostgreSQL store's too) and the vault holds more chunks than that
 (issue 4: an exact ranking cost 1-3 s at 100k chunks). CISI has only 1460 abstracts, so the budget
 never bites there; setting it to a fraction of the collection shows what happens in a vault where
-5000 chunks are that fraction: 5% ~ a 100k-chunk vault, 0.5% ~ 1M. Each abstract is one chunk,
+the budget's chunks are that fraction: 2% ~ a 100k-chunk vault, 0.2% ~ 1M. Each abstract is one chunk,
 embedded with the built-in embedder; queries are the 76 judged CISI queries; retrieval is the
 application's own `Retriever` (its default fusion).
 """
