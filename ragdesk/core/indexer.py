@@ -68,6 +68,7 @@ MAX_IN_FLIGHT = 2 * EMBED_BATCH_CHUNKS
 MAX_IN_FLIGHT_BYTES = 64 << 20  # ... and at most this many bytes of them (one big file always goes);
 # also the most bytes of originals one batch holds
 MAX_STORING = 64  # groups of embedded documents waiting for the writer thread
+MAX_PER_COMMIT = EMBED_SLICE  # documents stored in one transaction (at most a slice's worth)
 # Small files in formats read by our own Python code (plain text, Markdown, code, CSV, JSON) are
 # parsed on a thread of this process: no native parser to crash, no decompression to explode, a
 # bounded read. Everything else (PyMuPDF formats, zip containers, e-mail, bigger files, and a
@@ -517,8 +518,9 @@ class Indexer:
                 if not any(doc.path.startswith(f) for f in folders):
                     continue
                 if doc.path not in present and not os.path.exists(doc.path):
-                    self.store.remove_document(doc.id)
-                    self.store.audit("document removed", document_id=doc.id, reason="gone from disk")
+                    with self.store.batch():  # the removal and its audit entry together
+                        self.store.remove_document(doc.id)
+                        self.store.audit("document removed", document_id=doc.id, reason="gone from disk")
                     progress.record(FileOutcome(doc.path, REMOVED, "gone from disk", document_id=doc.id))
                     yield progress.snapshot()
         for coll in self.store.collections():
@@ -684,8 +686,8 @@ class Indexer:
             else:
                 remaining.append(0)
                 at_once.append((parsed, None))
-        if at_once:
-            self._to_writer(storing, stored, collection_id, at_once, known)
+        for start in range(0, len(at_once), MAX_PER_COMMIT):
+            self._to_writer(storing, stored, collection_id, at_once[start:start + MAX_PER_COMMIT], known)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         vectors: np.ndarray | None = None
         for start in range(0, len(order), EMBED_SLICE):
@@ -752,11 +754,16 @@ class Indexer:
 
     def _store_batch_to(self, stored: deque[FileOutcome], collection_id: int,
                         items: list[tuple[Parsed, np.ndarray | None]], known: dict[str, Document]) -> None:
-        """On the writer thread: store the documents, one by one, until cancelled."""
-        for outcome in self._store_batch(collection_id, items, known):
-            stored.append(outcome)
-            if self._cancel.is_set():
-                return
+        """On the writer thread: store the documents until cancelled, in one commit (each
+        document whole or absent; one commit per document cost a third of the storing time),
+        and report them once committed."""
+        outcomes = []
+        with self.store.batch():
+            for outcome in self._store_batch(collection_id, items, known):
+                outcomes.append(outcome)
+                if self._cancel.is_set():
+                    break
+        stored.extend(outcomes)
 
     def _stored(self, progress: Progress, stored: deque[FileOutcome],
                 storing: deque[cf.Future[None]], wait: bool = False) -> Iterator[Progress]:

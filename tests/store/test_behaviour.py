@@ -287,3 +287,32 @@ def test_import_token_keeps_hash_scope_and_times(store: Any) -> None:
     assert store.verify_token("b" * 64) == active and store.verify_token("a" * 64) is None
     with pytest.raises(RagdeskError):
         store.import_token(ApiToken(0, "other", "b" * 64, None, False, 40.0))
+
+
+def test_a_batch_commits_together_and_each_write_in_it_stays_whole(store: Any) -> None:
+    kept = add(store, "stored before the batch", path="/docs/kept.txt")
+    coll = store.collection("default")
+    probe = unit(np.random.default_rng(3), 1)[0]  # batch.txt's first chunk
+    with store.batch():
+        first = add(store, "first of the batch", path="/docs/batch.txt", seed=3)
+        assert store.document(first.id).title == "A", "the batch reads its own writes"
+        bad = DocumentInfo(coll.id, "/docs/bad.txt", "Bad", "txt", 3, 2.0, "h")
+        with pytest.raises(ValueError):  # wrong dimension: refused after the document row
+            store.put_document(bad, [ChunkDraft("half", 1, 1, 0, 4)] * 2,
+                               np.zeros((2, 7), dtype=np.float32), b"x")
+        store.audit("inside the batch")
+    assert store.document_by_path(coll.id, "/docs/bad.txt") is None, "the failed put left nothing"
+    assert store.document(first.id) is not None and store.keyword_search("batch", 5)
+    assert store.chunks([store.vector_search(probe, 1)[0][0]])[0].document_id == first.id
+    assert store.audit_events(1)[0].event == "inside the batch"
+
+    with pytest.raises(RuntimeError), store.batch():
+        gone = add(store, "rolled back with its batch", path="/docs/gone.txt", seed=4)
+        store.remove_document(kept.id)
+        raise RuntimeError("the indexer stopped")
+    assert store.document(gone.id) is None and store.document_by_path(coll.id, "/docs/gone.txt") is None
+    assert store.keyword_search("rolled", 5) == []
+    assert store.document(kept.id) is not None, "a removal in a failed batch is undone"
+    near = store.vector_search(unit(np.random.default_rng(4), 1)[0], 10)
+    assert {c.document_id for c in store.chunks([h[0] for h in near])} == {kept.id, first.id}
+    assert len(near) == 4, "vectors of the rolled-back document never reach the index"

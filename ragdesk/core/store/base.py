@@ -6,6 +6,7 @@ talk to. Vectors cross it as float32 numpy arrays, normalised to unit length by 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
@@ -119,6 +120,12 @@ class Store(Protocol):
     ) -> Document:
         """Store a document with its chunks, vectors and original bytes in one transaction,
         replacing any document at the same (collection, path). Nothing is half-written."""
+        ...
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Writes made inside commit together, in one transaction (an indexer stores many
+        documents per commit). Each call inside stays whole or absent: one that fails is undone
+        alone; a crash before the end loses the batch's writes, never a part of one of them."""
         ...
 
     def touch_document(self, document_id: int, mtime: float) -> None: ...

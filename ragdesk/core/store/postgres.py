@@ -34,6 +34,7 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -492,6 +493,7 @@ class PostgresStore:
             raise ValueError(f"vector_index must be 'hnsw' or 'exact', not {vector_index!r}")
         self.vector_index = vector_index
         self._pool = pool
+        self._local = threading.local()  # .conn: this thread's connection inside batch()
         self._key = key
         self._params = params
         self.url = url
@@ -524,9 +526,28 @@ class PostgresStore:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection]:
-        """One pooled connection and one transaction: committed on success, else rolled back."""
+        """One pooled connection and one transaction: committed on success, else rolled back.
+        Inside `batch()`, the batch's connection and a savepoint of its transaction."""
+        held = getattr(self._local, "conn", None)
+        if held is not None:
+            with _sorted_errors(), held.transaction():
+                yield held
+            return
         with _sorted_errors(), self._pool.connection() as conn:
             yield conn
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Writes made inside commit together (see Store.batch)."""
+        if getattr(self._local, "conn", None) is not None:
+            yield  # already in one
+            return
+        with self._transaction() as conn, conn.transaction():  # inner ones are savepoints
+            self._local.conn = conn
+            try:
+                yield
+            finally:
+                self._local.conn = None
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._transaction() as conn:

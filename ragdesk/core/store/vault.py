@@ -13,13 +13,14 @@ them share the key, which is wiped from memory when the vault is locked.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -414,15 +415,54 @@ class Vault:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlcipher3.Connection]:
+        """This thread's connection in a write transaction: committed on success, else rolled
+        back. Inside `batch()` it is a savepoint of the batch's transaction: its writes are
+        undone alone if it fails, and committed with the batch."""
         db = self.db
+        local = self._local
+        depth = getattr(local, "depth", 0)
         with _sorted_errors():
+            if depth:
+                name = f"nested{depth}"
+                undo_to = len(local.after_commit)
+                db.execute(f"SAVEPOINT {name}")
+                local.depth = depth + 1
+                try:
+                    yield db
+                except BaseException:
+                    db.execute(f"ROLLBACK TO {name}")
+                    db.execute(f"RELEASE {name}")
+                    del local.after_commit[undo_to:]
+                    raise
+                finally:
+                    local.depth = depth
+                db.execute(f"RELEASE {name}")
+                return
             db.execute("BEGIN IMMEDIATE")
+            local.depth, local.after_commit = 1, []
             try:
                 yield db
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+            finally:
+                local.depth = 0
+                after, local.after_commit = local.after_commit, []
             db.execute("COMMIT")
+        for action in after:
+            action()
+
+    def _after_commit(self, action: Callable[[], None]) -> None:
+        """Run `action` once the current transaction commits (never if it rolls back)."""
+        self._local.after_commit.append(action)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Writes made inside commit together: one commit instead of one per call. Each call
+        stays whole or absent (a failed one is undone alone); a crash before the end loses the
+        batch's writes, never a part of one of them, nor anything committed before."""
+        with self._transaction():
+            yield
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with _sorted_errors():
@@ -669,13 +709,20 @@ class Vault:
                     "INSERT INTO originals(document_id, data) VALUES (?, ?)",
                     (document_id, original),
                 )
-        if self._vectors is not None:  # committed: now the in-memory index follows
-            self._vectors.remove(old_chunk_ids)
-            if vectors is not None and chunk_ids:
-                self._vectors.add(chunk_ids, vectors, info.collection_id)
+            self._after_commit(functools.partial(
+                self._index_vectors, old_chunk_ids, chunk_ids,
+                vectors if vectors is not None and chunk_ids else None, info.collection_id))
         doc = self.document(document_id)
         assert doc is not None
         return doc
+
+    def _index_vectors(self, removed: list[int], added: list[int], vectors: np.ndarray | None,
+                       collection_id: int) -> None:
+        """Committed: now the in-memory vector index follows."""
+        if self._vectors is not None:
+            self._vectors.remove(removed)
+            if vectors is not None:
+                self._vectors.add(added, vectors, collection_id)
 
     def _delete_contents(self, db: sqlcipher3.Connection, document_id: int) -> list[int]:
         """Delete a document's chunks, vectors and original; return the chunk ids removed."""
@@ -703,8 +750,7 @@ class Vault:
     def remove_document(self, document_id: int) -> None:
         with self._transaction() as db:
             removed = self._delete_document(db, document_id)
-        if self._vectors is not None:
-            self._vectors.remove(removed)
+            self._after_commit(functools.partial(self._index_vectors, removed, [], None, 0))
 
     def original(self, document_id: int) -> bytes | None:
         rows = self._query("SELECT data FROM originals WHERE document_id = ?", (document_id,))
