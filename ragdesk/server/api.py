@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from ragdesk.core.chat import ChatEvent
-from ragdesk.errors import RagdeskError
+from ragdesk.errors import RagdeskError, UsageError
 from ragdesk.server.auth import Principal
 from ragdesk.server.documents import UploadRejected
 
@@ -104,6 +104,33 @@ class Me(BaseModel):
     name: str
     admin: bool
     collections: list[str] | None
+
+
+class TokenOut(BaseModel):
+    name: str
+    admin: bool
+    collections: list[str] | None = Field(description="null: every collection")
+    created_at: float
+
+
+class NewToken(TokenOut):
+    secret: str = Field(description="shown only in this answer; clients send it as a Bearer token")
+
+
+class TokenRequest(BaseModel):
+    name: str = Field(min_length=1, max_length=64, description="letters, digits and - _ . @")
+    collections: list[str] | None = Field(default=None, max_length=100,
+                                          description="null: every collection (within the admin's own scope)")
+    admin: bool = Field(default=False, description="may add and remove documents and manage tokens")
+
+    _text = field_validator("name")(check_text)
+
+    @field_validator("collections")
+    @classmethod
+    def _names(cls, v: list[str] | None) -> list[str] | None:
+        for name in v or []:
+            check_text(name)
+        return v
 
 
 class DocumentOut(BaseModel):
@@ -262,6 +289,60 @@ async def documents(request: Request,
 def require_admin(principal: Principal) -> None:
     if not principal.admin:
         raise HTTPException(403, "this token is read-only; an admin token may change documents")
+
+
+def _token_out(t: Any) -> TokenOut:
+    return TokenOut(name=t.name, admin=t.admin, created_at=t.created_at,
+                    collections=list(t.collections) if t.collections is not None else None)
+
+
+@router.get("/api/v1/tokens", tags=["native"], response_model=list[TokenOut],
+            summary="Active tokens within this admin token's scope (never their secrets)")
+async def list_tokens(request: Request) -> list[TokenOut]:
+    ctx = ctx_of(request)
+    p = principal_of(request)
+    require_admin(p)
+    tokens = await run_in_threadpool(ctx.tokens.list)
+    return [_token_out(t) for t in tokens if p.covers(t.collections)]
+
+
+@router.post("/api/v1/tokens", tags=["native"], status_code=201, response_model=NewToken,
+             summary="Create a token (admin token), while the server runs: its secret is in this "
+                     "answer only")
+async def create_token(body: TokenRequest, request: Request) -> NewToken:
+    ctx = ctx_of(request)
+    p = principal_of(request)
+    require_admin(p)
+    collections = list(dict.fromkeys(body.collections)) if body.collections is not None else None
+    if not p.covers(collections):
+        raise HTTPException(403, "a token can only be given collections this admin token may read: "
+                                 + ", ".join(p.collections or ()))
+    known = await run_in_threadpool(ctx.collection_ids_by_name)
+    unknown = [c for c in collections or [] if c not in known]
+    if unknown:
+        raise HTTPException(422, f"no collection named {unknown[0]!r}")
+    try:
+        token, secret = await run_in_threadpool(ctx.tokens.create, body.name, collections, body.admin, p.name)
+    except UsageError as exc:
+        raise HTTPException(422, str(exc)) from None
+    except RagdeskError as exc:  # the name is taken by an active token
+        raise HTTPException(409, str(exc)) from None
+    return NewToken(**_token_out(token).model_dump(), secret=secret)
+
+
+@router.delete("/api/v1/tokens/{name}", tags=["native"], status_code=204,
+               summary="Revoke a token (admin token): refused from its next request on")
+async def revoke_token(name: str, request: Request) -> Response:
+    ctx = ctx_of(request)
+    p = principal_of(request)
+    require_admin(p)
+    check_text(name)
+    tokens = await run_in_threadpool(ctx.tokens.list)
+    target = next((t for t in tokens if t.name == name), None)
+    if target is None or not p.covers(target.collections):
+        raise HTTPException(404, f"no active token named {name!r}")
+    await run_in_threadpool(ctx.tokens.revoke, name, p.name)
+    return Response(status_code=204)
 
 
 @router.post("/api/v1/documents", tags=["native"], status_code=201, response_model=DocumentOut,

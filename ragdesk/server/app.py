@@ -2,7 +2,8 @@
 
 Routes (all but /health and the static web client need a bearer token):
   native           POST /api/v1/ask (SSE), POST /api/v1/search, GET /api/v1/me,
-                   GET /api/v1/collections, GET|POST /api/v1/documents, DELETE /api/v1/documents/{id}
+                   GET /api/v1/collections, GET|POST /api/v1/documents, DELETE /api/v1/documents/{id},
+                   GET|POST /api/v1/tokens, DELETE /api/v1/tokens/{name} (admin tokens)
   OpenAI-style     GET /v1/models, POST /v1/chat/completions (stream or not)
   Ollama-style     GET /api/version, GET /api/tags, POST /api/chat (NDJSON stream or not)
   operations       GET /health, GET /ready, GET /metrics, GET /openapi.json, GET /docs

@@ -54,6 +54,13 @@ class Principal:
     def allows_collection(self, name: str) -> bool:
         return self.collections is None or name in self.collections
 
+    def covers(self, collections: Sequence[str] | None) -> bool:
+        """Whether a scope (None: every collection) lies within this one: a token can only hand
+        out or take back what it may itself read."""
+        if self.collections is None:
+            return True
+        return collections is not None and all(c in self.collections for c in collections)
+
 
 class TokenRegistry:
     """Create, list, revoke and verify client tokens over a store."""
@@ -67,8 +74,9 @@ class TokenRegistry:
     # --- management ---------------------------------------------------------------------------
 
     def create(self, name: str, collections: Sequence[str] | None = None,
-               admin: bool = False) -> tuple[ApiToken, str]:
-        """A new token; returns its record and the secret, which is never shown again."""
+               admin: bool = False, by: str | None = None) -> tuple[ApiToken, str]:
+        """A new token; returns its record and the secret, which is never shown again. `by`:
+        the token that asked for it over the API (for the audit log)."""
         name = name.strip()
         if not name or len(name) > 64 or not set(name) <= _NAME_OK:
             raise UsageError("a token name is 1-64 letters, digits and - _ . @")
@@ -83,17 +91,18 @@ class TokenRegistry:
                                         list(dict.fromkeys(collections)) if collections is not None else None,
                                         admin)
         self.store.audit("token created", name=name, admin=admin,
-                         collections=list(collections) if collections is not None else "all")
+                         collections=list(collections) if collections is not None else "all",
+                         **({"by": by} if by else {}))
         self.invalidate()
         return token, secret
 
     def list(self, include_revoked: bool = False) -> list[ApiToken]:
         return self.store.tokens(include_revoked=include_revoked)
 
-    def revoke(self, name: str) -> bool:
+    def revoke(self, name: str, by: str | None = None) -> bool:
         done = self.store.revoke_token(name)
         if done:
-            self.store.audit("token revoked", name=name)
+            self.store.audit("token revoked", name=name, **({"by": by} if by else {}))
         self.invalidate()
         return done
 

@@ -109,9 +109,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_token(args: argparse.Namespace) -> int:
     if not getattr(args, "token_command", None):
         raise UsageError("token what? create NAME, list or revoke NAME")
+    from ragdesk.errors import VaultInUse
     from ragdesk.server.auth import TokenRegistry
 
-    services = _services(args)
+    try:
+        services = _services(args)
+    except VaultInUse as exc:  # most often: `ragdesk serve` has it
+        raise VaultInUse(f"{exc}. While `ragdesk serve` runs, an admin token manages tokens over "
+                         "the API: POST /api/v1/tokens, GET /api/v1/tokens, "
+                         "DELETE /api/v1/tokens/NAME") from None
     try:
         registry = TokenRegistry(services.store)
         if args.token_command == "create":
@@ -177,7 +183,8 @@ def register(add: Callable[..., argparse.ArgumentParser], common: argparse.Argum
     c.add_argument("name", metavar="NAME")
     c.add_argument("--collections", action="extend", nargs="+", metavar="NAME",
                    help="only these collections (names, or NAME,NAME; default: all)")
-    c.add_argument("--admin", action="store_true", help="may also add and remove documents")
+    c.add_argument("--admin", action="store_true",
+                   help="may also add and remove documents, and manage tokens over the API")
     c = tsub.add_parser("list", help="list tokens", parents=[common])
     c.add_argument("--all", action="store_true", help="include revoked tokens")
     c.add_argument("--json", action="store_true", help="print JSON")

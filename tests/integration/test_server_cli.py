@@ -116,6 +116,9 @@ def test_serve_over_tls_with_the_vaults_certificate(locked_vault: Path, fake: Fa
                 body = "".join(r.iter_text())
             assert r.status_code == 200 and "event: done" in body
             assert c.get("/ready").json()["checks"]["ollama"]["ok"]
+        # The server holds the vault: the CLI says so, and where tokens are made meanwhile.
+        r = run_cli("token", "create", "late", env=ENV)
+        assert r.returncode == 1 and "in use" in r.stderr and "POST /api/v1/tokens" in r.stderr
     finally:
         code, err = stop(proc)
     assert code == 0, err

@@ -233,3 +233,40 @@ def test_ready_and_metrics(server: Running) -> None:  # noqa: F811
     events = [e for e in server.vault.audit_events(1000) if e.event == "api access"]
     assert events and {"token", "address", "path", "status"} <= set(events[0].detail)
     assert json.dumps(events[0].detail)  # plain data
+
+
+def test_an_admin_manages_tokens_while_the_server_runs(server: Running) -> None:  # noqa: F811
+    admin = server.token("token-admin", admin=True)
+    legal_admin = server.token("legal-admin", collections=["legal"], admin=True)
+    with server.client(admin) as c:
+        r = c.post("/api/v1/tokens", json={"name": "paralegal", "collections": ["legal"]})
+        assert r.status_code == 201, r.text
+        made = r.json()
+        assert made["collections"] == ["legal"] and not made["admin"] and made["secret"].startswith("rd_")
+        listed = {t["name"]: t for t in c.get("/api/v1/tokens").json()}
+        assert listed["paralegal"]["collections"] == ["legal"] and "secret" not in listed["paralegal"]
+        assert not any("hash" in key for t in listed.values() for key in t), "no hashes either"
+        # Bad requests: a taken name, an unknown collection, a name no token may have.
+        assert c.post("/api/v1/tokens", json={"name": "paralegal"}).status_code == 409
+        assert c.post("/api/v1/tokens", json={"name": "x", "collections": ["nowhere"]}).status_code == 422
+        assert c.post("/api/v1/tokens", json={"name": "no spaces"}).status_code == 422
+    # The new secret works at once, within its scope only.
+    with server.client(made["secret"]) as c:
+        assert c.get("/api/v1/me").json() == {"name": "paralegal", "admin": False, "collections": ["legal"]}
+        assert c.get("/api/v1/collections").json() == ["legal"]
+        assert c.get("/api/v1/tokens").status_code == 403, "a read-only token manages nothing"
+    # An admin limited to "legal" hands out and sees only "legal".
+    with server.client(legal_admin) as c:
+        assert c.post("/api/v1/tokens", json={"name": "wide"}).status_code == 403
+        assert c.post("/api/v1/tokens", json={"name": "w2", "collections": ["default"]}).status_code == 403
+        names = {t["name"] for t in c.get("/api/v1/tokens").json()}
+        assert "paralegal" in names and "token-admin" not in names
+        assert c.delete("/api/v1/tokens/token-admin").status_code == 404, "out of its scope"
+        assert c.delete("/api/v1/tokens/paralegal").status_code == 204
+        assert c.delete("/api/v1/tokens/paralegal").status_code == 404
+    with server.client(made["secret"]) as c:
+        assert c.get("/api/v1/me").status_code == 401, "refused from its next request on"
+    events = [(e.event, e.detail) for e in server.vault.audit_events(200)]
+    assert ("token created", {"name": "paralegal", "admin": False, "collections": ["legal"],
+                              "by": "token-admin"}) in events
+    assert ("token revoked", {"name": "paralegal", "by": "legal-admin"}) in events
