@@ -24,13 +24,35 @@ EXAMPLES = {GenerationMode.POSITIVE: 6, GenerationMode.NEGATIVE: 4}
 
 def test_generated_requests_never_get_a_server_error(server: Running, tmp_path: Path) -> None:  # noqa: F811
     reader = server.token("schemathesis")
-    ca_file = tmp_path / "server.pem"  # the certificate only: public
-    ca_file.write_text(server.handle.cert_pem or "")
-    with server.client(reader) as c:
+    operations = _operations(server, reader)
+    assert len(operations) >= 14
+    calls = _fuzz(server, reader, operations, tmp_path)
+    assert calls >= len(operations) * 4
+
+
+def test_generated_admin_requests_never_get_a_server_error(server: Running, tmp_path: Path) -> None:  # noqa: F811
+    """What only an admin token reaches: uploads, removals, token management (the read-only run
+    stops at 403 before their bodies are looked at)."""
+    admin = server.token("schemathesis-admin", admin=True)
+    changing = [op for op in _operations(server, admin)
+                if op.path.startswith(("/api/v1/documents", "/api/v1/tokens"))]
+    assert {(op.method.upper(), op.path) for op in changing} >= {
+        ("POST", "/api/v1/tokens"), ("GET", "/api/v1/tokens"), ("DELETE", "/api/v1/tokens/{name}"),
+        ("POST", "/api/v1/documents"), ("DELETE", "/api/v1/documents/{document_id}")}
+    assert _fuzz(server, admin, changing, tmp_path) >= len(changing) * 4
+
+
+def _operations(server: Running, token: str) -> list:  # type: ignore[type-arg]  # noqa: F811
+    with server.client(token) as c:
         spec = c.get("/openapi.json").json()
     schema = schemathesis.openapi.from_dict(spec)
-    operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 14
+    return [result.ok() for result in schema.get_all_operations()]
+
+
+def _fuzz(server: Running, token: str, operations: list, tmp_path: Path) -> int:  # type: ignore[type-arg]  # noqa: F811
+    """Generated requests to each operation; fails on any 5xx. Returns the number sent."""
+    ca_file = tmp_path / "server.pem"  # the certificate only: public
+    ca_file.write_text(server.handle.cert_pem or "")
     base_url = server.url.rstrip("/")
     failures: list[str] = []
     calls = 0
@@ -44,7 +66,7 @@ def test_generated_requests_never_get_a_server_error(server: Running, tmp_path: 
                 nonlocal calls
                 server.handle.app.state.ctx.throttle.reset()
                 calls += 1
-                response = case.call(base_url=base_url, headers={"Authorization": f"Bearer {reader}"},
+                response = case.call(base_url=base_url, headers={"Authorization": f"Bearer {token}"},
                                      verify=str(ca_file), timeout=30)
                 case.validate_response(response, checks=[not_a_server_error])
 
@@ -55,4 +77,4 @@ def test_generated_requests_never_get_a_server_error(server: Running, tmp_path: 
             except Exception as exc:  # noqa: BLE001 - gathered, reported together
                 failures.append(f"{operation.label} ({mode.value}): {str(exc)[:500]}")
     assert not failures, "\n".join(failures)
-    assert calls >= len(operations) * 4
+    return calls
