@@ -448,7 +448,12 @@ class Vault:
             finally:
                 local.depth = 0
                 after, local.after_commit = local.after_commit, []
-            db.execute("COMMIT")
+            try:
+                db.execute("COMMIT")
+            except BaseException:  # (a full disk): undone, and the connection usable again
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
         for action in after:
             action()
 
