@@ -46,6 +46,13 @@ def check_text(value: str | None) -> str | None:
     return value
 
 
+def check_names(names: list[str] | None) -> list[str] | None:
+    """Each collection name, as `check_text`."""
+    for name in names or []:
+        check_text(name)
+    return names
+
+
 class AskRequest(BaseModel):
     question: str = Field(min_length=1, max_length=MAX_TEXT)
     conversation_id: int | None = Field(default=None, description="continue this conversation")
@@ -54,13 +61,7 @@ class AskRequest(BaseModel):
     model: str | None = Field(default=None, max_length=200, description="an Ollama model; default: the vault's")
 
     _text = field_validator("question", "model")(check_text)
-
-    @field_validator("collections")
-    @classmethod
-    def _names(cls, v: list[str] | None) -> list[str] | None:
-        for name in v or []:
-            check_text(name)
-        return v
+    _names = field_validator("collections")(check_names)
 
 
 class SearchRequest(BaseModel):
@@ -70,13 +71,7 @@ class SearchRequest(BaseModel):
     mode: Literal["hybrid", "keyword", "vector"] = "hybrid"
 
     _text = field_validator("query")(check_text)
-
-    @field_validator("collections")
-    @classmethod
-    def _names(cls, v: list[str] | None) -> list[str] | None:
-        for name in v or []:
-            check_text(name)
-        return v
+    _names = field_validator("collections")(check_names)
 
 
 class Hit(BaseModel):
@@ -124,13 +119,7 @@ class TokenRequest(BaseModel):
     admin: bool = Field(default=False, description="may add and remove documents and manage tokens")
 
     _text = field_validator("name")(check_text)
-
-    @field_validator("collections")
-    @classmethod
-    def _names(cls, v: list[str] | None) -> list[str] | None:
-        for name in v or []:
-            check_text(name)
-        return v
+    _names = field_validator("collections")(check_names)
 
 
 class DocumentOut(BaseModel):
