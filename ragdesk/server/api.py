@@ -280,6 +280,13 @@ def require_admin(principal: Principal) -> None:
         raise HTTPException(403, "this token is read-only; an admin token may change documents")
 
 
+def admin_of(request: Request) -> tuple[Any, Principal]:
+    """The server context and the request's principal, which must hold an admin token (403)."""
+    principal = principal_of(request)
+    require_admin(principal)
+    return ctx_of(request), principal
+
+
 def _token_out(t: Any) -> TokenOut:
     return TokenOut(name=t.name, admin=t.admin, created_at=t.created_at,
                     collections=list(t.collections) if t.collections is not None else None)
@@ -288,9 +295,7 @@ def _token_out(t: Any) -> TokenOut:
 @router.get("/api/v1/tokens", tags=["native"], response_model=list[TokenOut],
             summary="Active tokens within this admin token's scope (never their secrets)")
 async def list_tokens(request: Request) -> list[TokenOut]:
-    ctx = ctx_of(request)
-    p = principal_of(request)
-    require_admin(p)
+    ctx, p = admin_of(request)
     tokens = await run_in_threadpool(ctx.tokens.list)
     return [_token_out(t) for t in tokens if p.covers(t.collections)]
 
@@ -299,9 +304,7 @@ async def list_tokens(request: Request) -> list[TokenOut]:
              summary="Create a token (admin token), while the server runs: its secret is in this "
                      "answer only")
 async def create_token(body: TokenRequest, request: Request) -> NewToken:
-    ctx = ctx_of(request)
-    p = principal_of(request)
-    require_admin(p)
+    ctx, p = admin_of(request)
     collections = list(dict.fromkeys(body.collections)) if body.collections is not None else None
     if not p.covers(collections):
         raise HTTPException(403, "a token can only be given collections this admin token may read: "
@@ -322,9 +325,7 @@ async def create_token(body: TokenRequest, request: Request) -> NewToken:
 @router.delete("/api/v1/tokens/{name}", tags=["native"], status_code=204,
                summary="Revoke a token (admin token): refused from its next request on")
 async def revoke_token(name: str, request: Request) -> Response:
-    ctx = ctx_of(request)
-    p = principal_of(request)
-    require_admin(p)
+    ctx, p = admin_of(request)
     check_text(name)
     tokens = await run_in_threadpool(ctx.tokens.list)
     target = next((t for t in tokens if t.name == name), None)
@@ -341,9 +342,7 @@ async def revoke_token(name: str, request: Request) -> Response:
 async def add_document(request: Request,
                        filename: str = Query(min_length=1, max_length=255),
                        collection: str = Query(default="default", min_length=1, max_length=200)) -> Any:
-    ctx = ctx_of(request)
-    p = principal_of(request)
-    require_admin(p)
+    ctx, p = admin_of(request)
     check_text(filename)
     check_text(collection)
     if not p.allows_collection(collection):
@@ -363,9 +362,7 @@ async def add_document(request: Request,
 @router.delete("/api/v1/documents/{document_id}", tags=["native"], status_code=204,
                summary="Remove a document (admin token)")
 async def remove_document(document_id: int, request: Request) -> Response:
-    ctx = ctx_of(request)
-    p = principal_of(request)
-    require_admin(p)
+    ctx, p = admin_of(request)
     doc = await run_in_threadpool(ctx.services.store.document, document_id) \
         if -(2**63) <= document_id < 2**63 else None
     if doc is None:
