@@ -225,7 +225,9 @@ def _ext(path: Path) -> str:
     return path.suffix.lower().lstrip(".")
 
 
-def _format_by_name(path: Path) -> str | None:
+def format_by_name(path: Path) -> str | None:
+    """The format a file's name suggests (None if RagDesk does not read such names); the
+    content may still say otherwise (see detect_format)."""
     ext = _ext(path)
     if ext:
         return _EXTENSIONS.get(ext)
@@ -237,19 +239,13 @@ def _format_by_name(path: Path) -> str | None:
 PLAIN_FORMATS = frozenset({"text", "markdown", "code", "csv", "json"})
 
 
-def format_by_name(path: Path) -> str | None:
-    """The format a file's name suggests (None if RagDesk does not read such names); the
-    content may still say otherwise (see detect_format)."""
-    return _format_by_name(Path(path))
-
-
 def supported(path: Path) -> bool:
     """True if RagDesk reads files with this name (by extension; content is checked by extract).
 
     Files that are known but unsupported (legacy .doc, images, archives) return False;
     ``extract`` on them raises :class:`UnsupportedFormat` with a reason worth showing.
     """
-    return _format_by_name(Path(path)) is not None
+    return format_by_name(Path(path)) is not None
 
 
 def detect_format(path: Path, head: bytes) -> str:
@@ -272,7 +268,7 @@ def detect_format(path: Path, head: bytes) -> str:
         )
     if head[60:68] == b"BOOKMOBI":
         return "mobi"
-    by_name = _format_by_name(path)
+    by_name = format_by_name(path)
     if by_name == "pdf":  # no %PDF header (checked above): a download error page, or damage
         raise ExtractionError("not a PDF file (no PDF header) — it is damaged or misnamed")
     if by_name is not None:
