@@ -4,9 +4,10 @@
 command line, a worker signal in the GUI) and may cancel between steps. The work overlaps:
 files are read, hashed, extracted and chunked beside the embedding -- small plain-text files on
 a thread of this process, everything else in worker processes (memory-bounded, killed if they
-hang, keeping a crashing parser away from the vault) -- and a writer thread stores each document
-as soon as its chunks are embedded. Each document is written in one transaction, so a kill at
-any moment leaves every document whole or absent.
+hang, keeping a crashing parser away from the vault) -- and a writer thread stores documents
+as soon as their chunks are embedded, those completed together in one commit (`Store.batch`).
+A document is never split across transactions, so a kill at any moment leaves every document
+whole or absent, and a document is reported indexed only once committed.
 
 Idempotent: a file whose size and mtime are unchanged is not even read; one whose bytes hash to
 what is stored is not parsed again; a changed file replaces its old version atomically. A file
@@ -670,8 +671,9 @@ class Indexer:
         and hand each document to the writer thread as soon as its last chunk is embedded: it
         is stored while the next slices are embedded here."""
         new = [p for p in batch if p.status == INDEXED and not p.same_hash]
-        embed_ids = getattr(self.embedder, "embed_token_ids", None)
-        use_ids = embed_ids is not None and all(p.token_ids is not None for p in new)
+        # The parser made input ids only for an embedder that takes them (see _token_counter).
+        use_ids = bool(new) and all(p.token_ids is not None for p in new)
+        embed = self.embedder.embed_token_ids if use_ids else self.embedder.embed  # type: ignore[attr-defined]
         texts: list[Any] = []  # chunk texts, or their token ids when the parser made them
         owner: list[int] = []  # texts[i] is a chunk of batch[owner[i]]
         first_row: list[int] = []
@@ -694,7 +696,7 @@ class Indexer:
             if self._cancel.is_set():
                 return  # what is complete is stored; the rest of the batch is left for next time
             rows = order[start:start + EMBED_SLICE]
-            part = (embed_ids if use_ids else self.embedder.embed)([texts[i] for i in rows])
+            part = embed([texts[i] for i in rows])
             if vectors is None:
                 vectors = np.empty((len(texts), part.shape[1]), dtype=part.dtype)
             vectors[rows] = part
