@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ragdesk.core.chat import ChatEvent
 from ragdesk.errors import RagdeskError, UsageError
-from ragdesk.server.auth import Principal
+from ragdesk.server.auth import Principal, UnknownCollection
 from ragdesk.server.documents import UploadRejected
 
 log = logging.getLogger("ragdesk.server.api")
@@ -309,13 +309,9 @@ async def create_token(body: TokenRequest, request: Request) -> NewToken:
     if not p.covers(collections):
         raise HTTPException(403, "a token can only be given collections this admin token may read: "
                                  + ", ".join(p.collections or ()))
-    known = await run_in_threadpool(ctx.collection_ids_by_name)
-    unknown = [c for c in collections or [] if c not in known]
-    if unknown:
-        raise HTTPException(422, f"no collection named {unknown[0]!r}")
     try:
         token, secret = await run_in_threadpool(ctx.tokens.create, body.name, collections, body.admin, p.name)
-    except UsageError as exc:
+    except (UsageError, UnknownCollection) as exc:
         raise HTTPException(422, str(exc)) from None
     except RagdeskError as exc:  # the name is taken by an active token
         raise HTTPException(409, str(exc)) from None

@@ -43,6 +43,10 @@ def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+class UnknownCollection(RagdeskError):
+    """A token was asked for with a collection the store does not have."""
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is asking: the token's name, its scope, and the collection ids it may read."""
@@ -84,7 +88,7 @@ class TokenRegistry:
             known = {c.name for c in self.store.collections()}
             unknown = [c for c in collections if c not in known]
             if unknown:
-                raise RagdeskError(f"no collection named {unknown[0]!r} "
+                raise UnknownCollection(f"no collection named {unknown[0]!r} "
                                    f"(collections: {', '.join(sorted(known)) or 'none yet'})")
         secret = new_secret()
         token = self.store.create_token(name, hash_token(secret),
