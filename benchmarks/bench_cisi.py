@@ -35,7 +35,7 @@ PASSPHRASE = "benchmark"
 
 
 def make_vault(home: Path) -> None:
-    from ragdesk.core.store import vault
+    from ragdesk.core.store.sqlite import vault
     from ragdesk.core.store.keys import KdfParams
 
     vault.create(home, PASSPHRASE, kdf=KdfParams.fresh(memory_kib=8192, iterations=1, lanes=1)).lock()
@@ -114,7 +114,7 @@ def main() -> None:
     judged = {q: t for q, t in queries.items() if q in qrels}
 
     with tempfile.TemporaryDirectory() as tmp:
-        from ragdesk.core.embedders import BuiltinEmbedder
+        from ragdesk.core.embedding import BuiltinEmbedder
 
         home = Path(args.keep) if args.keep else Path(tmp) / "home"
         if not (home / "vault.db").exists():
@@ -139,7 +139,7 @@ def main() -> None:
 
             # The pipeline embeds chunks (long abstracts are split, with overlap), not whole
             # documents cut at 256 tokens: time the embedder alone on those same chunk texts too.
-            from ragdesk.core.store import vault as vault_store
+            from ragdesk.core.store.sqlite import vault as vault_store
 
             with vault_store.unlock(home, PASSPHRASE) as store:
                 chunk_texts = [c.text for d in store.documents() for c in store.document_chunks(d.id)]
@@ -174,7 +174,7 @@ def main() -> None:
             embedder = BuiltinEmbedder()
 
         from ragdesk.core.retrieval import Retriever, SearchOptions
-        from ragdesk.core.store import vault as vault_store
+        from ragdesk.core.store.sqlite import vault as vault_store
 
         store = vault_store.unlock(home, PASSPHRASE)
         try:

@@ -80,10 +80,10 @@ def main() -> None:
     import pgserver
     import psycopg
 
-    from ragdesk.core.embedders import BuiltinEmbedder
-    from ragdesk.core.indexer import Indexer, IndexOptions
+    from ragdesk.core.embedding import BuiltinEmbedder
+    from ragdesk.core.indexing import Indexer, IndexOptions
     from ragdesk.core.store import postgres
-    from ragdesk.core.store import vault as vault_store
+    from ragdesk.core.store.sqlite import vault as vault_store
     from ragdesk.core.store.keys import KdfParams
 
     kdf = KdfParams.fresh(memory_kib=8192, iterations=1, lanes=1)

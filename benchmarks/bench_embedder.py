@@ -116,7 +116,7 @@ def main() -> None:
     import numpy as np
     import onnxruntime
 
-    from ragdesk.core.embedders import BuiltinEmbedder, builtin_model_dir
+    from ragdesk.core.embedding import BuiltinEmbedder, builtin_model_dir
 
     docs = cisi.load_docs(args.data_dir)
     queries = cisi.load_queries(args.data_dir)
@@ -170,7 +170,7 @@ def measure_int8(embedder: Any, doc_ids: list[int], doc_texts: list[str], qids: 
     import onnxruntime as ort
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from ragdesk.core.embedders import _build_bert_graph
+    from ragdesk.core.embedding import _build_bert_graph
 
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = Path(tmp) / "fp32.onnx"

@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_retrieval_speed as speed  # noqa: E402
 
 from ragdesk.core.chat import ChatService, ChatSettings  # noqa: E402
-from ragdesk.core.embedders import BuiltinEmbedder  # noqa: E402
+from ragdesk.core.embedding import BuiltinEmbedder  # noqa: E402
 from ragdesk.core.retrieval import Retriever  # noqa: E402
-from ragdesk.core.store import vault as vault_store  # noqa: E402
+from ragdesk.core.store.sqlite import vault as vault_store  # noqa: E402
 from tests.fakes.ollama import FakeOllama  # noqa: E402
 
 

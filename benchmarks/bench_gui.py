@@ -107,7 +107,7 @@ def bench_lag(corpus: Path) -> None:
     from PySide6.QtWidgets import QApplication
 
     from ragdesk.app import Services
-    from ragdesk.core.store import vault as vault_store
+    from ragdesk.core.store.sqlite import vault as vault_store
     from ragdesk.core.store.keys import KdfParams
     from ragdesk.gui.app import configure
     from ragdesk.gui.mainwindow import MainWindow
@@ -168,7 +168,7 @@ def bench_lag(corpus: Path) -> None:
 
 
 def bench_startup(runs: int) -> None:
-    from ragdesk.core.store import vault as vault_store
+    from ragdesk.core.store.sqlite import vault as vault_store
 
     with tempfile.TemporaryDirectory(prefix="ragdesk-bench-start-") as tmp:
         home = Path(tmp) / "home"

@@ -28,10 +28,10 @@ def main() -> None:
     parser.add_argument("--fractions", default="1,0.2,0.05,0.02,0.005")
     args = parser.parse_args()
 
-    from ragdesk.core.embedders import BuiltinEmbedder
+    from ragdesk.core.embedding import BuiltinEmbedder
     from ragdesk.core.records import ChunkDraft, DocumentInfo, VectorSpace
     from ragdesk.core.retrieval import Retriever
-    from ragdesk.core.store import vault as vault_store
+    from ragdesk.core.store.sqlite import vault as vault_store
     from ragdesk.core.store.keys import KdfParams
 
     docs, queries, qrels = cisi.load_docs(), cisi.load_queries(), cisi.load_qrels()

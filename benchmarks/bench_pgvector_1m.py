@@ -302,7 +302,7 @@ def load(server: LocalPostgres, data: Path, rows: int, sampler: MemorySampler) -
     import psycopg
 
     from ragdesk.core.store import postgres
-    from ragdesk.core.store import vault as vault_store
+    from ragdesk.core.store.sqlite import vault as vault_store
     from ragdesk.core.store.keys import KdfParams
 
     out: dict[str, Any] = {}
@@ -550,9 +550,9 @@ def main() -> None:
         print(report(result))
         return
 
-    from ragdesk.core.embedders import BuiltinEmbedder
+    from ragdesk.core.embedding import BuiltinEmbedder
     from ragdesk.core.store import postgres
-    from ragdesk.core.store import vault as vault_store
+    from ragdesk.core.store.sqlite import vault as vault_store
 
     data = args.data
     spec = json.loads((data / "queries.json").read_text())

@@ -60,7 +60,7 @@ RARE_RATE = 0.03  # share of words replaced by rare tokens (names, numbers, code
 
 def cisi_embeddings(workdir: Path) -> np.ndarray:
     """The built-in embedder's vectors of the CISI abstracts (cached in workdir)."""
-    from ragdesk.core.embedders import BuiltinEmbedder  # noqa: PLC0415
+    from ragdesk.core.embedding import BuiltinEmbedder  # noqa: PLC0415
 
     sys.path.insert(0, str(HERE))
     import cisi  # noqa: PLC0415
@@ -162,9 +162,9 @@ def without_memory_security() -> None:
 
 
 def build_vault(sizedir: Path, vectors: np.ndarray, seed: int, fast: bool = False) -> dict[str, Any]:
-    from ragdesk.core.embedders import BUILTIN_MODEL  # noqa: PLC0415
+    from ragdesk.core.embedding import BUILTIN_MODEL  # noqa: PLC0415
     from ragdesk.core.records import ChunkDraft, DocumentInfo, VectorSpace  # noqa: PLC0415
-    from ragdesk.core.store import vault as vault_store  # noqa: PLC0415
+    from ragdesk.core.store.sqlite import vault as vault_store  # noqa: PLC0415
     from ragdesk.core.store.keys import KdfParams  # noqa: PLC0415
 
     if fast:
@@ -329,9 +329,9 @@ def recall(store: Any, qvecs: np.ndarray, truth_ids: np.ndarray, k: int) -> tupl
 
 def child_main(sizedir: Path, fallback_queries: int, agreement_queries: int) -> None:
     """Runs in a fresh interpreter: what the application would see. Prints one JSON line."""
-    from ragdesk.core.embedders import BuiltinEmbedder  # noqa: PLC0415
+    from ragdesk.core.embedding import BuiltinEmbedder  # noqa: PLC0415
     from ragdesk.core.retrieval import Retriever  # noqa: PLC0415
-    from ragdesk.core.store import vault as vault_store  # noqa: PLC0415
+    from ragdesk.core.store.sqlite import vault as vault_store  # noqa: PLC0415
 
     spec = json.loads((sizedir / "queries.json").read_text())
     truth = np.load(sizedir / "truth_ids.npy")  # (unique queries, K) chunk ids
@@ -467,7 +467,7 @@ def measure_size(n: int, workdir: Path, reference: np.ndarray, sets: dict[str, l
                  chroma_python: str | None, fallback_queries: int,
                  build_only: bool = False, fast_build: bool = False,
                  agreement_queries: int = 0) -> dict[str, Any]:
-    from ragdesk.core.embedders import BuiltinEmbedder  # noqa: PLC0415
+    from ragdesk.core.embedding import BuiltinEmbedder  # noqa: PLC0415
 
     sizedir = workdir / f"n{n}"
     sizedir.mkdir(parents=True, exist_ok=True)

@@ -218,7 +218,7 @@ class Cluster:
 
     def init_database(self, docs: int, tokens: int) -> tuple[list[str], str]:
         """`ragdesk init`, the corpus, `tokens` read-only tokens and an admin token."""
-        from ragdesk.core.embedders import OllamaEmbedder
+        from ragdesk.core.embedding import OllamaEmbedder
         from ragdesk.core.records import ChunkDraft, DocumentInfo, VectorSpace
         from ragdesk.core.store import postgres
         from ragdesk.server.auth import TokenRegistry

@@ -51,7 +51,7 @@ def cpu_seconds(pid: int | str) -> float:
 
 def make_vault(home: Path, docs: int):  # type: ignore[no-untyped-def]
     from ragdesk.core.records import ChunkDraft, DocumentInfo, VectorSpace
-    from ragdesk.core.store import vault as vault_store
+    from ragdesk.core.store.sqlite import vault as vault_store
     from ragdesk.core.store.keys import KdfParams
     from tests.fakes.embedder import HashEmbedder
 

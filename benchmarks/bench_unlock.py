@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ragdesk.core.store import vault as vault_store
+from ragdesk.core.store.sqlite import vault as vault_store
 from ragdesk.core.store.keys import KdfParams
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ragdesk.cli import main as cli_main
+from ragdesk.cli.main import main as cli_main
 
 
 def main() -> None:

@@ -7,30 +7,18 @@ choice, the same options and the same store, passed in rather than looked up glo
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ragdesk.core.chat import ChatService, ChatSettings
-from ragdesk.core.embedders import BuiltinEmbedder, Embedder, OllamaEmbedder
-from ragdesk.core.indexer import Indexer, IndexOptions
+from ragdesk.core.embedding import BuiltinEmbedder, Embedder, OllamaEmbedder
+from ragdesk.core.indexing import Indexer, IndexOptions
+from ragdesk.core.ollama import ollama_host
 from ragdesk.core.retrieval import Retriever, SearchOptions
 from ragdesk.core.store.base import Store
 
 log = logging.getLogger("ragdesk.app")
-
-DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
-
-
-def ollama_host(store: Store | None = None) -> str:
-    """$OLLAMA_HOST wins, then the vault's setting, then Ollama's own default."""
-    host = os.environ.get("OLLAMA_HOST") or (store.get_setting("ollama_host") if store else None)
-    host = host or DEFAULT_OLLAMA_HOST
-    if "://" not in host:
-        host = "http://" + host
-    return host
-
 
 @dataclass
 class Services:

@@ -17,6 +17,3 @@ def home(override: str | os.PathLike[str] | None = None) -> Path:
         return Path(chosen).expanduser().resolve()
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
-
-def vault_path(home_dir: Path) -> Path:
-    return home_dir / "vault.db"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ragdesk.core.store import vault as vault_store
+from ragdesk.core.store.sqlite import vault as vault_store
 
 # Headless by default, also when pytest is run by hand rather than through `make test` (Qt
 # aborts without a display otherwise).

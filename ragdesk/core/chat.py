@@ -18,10 +18,8 @@ the model that instructions inside sources are not instructions.
 
 from __future__ import annotations
 
-import functools
 import logging
 import queue
-import ssl
 import re
 import threading
 import time
@@ -29,6 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ragdesk.core.ollama import OllamaProblem, describe_error, make_client, missing_model_remedy
 from ragdesk.core.records import Hit, Message
 from ragdesk.core.retrieval import Retriever
 from ragdesk.core.store.base import Store
@@ -134,58 +133,6 @@ class ChatSettings:
     timeout: float = 300.0
     connect_timeout: float = 5.0
     temperature: float | None = 0.2
-
-
-class OllamaProblem(Exception):
-    """Why the model could not answer: `message` for the user, `remedy` what to do."""
-
-    def __init__(self, message: str, remedy: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.remedy = remedy
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    # Loading the CA bundle costs ~100 ms of CPU: once per process, not once per answer.
-    return ssl.create_default_context()
-
-
-def make_client(host: str, timeout: float = 300.0, connect_timeout: float = 5.0) -> Any:
-    import httpx
-    import ollama
-
-    # trust_env=False: no proxy from the environment may carry vault text off this machine.
-    return ollama.Client(host=host, timeout=httpx.Timeout(timeout, connect=connect_timeout),
-                         trust_env=False, verify=_tls_context())
-
-
-def missing_model_remedy(model: str) -> str:
-    return (f"run `ollama pull {model}`, or on a machine with no network copy the model's GGUF"
-            f" file over and run `ollama create {model} -f Modelfile` (Modelfile: `FROM ./model.gguf`)")
-
-
-def describe_error(exc: BaseException, host: str, model: str | None) -> OllamaProblem:
-    """Sort what the client raised into a message and a remedy a user can act on."""
-    import httpx
-    import ollama
-
-    if isinstance(exc, ollama.ResponseError):
-        if exc.status_code == 404 and model:
-            return OllamaProblem(f"the model {model} is not installed in Ollama at {host}",
-                                 missing_model_remedy(model))
-        return OllamaProblem(f"Ollama at {host} failed: {exc.error} (HTTP {exc.status_code})",
-                             "try again; if it persists, check Ollama's log")
-    if isinstance(exc, (ConnectionError, httpx.ConnectError)):
-        return OllamaProblem(f"Ollama is not reachable at {host}",
-                             "start Ollama (`ollama serve`) or set its address in Settings or OLLAMA_HOST")
-    if isinstance(exc, httpx.TimeoutException):
-        return OllamaProblem(f"Ollama at {host} did not answer in time",
-                             "the model may still be loading; try again")
-    if isinstance(exc, (httpx.HTTPError, OSError, ValueError)):
-        return OllamaProblem(f"the connection to Ollama at {host} broke off ({type(exc).__name__})",
-                             "try again")
-    return OllamaProblem(f"Ollama at {host} failed ({type(exc).__name__}: {exc})", "try again")
 
 
 def pick_model(listing: Any, host: str) -> str:

@@ -146,7 +146,7 @@ class Message:
     role: str  # "user" | "assistant"
     content: str
     citations: list[dict[str, Any]]
-    status: str  # "complete" | "stopped" | "failed" | "extractive"
+    status: str  # "complete" | "stopped" | "failed" | "streaming" (chat.COMPLETE, ...)
     created_at: float
     meta: dict[str, Any] = field(default_factory=dict)
 

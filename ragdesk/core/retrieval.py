@@ -17,9 +17,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ragdesk.core.embedders import Embedder
+from ragdesk.core.embedding import Embedder
 from ragdesk.core.records import Chunk, Document, Hit
 from ragdesk.core.store.base import Store
+from ragdesk.core.store.keyword import query_terms
 
 log = logging.getLogger("ragdesk.retrieval")
 
@@ -60,10 +61,6 @@ def fuse(lists: Sequence[tuple[float, Sequence[int]]], rrf_k: float) -> list[tup
         for rank, item in enumerate(ids, start=1):
             scores[item] = scores.get(item, 0.0) + weight / (rrf_k + rank)
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
-
-
-def query_terms(text: str) -> list[str]:
-    return list(dict.fromkeys(t.lower() for t in _WORD.findall(text)))
 
 
 def snippet(text: str, terms: Sequence[str], width: int) -> tuple[str, tuple[tuple[int, int], ...]]:
@@ -175,7 +172,7 @@ class Retriever:
 
     def _hits(self, ranked: list[tuple[int, float]], query: str, k: int,
               document_ids: Sequence[int] | None) -> list[Hit]:
-        terms = query_terms(query)
+        terms = query_terms(query, limit=None)
         wanted_docs = set(document_ids) if document_ids else None
         hits: list[Hit] = []
         kept_shingles: list[set[tuple[str, ...]]] = []

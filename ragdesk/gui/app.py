@@ -22,7 +22,7 @@ from typing import Any
 from PySide6.QtCore import QEvent, QObject, QSettings, QTimer, Signal
 from PySide6.QtWidgets import QApplication
 
-from ragdesk.core.store import vault as vault_store
+from ragdesk.core.store.sqlite import vault as vault_store
 from ragdesk.core.store.keys import KdfParams
 from ragdesk.gui import icons
 from ragdesk.gui.unlock import CreateVaultDialog, UnlockDialog

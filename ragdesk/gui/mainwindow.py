@@ -1187,7 +1187,8 @@ def _watch_list(folders: list[str]) -> list[str]:
 def _sources_of_last_answer(entries: list[TranscriptEntry]) -> list[SourceItem]:
     """The sources pane for a conversation read back: the last answer's citations, with the
     question's words marked in their snippets again."""
-    from ragdesk.core.retrieval import query_terms, snippet
+    from ragdesk.core.retrieval import snippet
+    from ragdesk.core.store.keyword import query_terms
 
     question = ""
     for entry in entries:
@@ -1196,7 +1197,7 @@ def _sources_of_last_answer(entries: list[TranscriptEntry]) -> list[SourceItem]:
     answers = [e for e in entries if e.role == "assistant" and e.citations]
     if not answers:
         return []
-    terms = query_terms(question)
+    terms = query_terms(question, limit=None)
     items = []
     for c in answers[-1].citations:
         text_snippet, marks = snippet(str(c.get("text") or ""), terms, 240)

@@ -34,7 +34,7 @@ def run_self_test(argv: list[str]) -> int:
         qInstallMessageHandler(quiet)
 
         from ragdesk.app import Services
-        from ragdesk.core.store import vault as vault_store
+        from ragdesk.core.store.sqlite import vault as vault_store
         from ragdesk.core.store.keys import KdfParams
         from ragdesk.gui import icons
         from ragdesk.gui.app import configure

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ragdesk.app import DEFAULT_OLLAMA_HOST
+from ragdesk.core.ollama import DEFAULT_OLLAMA_HOST, normalise_host
 from ragdesk.gui import icons
 from ragdesk.gui.workers import (
     OllamaStatus,
@@ -231,9 +231,7 @@ class SettingsDialog(QDialog):
         return self.host.text().strip() or DEFAULT_OLLAMA_HOST
 
     def check(self) -> None:
-        host = self.current_host()
-        if "://" not in host:
-            host = "http://" + host
+        host = normalise_host(self.current_host())
         self.check_button.setEnabled(False)
         self.status.setText(f"Connecting to {host}…")
         self.pool.run(lambda: self._probe(host), "check ollama",

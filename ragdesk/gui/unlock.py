@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ragdesk.core.store import vault as vault_store
+from ragdesk.core.store.sqlite import vault as vault_store
 from ragdesk.core.store.keys import KdfParams
 from ragdesk.gui import icons
 from ragdesk.gui.workers import WorkerError, WorkerPool

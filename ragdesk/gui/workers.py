@@ -196,7 +196,7 @@ def load_embedder(services: Any) -> None:
 class IndexUpdate:
     """One step of an indexing run, with the documents it touched, read off the UI thread."""
 
-    progress: Any  # ragdesk.core.indexer.Progress
+    progress: Any  # ragdesk.core.indexing.Progress
     documents: list[Document] = field(default_factory=list)
     removed: list[int] = field(default_factory=list)
     outcomes: list[Any] = field(default_factory=list)  # FileOutcome of this step
@@ -218,7 +218,7 @@ class IndexJob:
             self.indexer.cancel()
 
     def __call__(self) -> Iterator[IndexUpdate]:
-        from ragdesk.core.indexer import REMOVED
+        from ragdesk.core.indexing import REMOVED
 
         load_embedder(self.services)
         self.indexer = self.services.indexer(**self.options)
@@ -301,7 +301,8 @@ def probe_ollama(services: Any, host: str | None = None) -> OllamaStatus:
     """Is Ollama reachable, which version, which models; never raises for Ollama's faults."""
     from dataclasses import replace as dc_replace
 
-    from ragdesk.core.chat import ChatService, OllamaProblem, missing_model_remedy
+    from ragdesk.core.chat import ChatService
+    from ragdesk.core.ollama import OllamaProblem, missing_model_remedy
 
     settings = services.chat_settings()
     if host:

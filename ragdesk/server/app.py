@@ -33,6 +33,7 @@ from starlette.types import Receive, Scope, Send
 
 from ragdesk import __version__
 from ragdesk.app import Services
+from ragdesk.core.system import available_memory, process_rss
 from ragdesk.server.auth import Principal, Throttle, TokenRegistry
 from ragdesk.server.bridge import ChatRunner, ModelCatalog
 from ragdesk.server.config import ServerConfig
@@ -180,9 +181,9 @@ class ServerContext:
         free = shutil.disk_usage(self.services.home if self.services.home.exists() else Path.cwd()).free
         checks["disk"] = {"ok": free >= MIN_FREE_DISK, "free_bytes": free}
         ok = ok and checks["disk"]["ok"]
-        available = _available_memory()
+        available = available_memory()
         checks["memory"] = {"ok": available is None or available >= MIN_FREE_MEMORY,
-                            "available_bytes": available, "rss_bytes": _rss()}
+                            "available_bytes": available, "rss_bytes": process_rss()}
         ok = ok and checks["memory"]["ok"]
         checks["streams"] = {"active": self._streams, "limit": self.config.limits.max_streams}
         return ok, checks
@@ -200,22 +201,6 @@ class _SlotStream(StreamingResponse):
             await super().__call__(scope, receive, send)
         finally:
             self._ctx.release(self._principal)
-
-
-def _available_memory() -> int | None:
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    return None
-
-
-def _rss() -> int | None:
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return None
 
 
 def principal_of(request: Request) -> Principal:

@@ -35,11 +35,11 @@ from ragdesk.core.chat import (
     ChatService,
     ChatSettings,
     ChatTurn,
-    OllamaProblem,
     context_length,
     fit_context,
     pick_model,
 )
+from ragdesk.core.ollama import OllamaProblem
 from ragdesk.core.records import Message
 from ragdesk.server.session import AuditWriter, ConversationMemory, RemoteStore
 

@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from ragdesk.app import Services
 from ragdesk.core import chunking, extract
-from ragdesk.core.indexer import IndexOptions, TokenCounter, parser_pool
+from ragdesk.core.indexing import IndexOptions, TokenCounter, parser_pool
 from ragdesk.core.records import INDEXED, ChunkDraft, Document, DocumentInfo, VectorSpace
 from ragdesk.errors import RagdeskError
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QSettings
 
-from ragdesk.core.store import vault as vault_store
+from ragdesk.core.store.sqlite import vault as vault_store
 from tests.conftest import CORPUS, PASSPHRASE, fast_kdf
 from tests.fakes.embedder import HashEmbedder
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ragdesk.core import indexer
+from ragdesk.core import indexing
 from ragdesk.core.records import INDEXED, UNSUPPORTED
 from ragdesk.gui.models import RecordRole
 from tests.fakes.embedder import HashEmbedder
@@ -99,7 +99,7 @@ def test_cancel_indexing_keeps_what_was_indexed(qtbot, unlocked, tmp_path: Path,
     for i in range(150):
         (folder / f"note-{i:03d}.txt").write_text(f"Note {i}: the harbour lamp was checked on day {i}.\n",
                                                   encoding="utf-8")
-    monkeypatch.setattr(indexer, "EMBED_BATCH_CHUNKS", 8)  # many small steps to stop between
+    monkeypatch.setattr(indexing, "EMBED_BATCH_CHUNKS", 8)  # many small steps to stop between
     app = unlocked(embedder=_SlowEmbedder())
     window = app.window
     with qtbot.waitSignal(window.index_finished, timeout=30000) as finished:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
-from ragdesk.core.store import vault as vault_store
+from ragdesk.core.store.sqlite import vault as vault_store
 from ragdesk.gui.unlock import CreateVaultDialog, UnlockDialog, passphrase_strength
 from tests.conftest import PASSPHRASE
 

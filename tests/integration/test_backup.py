@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from ragdesk.core.records import ChunkDraft, DocumentInfo, VectorSpace
-from ragdesk.core.store import backup, snapshot
-from ragdesk.core.store import vault as vault_store
+from ragdesk.core.store.sqlite import backup, snapshot
+from ragdesk.core.store.sqlite import vault as vault_store
 from ragdesk.errors import VaultInUse, WrongPassphrase
 from tests.conftest import PASSPHRASE, REPO, fast_kdf, run_cli
 from tests.fakes.embedder import HashEmbedder

@@ -127,7 +127,7 @@ def test_service_units_name_real_commands_and_hardening() -> None:
     timer = (INSTALLER / "systemd" / "ragdesk-backup@.timer").read_text()
     assert "OnCalendar=" in timer and "Persistent=true" in timer
     # The options the units pass exist in the command line.
-    from ragdesk.cli import build_parser
+    from ragdesk.cli.main import build_parser
 
     parser = build_parser()
     args = parser.parse_args(["backup", "/tmp/b", "--keep", "7", "--passphrase-file", "/p"])

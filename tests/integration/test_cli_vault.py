@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ragdesk.core.store import vault as vault_store
+from ragdesk.core.store.sqlite import vault as vault_store
 from tests.conftest import PASSPHRASE, REPO, fast_kdf, run_cli
 from tests.unit.test_vault import add_document, snapshot
 
@@ -101,7 +101,7 @@ def test_not_a_vault_file(home: Path, cli) -> None:  # type: ignore[no-untyped-d
 HOLDER = """
 import sys, time
 from pathlib import Path
-from ragdesk.core.store import vault
+from ragdesk.core.store.sqlite import vault
 v = vault.unlock(Path(sys.argv[1]), sys.argv[2])
 print("ready", flush=True)
 sys.stdin.readline()
@@ -203,7 +203,7 @@ def test_zero_egress_guard_covers_child_processes() -> None:
 
 def test_unhandled_bug_is_one_line_not_a_traceback(locked_vault: Path) -> None:
     code = (
-        "import sys; from ragdesk import cli\n"
+        "import sys; from ragdesk.cli import main as cli\n"
         "def boom(args): raise ZeroDivisionError('x')\n"
         "cli.cmd_status = boom\n"
         "sys.exit(cli.main(['status']))\n"

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ragdesk import doctor
-from ragdesk.core.embedders import BUILTIN_MODEL
+from ragdesk.cli import doctor
+from ragdesk.core.embedding import BUILTIN_MODEL
 from ragdesk.core.records import ChunkDraft, DocumentInfo, VectorSpace
-from ragdesk.core.store import vault as vault_store
+from ragdesk.core.store.sqlite import vault as vault_store
 from tests.conftest import PASSPHRASE, fast_kdf, run_cli
 from tests.fakes.ollama import FakeOllama
 

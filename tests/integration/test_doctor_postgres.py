@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from ragdesk import doctor
+from ragdesk.cli import doctor
 from ragdesk.core.store import postgres
 from tests.conftest import PASSPHRASE, run_cli
 from tests.fakes.postgres import open_pg

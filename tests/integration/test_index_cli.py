@@ -17,7 +17,7 @@ from pathlib import Path
 import pymupdf
 import pytest
 
-from ragdesk.core.store import vault as vault_store
+from ragdesk.core.store.sqlite import vault as vault_store
 from tests.conftest import CISI, CORPUS, PASSPHRASE, REPO, run_cli
 
 ENV = {"RAGDESK_PASSPHRASE": PASSPHRASE}

@@ -20,11 +20,11 @@ import numpy as np
 import psycopg
 import pytest
 
-from ragdesk.core.indexer import Indexer, IndexOptions
+from ragdesk.core.indexing import Indexer, IndexOptions
 from ragdesk.core.records import ApiToken, ChunkDraft, DocumentInfo, VectorSpace
 from ragdesk.core.retrieval import Retriever, SearchOptions
-from ragdesk.core.store import vault as vault_store
-from ragdesk.core.store.migrate import HALFVEC_TOLERANCE, Migration, MigrationConflict
+from ragdesk.core.store.sqlite import vault as vault_store
+from ragdesk.core.store.transfer import HALFVEC_TOLERANCE, Migration, MigrationConflict
 from tests.conftest import CORPUS, PASSPHRASE, REPO, fast_kdf, run_cli
 from tests.fakes.embedder import HashEmbedder
 from tests.fakes.postgres import open_pg

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ragdesk.core.store import vault as vault_store
+from ragdesk.core.store.sqlite import vault as vault_store
 from ragdesk.server.tls import client_context, fingerprint
 from tests.conftest import PASSPHRASE, REPO, run_cli
 from tests.fakes.ollama import FakeOllama

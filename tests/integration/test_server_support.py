@@ -13,8 +13,8 @@ import pytest
 
 from ragdesk.app import Services
 from ragdesk.core.records import ChunkDraft, DocumentInfo, VectorSpace
-from ragdesk.core.store import vault as vault_store
-from ragdesk.core.store.vault import Vault
+from ragdesk.core.store.sqlite import vault as vault_store
+from ragdesk.core.store.sqlite.vault import Vault
 from ragdesk.server.config import Limits, ServerConfig
 from ragdesk.server.runner import ServerHandle
 from ragdesk.server.tls import client_context

@@ -15,6 +15,7 @@ import pytest
 
 from ragdesk.core.records import ChunkDraft, DocumentInfo, VectorSpace
 from ragdesk.core.store import postgres
+from ragdesk.core.store.keyword import query_terms
 from tests.store.conftest import open_pg
 
 DIM = 4
@@ -70,7 +71,7 @@ def assert_counts_right(store: Any) -> None:
 
 def reference(url: str, query: str) -> list[tuple[int, float]]:
     with psycopg.connect(url) as conn:
-        rows = conn.execute(REFERENCE_BM25, (" ".join(postgres.fts_terms(query)),)).fetchall()
+        rows = conn.execute(REFERENCE_BM25, (" ".join(query_terms(query)),)).fetchall()
     return [(r[0], float(r[1])) for r in rows]
 
 

@@ -12,7 +12,7 @@ import pytest
 from ragdesk.core.chat import EXTRACTIVE, LLM, ChatService, ChatSettings
 from ragdesk.core.records import ChunkDraft, DocumentInfo, VectorSpace
 from ragdesk.core.retrieval import Retriever
-from ragdesk.core.store.vault import Vault
+from ragdesk.core.store.sqlite.vault import Vault
 from tests.fakes.embedder import HashEmbedder
 from tests.fakes.ollama import FakeOllama
 

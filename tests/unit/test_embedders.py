@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ragdesk.core import embedders
-from ragdesk.core.embedders import (
+from ragdesk.core import embedding
+from ragdesk.core.embedding import (
     BuiltinEmbedder,
     BuiltinModelMissing,
     EmbedderError,
@@ -138,19 +138,19 @@ def test_count_tokens(builtin: BuiltinEmbedder) -> None:
 def test_graph_is_cached_and_reused(builtin: BuiltinEmbedder, model_cache: Path,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     files = sorted(p.name for p in model_cache.iterdir())
-    assert len(files) == 1 and files[0].endswith(f"-{embedders.GRAPH_VERSION}.onnx"), files
+    assert len(files) == 1 and files[0].endswith(f"-{embedding.GRAPH_VERSION}.onnx"), files
 
     def no_build(*args: Any) -> None:
         raise AssertionError("the cached graph should have been used")
 
-    monkeypatch.setattr(embedders, "_build_bert_graph", no_build)
+    monkeypatch.setattr(embedding, "_build_bert_graph", no_build)
     again = BuiltinEmbedder(cache_dir=model_cache)
     np.testing.assert_array_equal(again.embed(["cached"]), builtin.embed(["cached"]))
 
 
 def test_unwritable_cache_builds_in_memory(builtin: BuiltinEmbedder, built_graph: Any,
                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(embedders, "_build_bert_graph", lambda *args: built_graph)
+    monkeypatch.setattr(embedding, "_build_bert_graph", lambda *args: built_graph)
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the cache folder should be")
     in_memory = BuiltinEmbedder(cache_dir=blocker / "cache")
@@ -161,7 +161,7 @@ def test_corrupt_cache_file_is_rebuilt(builtin: BuiltinEmbedder, model_cache: Pa
                                        built_graph: Any, tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     good = next(f for f in model_cache.iterdir() if f.suffix == ".onnx")
-    monkeypatch.setattr(embedders, "_build_bert_graph", lambda *args: built_graph)
+    monkeypatch.setattr(embedding, "_build_bert_graph", lambda *args: built_graph)
     cache = tmp_path / "cache"
     cache.mkdir()
     (cache / good.name).write_bytes(b"truncated garbage")

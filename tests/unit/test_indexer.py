@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ragdesk.core.indexer import Indexer, IndexOptions, Progress, path_text, walk
-from ragdesk.core.store.vault import Vault
+from ragdesk.core.indexing import Indexer, IndexOptions, Progress, path_text, walk
+from ragdesk.core.store.sqlite.vault import Vault
 from tests.fakes.embedder import HashEmbedder
 
 
@@ -55,7 +55,7 @@ def test_cancel_between_steps_keeps_finished_documents(vault: Vault, tmp_path: P
 def test_unchanged_files_are_not_read_again(vault: Vault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = write_notes(tmp_path / "notes", 3)
     list(Indexer(vault, HashEmbedder(), IndexOptions(workers=0)).run([folder]))
-    import ragdesk.core.indexer as ix
+    import ragdesk.core.indexing as ix
 
     def boom(job):  # type: ignore[no-untyped-def]
         raise AssertionError("an unchanged file was parsed")

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from ragdesk.core.records import ChunkDraft, DocumentInfo, VectorSpace
-from ragdesk.core.store import vault as vault_store
-from ragdesk.core.store.vectors import VectorIndex
+from ragdesk.core.store.sqlite import vault as vault_store
+from ragdesk.core.store.sqlite.vectors import VectorIndex
 from tests.conftest import PASSPHRASE, fast_kdf
 
 DIM = 8
@@ -156,7 +156,7 @@ def embedding_like(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
 
 
 def test_a_big_index_searches_a_sketch_then_scores_exactly(monkeypatch) -> None:
-    from ragdesk.core.store import vectors
+    from ragdesk.core.store.sqlite import vectors
 
     monkeypatch.setattr(vectors, "EXACT_MAX", 1000)
     monkeypatch.setattr(vectors, "SKETCH_DIMS", 8)

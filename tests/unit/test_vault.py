@@ -12,8 +12,8 @@ import pytest
 import sqlcipher3
 
 from ragdesk.core.records import ChunkDraft, DocumentInfo, VectorSpace
-from ragdesk.core.store import migrations
-from ragdesk.core.store import vault as vault_store
+from ragdesk.core.store.sqlite import schema as migrations
+from ragdesk.core.store.sqlite import vault as vault_store
 from ragdesk.errors import VaultExists, VaultInUse, VaultLocked, VaultTooNew, WrongPassphrase
 from tests.conftest import PASSPHRASE, fast_kdf
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ragdesk.core.store.vectors import VectorIndex
+from ragdesk.core.store.sqlite.vectors import VectorIndex
 
 
 def unit(rng: np.random.Generator, n: int, d: int = 16) -> np.ndarray:

@@ -7,8 +7,7 @@ talk to. Vectors cross it as float32 numpy arrays, normalised to unit length by 
 from __future__ import annotations
 
 import contextlib
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -38,56 +37,6 @@ def matching_token(tokens: Sequence[ApiToken], token_hash: str) -> ApiToken | No
         if hmac.compare_digest(token.token_hash.encode(), token_hash.encode()):
             found = token
     return found
-
-
-# The keyword budget both stores apply (why and what it costs: Vault.keyword_budget), and the
-# window of newest chunks an unranked AND of common words is looked for in (x budget).
-KEYWORD_BUDGET = 2000
-UNRANKED_WINDOW = 16
-
-# Okapi BM25 as FTS5's bm25() computes it (fts5_aux.c), in both stores.
-BM25_K1 = 1.2
-BM25_B = 0.75
-
-
-def bm25_idf(rows: int, chunks: int) -> float:
-    """A word's idf as FTS5 gives it: ln((N - n + 0.5) / (n + 0.5)), floored at 1e-6 (a word in
-    over half the chunks weighs ~nothing); `rows` N chunks in the index, `chunks` n hold it."""
-    idf = math.log((rows - chunks + 0.5) / (chunks + 0.5)) if rows else 0.0
-    return max(idf, 1e-6)
-
-
-def keyword_plan(terms: Sequence[str], chunks: Mapping[str, int], rows: int,
-                 budget: int) -> tuple[list[str], bool]:
-    """Which of a query's words a keyword search looks for, and whether it ranks them by BM25:
-    the keyword budget (see Vault.keyword_budget for why and what it cost in quality).
-
-    `chunks`: how many chunks hold each word (a store may count only up to budget + 1);
-    `rows`: the chunks in the index. An index of up to `budget` chunks: every word, ranked.
-    Otherwise a word in half the chunks or more is left out (BM25 gives it ~no weight), and the
-    informative words are ranked if their chunks add up to the budget, else the rarest of them
-    that do. If none fits (every word is costly or weightless): up to three of those words, the
-    rarest (of equal counts the longest: long words are the rarer ones), to be AND-ed, unranked."""
-    if rows <= budget:
-        return list(terms), True
-    half = (rows + 1) // 2
-    informative = [t for t in terms if 0 < chunks[t] < half and chunks[t] <= budget]
-    costly = [t for t in terms if budget < chunks[t] < half]
-    weightless = [t for t in terms if chunks[t] >= half]
-    if not informative and not costly:  # only weightless words (or none at all)
-        costly = weightless
-    if informative and not costly and sum(chunks[t] for t in informative) <= budget:
-        return informative, True
-    chosen: set[str] = set()
-    total = 0
-    for t in sorted(informative, key=lambda t: (chunks[t], t)):  # rarest first
-        if total + chunks[t] > budget:
-            break
-        chosen.add(t)
-        total += chunks[t]
-    if chosen:
-        return [t for t in informative if t in chosen], True
-    return sorted(costly, key=lambda t: (chunks[t], -len(t), t))[:3], False
 
 
 class Store(Protocol):

@@ -59,14 +59,15 @@ from ragdesk.core.records import (
     StoreStatus,
     VectorSpace,
 )
-from ragdesk.core.store.base import (
+from ragdesk.core.store.base import matching_token
+from ragdesk.core.store.keyword import (
     BM25_B,
     BM25_K1,
     KEYWORD_BUDGET,
     UNRANKED_WINDOW,
     bm25_idf,
     keyword_plan,
-    matching_token,
+    query_terms,
 )
 from ragdesk.core.store.keys import KdfParams, derive_key, wipe
 from ragdesk.errors import RagdeskError, StorageError, VaultTooNew, WrongPassphrase
@@ -77,8 +78,6 @@ log = logging.getLogger("ragdesk.store.postgres")
 _MIGRATION_LOCK = 0x52414744_4553_4B  # "RAGDESK"
 _KDF_SETTING = "storage.kdf"
 _KEY_CHECK = b"ragdesk key check"
-_FTS_TERM = re.compile(r"\w+", re.UNICODE)
-_MAX_FTS_TERMS = 64
 # The text-search configuration made by m001: English (Snowball) stemming and, like the vault's
 # `porter unicode61` FTS5 tokenizer, no stop words ("there", "not", "over" can be searched for).
 TS_CONFIG = "ragdesk_text"
@@ -289,11 +288,6 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("m003_keyword_stats", M003_KEYWORD_STATS),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def fts_terms(text: str) -> list[str]:
-    """The words of anything a user typed, lower-cased, unique, at most 64 (as in the vault)."""
-    return list(dict.fromkeys(t.lower() for t in _FTS_TERM.findall(text)))[:_MAX_FTS_TERMS]
 
 
 def _lexeme_query(lexemes: Sequence[str], op: str) -> str:
@@ -814,7 +808,7 @@ class PostgresStore:
     # "bm25": Okapi BM25 (k1 1.2, b 0.75) computed from the tsvector, as FTS5 ranks in the vault;
     # "ts_rank_cd": PostgreSQL's cover density (no idf: common words weigh as much as rare ones).
     keyword_ranking = "bm25"
-    # The vault's keyword plan (base.keyword_plan, Vault.keyword_budget): past this many chunks,
+    # The vault's keyword plan (keyword.keyword_plan, Vault.keyword_budget): past this many chunks,
     # words in half of them are left out, and the commonest of the rest once their chunks add up
     # to more than this; if no word fits, up to three of the rarest are AND-ed among the newest
     # 16 x budget chunks, unranked. So a query scores at most ~budget chunks at any size.
@@ -827,7 +821,7 @@ class PostgresStore:
         out of the text here (\\w+) and stemmed by the chunks' own text-search configuration;
         the lexemes found reach the tsquery quoted (`_lexeme_query`): no input can be a tsquery
         syntax error. BM25's statistics come from keyword_stats / keyword_lexemes (m003)."""
-        terms = fts_terms(query)
+        terms = query_terms(query)
         if not terms or k <= 0:
             return []
         with self._transaction() as conn:

@@ -16,11 +16,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ragdesk import __version__, paths
-from ragdesk.core.store import vault as vault_store
+from ragdesk.core.store.sqlite import vault as vault_store
 from ragdesk.core.units import format_bytes
 from ragdesk.errors import RagdeskError, UsageError
 
-log = logging.getLogger("ragdesk.cli")
+log = logging.getLogger("ragdesk.cli.main")
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -166,7 +166,7 @@ def _run_indexing(args: argparse.Namespace, job_name: str, start) -> int:  # typ
     worker-pool machinery could leave its locks held and hang the exit."""
     import signal
 
-    from ragdesk.core import indexer as ix
+    from ragdesk.core import indexing as ix
 
     services = _services(args, batch=True)
     try:
@@ -482,10 +482,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("gui", cmd_gui, "start the desktop application (the default)")
     p.add_argument("--self-test", action="store_true", default=argparse.SUPPRESS,
                    help="open the main window offscreen on a throw-away vault, then exit (0 = works)")
-    from ragdesk.server.cli import register as register_server  # serve, token (LAN sharing)
+    from ragdesk.cli.serve import register as register_server  # serve, token (LAN sharing)
 
     register_server(add, common, _services)
-    from ragdesk.cli_upkeep import register as register_upkeep  # backup, restore, doctor
+    from ragdesk.cli.upkeep import register as register_upkeep  # backup, restore, doctor
 
     register_upkeep(add)
     return parser

@@ -41,18 +41,19 @@ from ragdesk.core.records import (
     StoreStatus,
     VectorSpace,
 )
-from ragdesk.core.store import migrations
-from ragdesk.core.store.base import (
+from ragdesk.core.store.sqlite import schema as migrations
+from ragdesk.core.store.base import matching_token
+from ragdesk.core.store.keyword import (
     BM25_B,
     BM25_K1,
     KEYWORD_BUDGET,
     UNRANKED_WINDOW,
     bm25_idf,
     keyword_plan,
-    matching_token,
+    query_terms,
 )
 from ragdesk.core.store.keys import KdfParams, derive_key, wipe
-from ragdesk.core.store.vectors import DEFAULT_MAX_BYTES, VectorIndex
+from ragdesk.core.store.sqlite.vectors import DEFAULT_MAX_BYTES, VectorIndex
 from ragdesk.errors import (
     RagdeskError,
     StorageError,
@@ -80,8 +81,6 @@ _DOCUMENT_COLUMNS = (
     " chunk_count, added_at, updated_at"
 )
 _CHUNK_COLUMNS = "id, document_id, ordinal, text, page_start, page_end, char_start, char_end, heading"
-_FTS_TERM = re.compile(r"\w+", re.UNICODE)
-_MAX_FTS_TERMS = 64
 
 
 _IN_BATCH = 10_000  # ids per "IN (...)" (SQLite allows 32766 parameters)
@@ -782,11 +781,7 @@ class Vault:
     def fts_query(text: str) -> str:
         """Turn anything a user typed into a safe FTS5 query: each word quoted, OR-ed (BM25
         ranks documents with more and rarer matching words first). '' when there is no word."""
-        return " OR ".join(f'"{t}"' for t in Vault._fts_terms(text))
-
-    @staticmethod
-    def _fts_terms(text: str) -> list[str]:
-        return list(dict.fromkeys(t.lower() for t in _FTS_TERM.findall(text)))[:_MAX_FTS_TERMS]
+        return " OR ".join(f'"{t}"' for t in query_terms(text))
 
     # FTS5's bm25() costs a few microseconds for each chunk that matches (tens with
     # cipher_memory_security, whose mlock/munlock pair per allocation FTS5 pays per row and
@@ -806,7 +801,7 @@ class Vault:
     def keyword_search(
         self, query: str, k: int, collection_ids: Sequence[int] | None = None
     ) -> list[tuple[int, float]]:
-        terms = self._fts_terms(query)
+        terms = query_terms(query)
         if not terms or k <= 0:
             return []
         words, ranked = self._keyword_plan(terms)
@@ -942,7 +937,7 @@ class Vault:
         return np.fromiter((int(i) in keep for i in ids), dtype=bool, count=len(ids))
 
     def _keyword_plan(self, terms: list[str]) -> tuple[list[str], bool]:
-        """The words to search for and whether to rank them by BM25 (`base.keyword_plan`, the
+        """The words to search for and whether to rank them by BM25 (`keyword.keyword_plan`, the
         same plan as the PostgreSQL store's). Words are counted only up to the budget (or half
         the index) + 1, so the costly words all count the same and the fallback takes the
         longest of them (long words are the rarer ones)."""

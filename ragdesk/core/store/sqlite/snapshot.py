@@ -24,9 +24,9 @@ import sqlcipher3
 import sqlite_vec
 
 from ragdesk.core.records import VectorSpace
-from ragdesk.core.store import migrations
+from ragdesk.core.store.sqlite import schema as migrations
 from ragdesk.core.store.keys import KdfParams, derive_key, wipe
-from ragdesk.core.store.vault import DB_NAME, SIDECAR_FORMAT, SIDECAR_NAME
+from ragdesk.core.store.sqlite.vault import DB_NAME, SIDECAR_FORMAT, SIDECAR_NAME
 from ragdesk.errors import StorageError, VaultMissing, VaultTooNew, WrongPassphrase
 
 log = logging.getLogger("ragdesk.store.snapshot")

@@ -22,7 +22,7 @@ EXIT_OK, EXIT_FAIL = 0, 1
 
 
 def _cli():  # type: ignore[no-untyped-def]
-    from ragdesk import cli
+    from ragdesk.cli import main as cli
 
     return cli
 
@@ -45,7 +45,7 @@ def _progress(enabled: bool) -> Callable[[str, float], None] | None:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from ragdesk.core.store import backup
+    from ragdesk.core.store.sqlite import backup
 
     cli = _cli()
     if args.keep is not None and args.keep < 1:
@@ -69,7 +69,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from ragdesk.core.store import backup
+    from ragdesk.core.store.sqlite import backup
 
     cli = _cli()
     home = cli.home_of(args)
@@ -169,7 +169,7 @@ def _open_side(where: str, secret: str, source: bool):  # type: ignore[no-untype
 
             return postgres.connect(where, secret, create=not source, read_only=source,
                                     vector_index=os.environ.get("RAGDESK_PG_VECTOR_INDEX", "hnsw"))
-        from ragdesk.core.store import vault as vault_store
+        from ragdesk.core.store.sqlite import vault as vault_store
 
         home = Path(where).expanduser()
         if source:
@@ -188,7 +188,7 @@ def _open_side(where: str, secret: str, source: bool):  # type: ignore[no-untype
 def cmd_migrate(args: argparse.Namespace) -> int:
     import signal
 
-    from ragdesk.core.store.migrate import Migration
+    from ragdesk.core.store.transfer import Migration
 
     cli = _cli()
     source_at, target_at = args.source, args.target
@@ -197,7 +197,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
             raise UsageError(f"{where!r}: a database is given as postgresql://...")
     if _same_place(source_at, target_at):
         raise RagdeskError("the source and the target are the same; nothing was copied")
-    from ragdesk.core.store import vault as vault_store
+    from ragdesk.core.store.sqlite import vault as vault_store
 
     new_target = not _is_url(target_at) and not vault_store.exists(Path(target_at).expanduser())
     source = _open_side(source_at, cli.passphrase(args, "Source passphrase: "), source=True)
@@ -297,7 +297,7 @@ def _migration_text(p, source_at: str, target_at: str) -> str:  # type: ignore[n
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from ragdesk import doctor
+    from ragdesk.cli import doctor
 
     cli = _cli()
     report = doctor.run(cli.home_of(args), _doctor_passphrase(args), timeout=args.timeout,

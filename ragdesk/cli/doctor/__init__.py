@@ -31,9 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from ragdesk import __version__
+from ragdesk.core.system import available_memory
 from ragdesk.core.units import format_bytes
 
-log = logging.getLogger("ragdesk.doctor")
+log = logging.getLogger("ragdesk.cli.doctor")
 
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
 
@@ -99,7 +100,7 @@ class _Context:
     pg: Any = None  # the psycopg connection the database checks share
 
     def __post_init__(self) -> None:
-        from ragdesk.core.store.vault import DB_NAME
+        from ragdesk.core.store.sqlite.vault import DB_NAME
 
         self.vault_file = self.home / DB_NAME
 
@@ -181,7 +182,7 @@ def _runtime(ctx: _Context) -> Check:
 
 
 def _builtin_model(ctx: _Context) -> Check:
-    from ragdesk.core.embedders import BuiltinModelMissing, builtin_model_dir
+    from ragdesk.core.embedding import BuiltinModelMissing, builtin_model_dir
 
     try:
         model_dir = builtin_model_dir()
@@ -214,8 +215,8 @@ def _data_folder(ctx: _Context) -> Check:
 
 
 def _vault_files(ctx: _Context) -> Check:
-    from ragdesk.core.store import snapshot
-    from ragdesk.core.store.vault import SIDECAR_NAME
+    from ragdesk.core.store.sqlite import snapshot
+    from ragdesk.core.store.sqlite.vault import SIDECAR_NAME
 
     vault_file, sidecar = ctx.vault_file, ctx.home / SIDECAR_NAME
     if not vault_file.exists():
@@ -246,7 +247,7 @@ def _skip_vault(reason: str, remedy: str = "") -> list[Check]:
 
 
 def _vault_contents(ctx: _Context) -> list[Check]:
-    from ragdesk.core.store import migrations, snapshot
+    from ragdesk.core.store.sqlite import schema as migrations, snapshot
     from ragdesk.errors import RagdeskError, WrongPassphrase
 
     if not ctx.has_vault:
@@ -329,7 +330,7 @@ def _vectors(ctx: _Context) -> Check:
 
 def _embedder(ctx: _Context) -> Check:
     """The configured embedder and the vault's vectors agree on model and dimension."""
-    from ragdesk.core.embedders import BUILTIN_MODEL
+    from ragdesk.core.embedding import BUILTIN_MODEL
 
     health = ctx.health
     name = "db.embedder" if ctx.database else "vault.embedder"
@@ -605,7 +606,8 @@ def _pg_encryption(ctx: _Context) -> Check:
 
 def _pg_contents(ctx: _Context) -> list[Check]:
     """With the passphrase: it opens the store (read-only), and chunks and vectors agree."""
-    from ragdesk.core.store import postgres, snapshot
+    from ragdesk.core.store import postgres
+    from ragdesk.core.store.sqlite import snapshot
     from ragdesk.errors import RagdeskError, WrongPassphrase
 
     names = ("db.unlock", "db.vectors")
@@ -656,16 +658,15 @@ def _pg_contents(ctx: _Context) -> list[Check]:
 
 
 def _ollama(ctx: _Context) -> Check:
-    from ragdesk.app import ollama_host
-    from ragdesk.core.chat import describe_error, make_client, missing_model_remedy
+    from ragdesk.core.ollama import describe_error, make_client, missing_model_remedy, normalise_host, ollama_host
 
     if ctx.ollama_host:
-        host = ollama_host_url(ctx.ollama_host)
+        host = normalise_host(ctx.ollama_host)
         origin = "given"
     elif os.environ.get("OLLAMA_HOST"):
         host, origin = ollama_host(None), "OLLAMA_HOST"
     elif ctx.settings.get("ollama_host"):
-        host, origin = ollama_host_url(ctx.settings["ollama_host"]), "the vault's settings"
+        host, origin = normalise_host(ctx.settings["ollama_host"]), "the vault's settings"
     else:
         host = ollama_host(None)
         origin = "default" if ctx.passphrase or not ctx.has_vault else \
@@ -712,10 +713,6 @@ def _ollama(ctx: _Context) -> Check:
                  details=details)
 
 
-def ollama_host_url(host: str) -> str:
-    return host if "://" in host else "http://" + host
-
-
 def _has_model(models: list[str], name: str | None) -> bool:
     if not name:
         return False
@@ -755,22 +752,6 @@ def _disk(ctx: _Context) -> Check:
                      "free some space; the vault grows with each document (about the size of the"
                      " originals plus their text)", details)
     return Check("disk", PASS, free, details=details)
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available to new work, or None where it cannot be read."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        import psutil  # optional: present on some installs (and in the Windows/macOS bundles)
-    except ImportError:
-        return None
-    return int(psutil.virtual_memory().available)
 
 
 def _memory(ctx: _Context) -> Check:

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ragdesk.core import chunking, extract
-from ragdesk.core.embedders import Embedder
+from ragdesk.core.embedding import Embedder
 from ragdesk.core.records import (
     FAILED,
     INDEXED,
@@ -298,7 +298,7 @@ class TokenCounter:
 
 @functools.cache
 def _load_input_tokenizer(path: str, max_tokens: int) -> Any:
-    from ragdesk.core.embedders import input_tokenizer
+    from ragdesk.core.embedding import input_tokenizer
 
     return input_tokenizer(path, max_tokens)
 
@@ -306,7 +306,7 @@ def _load_input_tokenizer(path: str, max_tokens: int) -> Any:
 @functools.cache
 def _load_tokenizer(path: str) -> Any:
     """Once per process (~40 ms): each parse job carries a fresh TokenCounter."""
-    from ragdesk.core.embedders import counting_tokenizer
+    from ragdesk.core.embedding import counting_tokenizer
 
     return counting_tokenizer(path)
 

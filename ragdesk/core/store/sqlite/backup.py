@@ -37,10 +37,10 @@ from typing import Any
 import sqlcipher3
 
 from ragdesk import __version__
-from ragdesk.core.store import migrations
-from ragdesk.core.store import snapshot as snap
+from ragdesk.core.store.sqlite import schema as migrations
+from ragdesk.core.store.sqlite import snapshot as snap
 from ragdesk.core.store.keys import wipe
-from ragdesk.core.store.vault import (
+from ragdesk.core.store.sqlite.vault import (
     DB_NAME,
     LOCK_NAME,
     SIDECAR_NAME,

@@ -1,0 +1,1 @@
+"""The command line: `ragdesk` and its sub-commands (main builds the parser)."""

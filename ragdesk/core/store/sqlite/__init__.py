@@ -1,0 +1,1 @@
+"""The encrypted SQLite vault (SQLCipher + sqlite-vec + FTS5): the default store."""
