@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.resources
 import os
+import sys
 from pathlib import Path
 
 import platformdirs
@@ -17,3 +19,11 @@ def home(override: str | os.PathLike[str] | None = None) -> Path:
         return Path(chosen).expanduser().resolve()
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
+
+def resource_dir(name: str) -> Path:
+    """A folder of resources/ ("icons", "web"): inside a frozen bundle, else the package data
+    `ragdesk.resources` (installed from a wheel, or mapped onto resources/ in a checkout)."""
+    frozen = getattr(sys, "_MEIPASS", None)
+    if frozen:
+        return Path(frozen) / "resources" / name
+    return Path(str(importlib.resources.files("ragdesk.resources") / name))

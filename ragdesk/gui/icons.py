@@ -9,7 +9,6 @@ distinct shape as well: nothing is told by colour alone.
 from __future__ import annotations
 
 import logging
-import sys
 from functools import cache
 from pathlib import Path
 
@@ -24,18 +23,13 @@ from PySide6.QtGui import (
 )
 from PySide6.QtSvg import QSvgRenderer
 
+from ragdesk.paths import resource_dir
+
 log = logging.getLogger("ragdesk.gui.icons")
 
 
 def icons_dir() -> Path:
-    """resources/icons beside the package (a source checkout) or inside a frozen bundle."""
-    frozen = getattr(sys, "_MEIPASS", None)
-    candidates = [Path(frozen) / "resources" / "icons"] if frozen else []
-    candidates.append(Path(__file__).resolve().parents[2] / "resources" / "icons")
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    return candidates[-1]
+    return resource_dir("icons")
 
 
 @cache

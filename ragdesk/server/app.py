@@ -34,6 +34,7 @@ from starlette.types import Receive, Scope, Send
 from ragdesk import __version__
 from ragdesk.app import Services
 from ragdesk.core.system import available_memory, process_rss
+from ragdesk.paths import resource_dir
 from ragdesk.server.auth import Principal, Throttle, TokenRegistry
 from ragdesk.server.bridge import ChatRunner, ModelCatalog
 from ragdesk.server.config import ServerConfig
@@ -44,7 +45,7 @@ from ragdesk.server.session import AuditWriter, ConversationMemory
 
 log = logging.getLogger("ragdesk.server")
 
-WEB_DIR = Path(__file__).resolve().parents[2] / "resources" / "web"
+WEB_DIR = resource_dir("web")
 MIN_FREE_DISK = 200 << 20
 MIN_FREE_MEMORY = 200 << 20
 
