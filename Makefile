@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: run test install install-test system-deps lint-imports benchmarks clean bundle bundle-test screenshots
+.PHONY: run test install install-test system-deps lint lint-imports benchmarks clean bundle bundle-test screenshots
 
 # Stamps record what has been installed, so a second `make` does no work.
 $(VENV)/.installed: pyproject.toml scripts/install-python-deps
@@ -29,7 +29,12 @@ run: install
 lint-imports: install-test
 	$(VENV)/bin/lint-imports
 
-test: install-test lint-imports
+# ruff (pyflakes, pycodestyle, bugbear, imports) and mypy (strict on ragdesk/core): pyproject.toml
+lint: install-test
+	$(VENV)/bin/ruff check ragdesk tests benchmarks scripts setup.py
+	$(VENV)/bin/mypy
+
+test: install-test lint-imports lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
 # The PyInstaller bundle (ragdesk.spec): rebuilt when a source file changes; see installer/README.md.
