@@ -170,7 +170,7 @@ def measure_int8(embedder: Any, doc_ids: list[int], doc_texts: list[str], qids: 
     import onnxruntime as ort
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from ragdesk.core.embedding import _build_bert_graph
+    from ragdesk.core.embedding.builtin import _build_bert_graph
 
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = Path(tmp) / "fp32.onnx"

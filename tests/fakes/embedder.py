@@ -9,12 +9,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ragdesk.core.embedding import Tokenizer
+
 _WORD = re.compile(r"\w+")
 
 
 class HashEmbedder:
     name = "test:hash-bow"
     max_tokens = 256
+    tokenizer: Tokenizer | None = None  # no tokenizer file: the chunker estimates, texts are embedded
 
     def __init__(self, dimension: int = 64) -> None:
         self.dimension = dimension
@@ -28,6 +31,9 @@ class HashEmbedder:
             norm = np.linalg.norm(out[row])
             out[row] = out[row] / norm if norm else 1.0 / np.sqrt(self.dimension)
         return out
+
+    def embed_token_ids(self, token_ids: Sequence[Sequence[int]]) -> np.ndarray:
+        raise NotImplementedError("the hash embedder embeds texts, not token ids")
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ragdesk.core import indexing
+from ragdesk.core.indexing import pipeline as indexing
 from ragdesk.core.records import INDEXED, UNSUPPORTED
 from ragdesk.gui.models import RecordRole
 from tests.fakes.embedder import HashEmbedder

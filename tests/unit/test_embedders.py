@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ragdesk.core import embedding
 from ragdesk.core.embedding import (
     BuiltinEmbedder,
     BuiltinModelMissing,
@@ -23,6 +22,7 @@ from ragdesk.core.embedding import (
     OllamaModelMissing,
     OllamaUnreachable,
 )
+from ragdesk.core.embedding import builtin as builtin_module
 from ragdesk.errors import RagdeskError
 
 DATA = Path(__file__).with_name("data")
@@ -138,19 +138,19 @@ def test_count_tokens(builtin: BuiltinEmbedder) -> None:
 def test_graph_is_cached_and_reused(builtin: BuiltinEmbedder, model_cache: Path,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     files = sorted(p.name for p in model_cache.iterdir())
-    assert len(files) == 1 and files[0].endswith(f"-{embedding.GRAPH_VERSION}.onnx"), files
+    assert len(files) == 1 and files[0].endswith(f"-{builtin_module.GRAPH_VERSION}.onnx"), files
 
     def no_build(*args: Any) -> None:
         raise AssertionError("the cached graph should have been used")
 
-    monkeypatch.setattr(embedding, "_build_bert_graph", no_build)
+    monkeypatch.setattr(builtin_module, "_build_bert_graph", no_build)
     again = BuiltinEmbedder(cache_dir=model_cache)
     np.testing.assert_array_equal(again.embed(["cached"]), builtin.embed(["cached"]))
 
 
 def test_unwritable_cache_builds_in_memory(builtin: BuiltinEmbedder, built_graph: Any,
                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(embedding, "_build_bert_graph", lambda *args: built_graph)
+    monkeypatch.setattr(builtin_module, "_build_bert_graph", lambda *args: built_graph)
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the cache folder should be")
     in_memory = BuiltinEmbedder(cache_dir=blocker / "cache")
@@ -161,7 +161,7 @@ def test_corrupt_cache_file_is_rebuilt(builtin: BuiltinEmbedder, model_cache: Pa
                                        built_graph: Any, tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     good = next(f for f in model_cache.iterdir() if f.suffix == ".onnx")
-    monkeypatch.setattr(embedding, "_build_bert_graph", lambda *args: built_graph)
+    monkeypatch.setattr(builtin_module, "_build_bert_graph", lambda *args: built_graph)
     cache = tmp_path / "cache"
     cache.mkdir()
     (cache / good.name).write_bytes(b"truncated garbage")
@@ -183,7 +183,7 @@ def test_missing_weights_package_says_how_to_install(monkeypatch: pytest.MonkeyP
 
 def test_incomplete_model_folder(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{}")
-    with pytest.raises(BuiltinModelMissing, match="model.safetensors"):
+    with pytest.raises(BuiltinModelMissing, match=r"model\.safetensors"):
         BuiltinEmbedder(model_dir=tmp_path)
 
 
@@ -193,10 +193,10 @@ def test_incomplete_model_folder(tmp_path: Path) -> None:
 class _OllamaEmbedHandler(BaseHTTPRequestHandler):
     """POST /api/embed as Ollama answers it: one vector per input, 404 for an unknown model."""
 
-    known_models = {"all-minilm"}
+    known_models = frozenset({"all-minilm"})
     requests: list[dict[str, Any]]
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.requests.append(body)  # type: ignore[attr-defined]
         if self.path != "/api/embed":

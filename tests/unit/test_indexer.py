@@ -52,15 +52,16 @@ def test_cancel_between_steps_keeps_finished_documents(vault: Vault, tmp_path: P
     assert rest.indexed == 200 - last.indexed and rest.unchanged == last.indexed
 
 
-def test_unchanged_files_are_not_read_again(vault: Vault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unchanged_files_are_not_read_again(vault: Vault, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     folder = write_notes(tmp_path / "notes", 3)
     list(Indexer(vault, HashEmbedder(), IndexOptions(workers=0)).run([folder]))
-    import ragdesk.core.indexing as ix
+    from ragdesk.core.indexing import pipeline
 
     def boom(job):  # type: ignore[no-untyped-def]
         raise AssertionError("an unchanged file was parsed")
 
-    monkeypatch.setattr(ix, "parse", boom)
+    monkeypatch.setattr(pipeline, "parse", boom)
     last = list(Indexer(vault, HashEmbedder(), IndexOptions(workers=0)).run([folder]))[-1]
     assert last.unchanged == 3 and last.indexed == 0
 

@@ -296,7 +296,7 @@ def extract(path: Path, data: bytes | None = None, limits: Limits = Limits()) ->
     if data is None:
         data = _read_bounded(path, limits)
     if len(data) > limits.max_file_bytes:
-        raise ExtractionError(_too_big(limits))
+        raise ExtractionError(too_big(limits))
     if not data:
         raise ExtractionError("zero-byte file")
     fmt = detect_format(path, data[:4096])
@@ -324,7 +324,7 @@ def _read_bounded(path: Path, limits: Limits) -> bytes:
     try:
         size = path.stat().st_size
         if size > limits.max_file_bytes:
-            raise ExtractionError(_too_big(limits))
+            raise ExtractionError(too_big(limits))
         with path.open("rb") as fh:
             data = fh.read(limits.max_file_bytes + 1)  # the file may grow after stat()
     except FileNotFoundError:
@@ -336,11 +336,12 @@ def _read_bounded(path: Path, limits: Limits) -> bytes:
     except OSError as exc:
         raise ExtractionError(f"cannot read the file ({exc.strerror or exc})") from None
     if len(data) > limits.max_file_bytes:
-        raise ExtractionError(_too_big(limits))
+        raise ExtractionError(too_big(limits))
     return data
 
 
-def _too_big(limits: Limits) -> str:
+def too_big(limits: Limits) -> str:
+    """The reason given for a file over `limits.max_file_bytes`."""
     n = limits.max_file_bytes
     size = f"{n // MB} MB" if n >= MB and n % MB == 0 else f"{n:,} bytes"
     return f"file is larger than the {size} limit"
