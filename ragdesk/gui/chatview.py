@@ -288,7 +288,7 @@ class ChatPane(QWidget):
         buttons.setSpacing(6)
         self.send_button = self._button("send", "Send", "Send the question (Ctrl+Enter)")
         self.send_button.setDefault(True)
-        self.send_button.clicked.connect(self._send)
+        self.send_button.clicked.connect(self.send)
         self.stop_button = self._button("stop", "Stop", "Stop the answer (Esc)")
         self.stop_button.clicked.connect(self.stop_requested)
         self.regenerate_button = self._button("regenerate", "Regenerate", "Ask the last question again (Ctrl+R)")
@@ -367,7 +367,7 @@ class ChatPane(QWidget):
     def question_text(self) -> str:
         return self.question.toPlainText().strip()
 
-    def _send(self) -> None:
+    def send(self) -> None:
         text = self.question_text()
         if text:
             self.ask_requested.emit(text)

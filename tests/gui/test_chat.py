@@ -48,7 +48,7 @@ def test_ask_streams_a_cited_answer(qtbot, indexed, fake_ollama) -> None:
     app.services.store.set_setting("ollama_host", fake_ollama.host)
     transcript = window.chat.transcript
     snapshots: list[str] = []
-    window._stream_timer.timeout.connect(lambda: snapshots.append(transcript.toPlainText()))
+    window.chat_ctl.stream_timer.timeout.connect(lambda: snapshots.append(transcript.toPlainText()))
 
     with qtbot.waitSignal(window.answer_finished, timeout=20000) as done:
         _ask(qtbot, window)  # Ctrl+Enter
@@ -133,7 +133,8 @@ def test_escape_stops_the_answer(qtbot, indexed, fake_ollama) -> None:
     app.services.store.set_setting("ollama_host", fake_ollama.host)
     with qtbot.waitSignal(window.answer_finished, timeout=20000) as done:
         _ask(qtbot, window, keys=False)
-        qtbot.waitUntil(lambda: window._streaming is not None and bool(window._streaming.text), timeout=10000)
+        chats = window.chat_ctl
+        qtbot.waitUntil(lambda: chats.streaming is not None and bool(chats.streaming.text), timeout=10000)
         qtbot.keyClick(window.chat.question, Qt.Key.Key_Escape)
     event = done.args[0]
     assert event.status == "stopped" and event.answer

@@ -60,8 +60,8 @@ def test_drop_a_folder_and_watch_progress_to_the_end(qtbot, unlocked, small_corp
 def test_a_watched_folder_is_reindexed_when_it_changes(qtbot, indexed, small_corpus: Path) -> None:
     app = indexed()
     window = app.window
-    qtbot.waitUntil(lambda: str(small_corpus) in window.watcher.directories(), timeout=5000)
-    window._watch_timer.setInterval(100)
+    qtbot.waitUntil(lambda: str(small_corpus) in window.index_ctl.watcher.directories(), timeout=5000)
+    window.index_ctl.watch_timer.setInterval(100)
     with qtbot.waitSignal(window.index_finished, timeout=20000):
         (small_corpus / "minutes.txt").write_text(
             "Minutes of the harbour committee.\n\nThe committee approved the new lighthouse lamp.\n",
