@@ -18,15 +18,16 @@ class Metrics:
         self.duration = Histogram("ragdesk_http_request_duration_seconds",
                                   "Time from request to the end of the response (whole stream)",
                                   ["route"], registry=r,
-                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
+                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+                                           300))
         self.first_token = Histogram("ragdesk_chat_first_token_seconds",
                                      "Time from question to the first answer text", registry=r,
                                      buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
         self.streams = Gauge("ragdesk_streams_active", "Answers being streamed now", registry=r)
-        self.auth_failures = Counter("ragdesk_auth_failures", "Requests with no, a wrong or a revoked token",
-                                     registry=r)
-        self.throttled = Counter("ragdesk_auth_throttled", "Requests refused while their address is throttled",
-                                 registry=r)
+        self.auth_failures = Counter("ragdesk_auth_failures",
+                                     "Requests with no, a wrong or a revoked token", registry=r)
+        self.throttled = Counter("ragdesk_auth_throttled",
+                                 "Requests refused while their address is throttled", registry=r)
         self.rejected = Counter("ragdesk_rejected", "Requests refused by a limit", ["reason"], registry=r)
         self.answers = Counter("ragdesk_answers", "Answers finished", ["mode", "status"], registry=r)
 

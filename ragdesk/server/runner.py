@@ -59,7 +59,7 @@ def bind(host: str, port: int, backlog: int = 2048) -> socket.socket:
 
 def _loop() -> str:
     try:
-        import uvloop  # noqa: F401
+        import uvloop  # noqa: F401 - imported only to see that it is installed
 
         return "uvloop"
     except ImportError:
@@ -113,7 +113,8 @@ class ServerHandle:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive() and bool(self._server and self._server.started)
+        return (self._thread is not None and self._thread.is_alive()
+                and bool(self._server and self._server.started))
 
     # --- building -----------------------------------------------------------------------------
 
@@ -171,7 +172,7 @@ class ServerHandle:
         def run() -> None:
             try:
                 server.run(sockets=[sock])
-            except BaseException as exc:  # noqa: BLE001 - reported by start()/stop()
+            except BaseException as exc:  # reported by start()/stop()
                 self._error = exc
                 log.exception("the LAN server stopped with an error")
 

@@ -89,7 +89,7 @@ class AuditWriter:
                 try:
                     self.store.audit_many(batch)
                     self.written += len(batch)
-                except Exception:  # noqa: BLE001 - a failed audit write must not stop serving
+                except Exception:  # a failed audit write must not stop serving
                     self.failed += len(batch)
                     log.exception("could not write %d audit events", len(batch))
             for event in waiting:

@@ -105,13 +105,14 @@ def generate(hostnames: list[str] | None = None, addresses: list[str] | None = N
     key = ec.generate_private_key(ec.SECP256R1())
     host = socket.gethostname() or "localhost"
     dns = list(dict.fromkeys(["localhost", *(hostnames or []), host]))
-    ips = list(dict.fromkeys(["127.0.0.1", "::1", *(addresses if addresses is not None else lan_addresses())]))
+    lan = addresses if addresses is not None else lan_addresses()
+    ips = list(dict.fromkeys(["127.0.0.1", "::1", *lan]))
     san = [x509.DNSName(n) for n in dns if n] + [x509.IPAddress(ipaddress.ip_address(a)) for a in ips]
     name = x509.Name([
         x509.NameAttribute(NameOID.COMMON_NAME, f"RagDesk on {host}"[:64]),
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "RagDesk (self-signed)"),
     ])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -184,9 +185,8 @@ def _memory_file(data: bytes) -> Iterator[str]:
         os.close(fd)
         yield name
     finally:
-        with contextlib.suppress(OSError):
-            with open(name, "r+b") as f:
-                f.write(b"\0" * len(data))
+        with contextlib.suppress(OSError), open(name, "r+b") as f:
+            f.write(b"\0" * len(data))
         with contextlib.suppress(OSError):
             os.remove(name)
 
@@ -202,7 +202,8 @@ def server_context(identity: Identity) -> ssl.SSLContext:
         try:
             ctx.load_cert_chain(cert_path, key_path)
         except ssl.SSLError as exc:
-            raise RagdeskError(f"the certificate and key do not fit together or are not PEM ({exc.reason})") from exc
+            raise RagdeskError("the certificate and key do not fit together or are not PEM "
+                               f"({exc.reason})") from exc
     return ctx
 
 
