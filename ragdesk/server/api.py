@@ -1,4 +1,5 @@
-"""RagDesk's own API (/api/v1): ask with a streamed, cited answer; search; documents.
+"""RagDesk's own API (/api/v1): ask with a streamed, cited answer; search; the token's own scope
+(me, collections); documents; and, for admin tokens, uploads, removals and token management.
 
 `POST /api/v1/ask` answers as server-sent events, in this order (after an SSE comment line,
 `: accepted`, sent as soon as the request is admitted):
@@ -14,10 +15,7 @@ to ask a follow-up in the same conversation.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
-from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -28,29 +26,20 @@ from starlette.concurrency import run_in_threadpool
 from ragdesk.core.chat import ChatEvent
 from ragdesk.errors import RagdeskError, UsageError
 from ragdesk.server.auth import Principal, UnknownCollection
+from ragdesk.server.context import (
+    ServerContext,
+    check_names,
+    check_question,
+    check_text,
+    ctx_of,
+    principal_of,
+    record_done,
+    relay,
+)
 from ragdesk.server.documents import UploadRejected
-
-log = logging.getLogger("ragdesk.server.api")
 
 router = APIRouter()
 MAX_TEXT = 100_000  # absolute bound in the schema; the configured limit is checked per request
-
-
-def check_text(value: str | None) -> str | None:
-    """Text must be valid Unicode (no lone surrogates: they cannot be stored or tokenized)."""
-    if value is not None:
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("text must be valid Unicode") from None
-    return value
-
-
-def check_names(names: list[str] | None) -> list[str] | None:
-    """Each collection name, as `check_text`."""
-    for name in names or []:
-        check_text(name)
-    return names
 
 
 class AskRequest(BaseModel):
@@ -58,7 +47,8 @@ class AskRequest(BaseModel):
     conversation_id: int | None = Field(default=None, description="continue this conversation")
     collections: list[str] | None = Field(default=None, max_length=100,
                                           description="only these collections (within the token's scope)")
-    model: str | None = Field(default=None, max_length=200, description="an Ollama model; default: the vault's")
+    model: str | None = Field(default=None, max_length=200,
+                              description="an Ollama model; default: the vault's")
 
     _text = field_validator("question", "model")(check_text)
     _names = field_validator("collections")(check_names)
@@ -134,25 +124,6 @@ class DocumentOut(BaseModel):
     error: str | None
 
 
-def ctx_of(request: Request) -> Any:
-    return request.app.state.ctx
-
-
-def principal_of(request: Request) -> Principal:
-    from ragdesk.server.app import principal_of as get
-
-    return get(request)
-
-
-def check_question(ctx: Any, text: str) -> str:
-    limit = ctx.config.limits.max_question_chars
-    if len(text) > limit:
-        raise HTTPException(413, f"the question is longer than {limit} characters")
-    if not text.strip():
-        raise HTTPException(422, "the question is empty")
-    return text
-
-
 def sse(event: str, data: Any) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
@@ -161,12 +132,6 @@ def source_json(source: Any) -> dict[str, Any]:
     h = source.hit
     return {"n": source.n, "title": h.title, "path": h.path, "page": h.page, "snippet": h.snippet,
             "document_id": h.document_id, "chunk_id": h.chunk_id}
-
-
-def record_done(ctx: Any, event: ChatEvent) -> None:
-    ctx.metrics.answers.labels(event.mode, event.status).inc()
-    if event.first_token_ms is not None:
-        ctx.metrics.first_token.observe(event.first_token_ms / 1000)
 
 
 @router.post("/api/v1/ask", tags=["native"], summary="Ask; the answer streams as server-sent events",
@@ -197,24 +162,14 @@ async def ask(body: AskRequest, request: Request) -> Response:
                 "conversation_id": event.conversation_id, "first_token_ms": event.first_token_ms})
         return b""
 
-    async def events() -> AsyncIterator[bytes]:
-        yield b": accepted\n\n"  # the stream is open: searching starts now
-        stream = ctx.runner.batches(principal.name, question, model=model, collection_ids=collection_ids,
-                                    conversation_id=conversation_id,
-                                    timeout=ctx.config.limits.stream_timeout,
-                                    on_done=lambda e: record_done(ctx, e))
-        async with contextlib.aclosing(stream):
-            try:
-                async for batch in stream:
-                    yield b"".join(encode(e) for e in batch)
-            except TimeoutError:
-                yield sse("error", {"detail": "the answer took too long and was stopped"})
-            except Exception:  # noqa: BLE001 - a bug: logged, the client told in one line
-                log.exception("ask failed")
-                yield sse("error", {"detail": "the server could not produce an answer"})
-
-    return ctx.stream_response(principal, events(), "text/event-stream",
-                               {"X-Accel-Buffering": "no"})
+    stream = ctx.runner.batches(principal.name, question, model=model, collection_ids=collection_ids,
+                                conversation_id=conversation_id, timeout=ctx.config.limits.stream_timeout,
+                                on_done=lambda e: record_done(ctx, e))
+    body_bytes = relay(stream, encode, what="ask",
+                       first=b": accepted\n\n",  # the stream is open: searching starts now
+                       timed_out=sse("error", {"detail": "the answer took too long and was stopped"}),
+                       failed=sse("error", {"detail": "the server could not produce an answer"}))
+    return ctx.stream_response(principal, body_bytes, "text/event-stream", {"X-Accel-Buffering": "no"})
 
 
 @router.post("/api/v1/search", tags=["native"], response_model=SearchResponse,
@@ -222,8 +177,9 @@ async def ask(body: AskRequest, request: Request) -> Response:
 async def search(body: SearchRequest, request: Request) -> SearchResponse:
     ctx = ctx_of(request)
     principal = principal_of(request)
-    if len(body.query) > ctx.config.limits.max_question_chars:
-        raise HTTPException(413, f"the query is longer than {ctx.config.limits.max_question_chars} characters")
+    limit = ctx.config.limits.max_question_chars
+    if len(body.query) > limit:
+        raise HTTPException(413, f"the query is longer than {limit} characters")
     collection_ids = ctx.collection_ids(principal, body.collections)
     names = {v: k for k, v in ctx.collection_ids_by_name().items()}
     k = min(body.k, ctx.config.limits.max_search_k)
@@ -243,7 +199,8 @@ async def search(body: SearchRequest, request: Request) -> SearchResponse:
 @router.get("/api/v1/me", tags=["native"], response_model=Me, summary="The token's name and scope")
 async def me(request: Request) -> Me:
     p = principal_of(request)
-    return Me(name=p.name, admin=p.admin, collections=list(p.collections) if p.collections is not None else None)
+    return Me(name=p.name, admin=p.admin,
+              collections=list(p.collections) if p.collections is not None else None)
 
 
 @router.get("/api/v1/collections", tags=["native"], response_model=list[str],
@@ -280,7 +237,7 @@ def require_admin(principal: Principal) -> None:
         raise HTTPException(403, "this token is read-only; an admin token may change documents")
 
 
-def admin_of(request: Request) -> tuple[Any, Principal]:
+def admin_of(request: Request) -> tuple[ServerContext, Principal]:
     """The server context and the request's principal, which must hold an admin token (403)."""
     principal = principal_of(request)
     require_admin(principal)
@@ -350,7 +307,7 @@ async def add_document(request: Request,
         return JSONResponse({"detail": str(exc)}, status_code=422)
     except RagdeskError as exc:
         return JSONResponse({"detail": str(exc)}, status_code=409)
-    ctx._collections = (0.0, {})  # noqa: SLF001 - a new collection may exist now
+    ctx.forget_collections()  # a new collection may exist now
     return DocumentOut(id=doc.id, collection=collection, path=doc.path, title=doc.title, format=doc.format,
                        pages=doc.pages, chunks=doc.chunks, status=doc.status, error=doc.error)
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-if TYPE_CHECKING:
-    from ragdesk.server.app import ServerContext
+from ragdesk.server.context import ServerContext
 
 log = logging.getLogger("ragdesk.server.access")
 
@@ -44,6 +43,8 @@ def is_public(path: str) -> bool:
 
 
 def bearer(scope: Scope) -> str | None:
+    name: bytes
+    value: bytes
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
             text = value.decode("latin-1").strip()
@@ -55,6 +56,8 @@ def bearer(scope: Scope) -> str | None:
 
 
 def header(scope: Scope, wanted: bytes) -> str | None:
+    name: bytes
+    value: bytes
     for name, value in scope.get("headers", ()):
         if name == wanted:
             return value.decode("latin-1")
@@ -62,6 +65,8 @@ def header(scope: Scope, wanted: bytes) -> str | None:
 
 
 class Guard:
+    """The ASGI middleware around the whole app (see the module docstring)."""
+
     def __init__(self, app: ASGIApp, ctx: ServerContext) -> None:
         self.app = app
         self.ctx = ctx
