@@ -109,7 +109,7 @@ def bench_lag(corpus: Path) -> None:
     from ragdesk.app import Services
     from ragdesk.core.store.sqlite import vault as vault_store
     from ragdesk.core.store.keys import KdfParams
-    from ragdesk.gui.app import configure
+    from ragdesk.gui.application import configure
     from ragdesk.gui.mainwindow import MainWindow
     from ragdesk.gui.workers import WorkerPool
     from tests.fakes.ollama import FakeOllama

@@ -88,7 +88,8 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication, QDialogButtonBox
 
     from ragdesk.core.store.keys import KdfParams
-    from ragdesk.gui.app import RagdeskApp, configure
+    from ragdesk.gui.app import RagdeskApp
+    from ragdesk.gui.application import configure
     from ragdesk.gui.preview import PreviewTarget
     from tests.fakes.ollama import FakeOllama
 

@@ -19,69 +19,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, QSettings, QTimer, Signal
+from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 from PySide6.QtWidgets import QApplication
 
-from ragdesk.core.store.sqlite import vault as vault_store
 from ragdesk.core.store.keys import KdfParams
-from ragdesk.gui import icons
+from ragdesk.core.store.open import store_exists
+from ragdesk.gui.application import application
+from ragdesk.gui.idle import DEFAULT_AUTOLOCK_MINUTES, IdleWatcher
 from ragdesk.gui.unlock import CreateVaultDialog, UnlockDialog
 from ragdesk.gui.workers import WorkerPool
 
 log = logging.getLogger("ragdesk.gui")
-
-DEFAULT_AUTOLOCK_MINUTES = 10
-_INPUT_EVENTS = frozenset({
-    QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress, QEvent.Type.MouseMove, QEvent.Type.Wheel,
-    QEvent.Type.TouchBegin, QEvent.Type.TabletPress, QEvent.Type.ShortcutOverride,
-})
-
-
-class IdleWatcher(QObject):
-    """Fires `idle` after `interval_ms` without keyboard, mouse or touch input."""
-
-    idle = Signal()
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.timeout.connect(self.idle)
-        self._installed = False
-
-    @property
-    def active(self) -> bool:
-        return self._timer.isActive()
-
-    @property
-    def interval_ms(self) -> int:
-        return self._timer.interval()
-
-    def start(self, interval_ms: int) -> None:
-        self.stop()
-        if interval_ms <= 0:
-            return
-        self._timer.setInterval(interval_ms)
-        self._timer.start()
-        app = QApplication.instance()
-        if app is not None and not self._installed:
-            app.installEventFilter(self)
-            self._installed = True
-
-    def stop(self) -> None:
-        self._timer.stop()
-        app = QApplication.instance()
-        if app is not None and self._installed:
-            app.removeEventFilter(self)
-        self._installed = False
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
-        if event.type() in _INPUT_EVENTS and self._timer.isActive():
-            # Restarting a timer on every mouse move is wasteful; once a second is plenty.
-            if self._timer.remainingTime() < self._timer.interval() - 1000 or self._timer.interval() < 2000:
-                self._timer.start()
-        return False
-
 
 class RagdeskApp(QObject):
     """The vault's life cycle in the GUI: create or unlock, use, lock, unlock again."""
@@ -124,7 +72,7 @@ class RagdeskApp(QObject):
     # --- start ----------------------------------------------------------------------------
 
     def start(self) -> None:
-        if vault_store.exists(self.home):
+        if store_exists(self.home):
             self.show_unlock()
         else:
             self.show_create()
@@ -169,9 +117,7 @@ class RagdeskApp(QObject):
 
     def main_window(self) -> Any:
         if self.window is None:
-            from ragdesk.gui.mainwindow import (
-                MainWindow,  # after unlock: keeps start-up light
-            )
+            from ragdesk.gui.mainwindow import MainWindow  # after unlock: keeps start-up light
 
             self.window = MainWindow(self.pool, self.ui_settings, index_options=self._index_options,
                                      poll_ollama=self._poll, watch_folders=self._watch)
@@ -258,14 +204,6 @@ class RagdeskApp(QObject):
         self.window = None
 
 
-def configure(app: QApplication) -> None:
-    app.setApplicationName("RagDesk")
-    app.setOrganizationName("RagDesk")
-    app.setDesktopFileName("ragdesk")
-    app.setWindowIcon(icons.icon("app"))
-    app.setQuitOnLastWindowClosed(False)  # the lock hides the window before the dialog shows
-
-
 def _startup_probe(app: QApplication, controller: RagdeskApp, started: float) -> None:
     """For benchmarks/bench_gui.py: report once the first window is on screen, then quit."""
 
@@ -287,9 +225,7 @@ def run(home: Path, argv: list[str], self_test: bool = False) -> int:
         from ragdesk.gui.selftest import run_self_test
 
         return run_self_test(argv)
-    app = QApplication.instance() or QApplication(argv)
-    assert isinstance(app, QApplication)
-    configure(app)
+    app = application(argv)
     controller = RagdeskApp(home)
     controller.start()
     if os.environ.get("RAGDESK_STARTUP_PROBE"):

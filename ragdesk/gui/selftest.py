@@ -24,7 +24,6 @@ def run_self_test(argv: list[str]) -> int:
     started = time.perf_counter()
     try:
         from PySide6.QtCore import QSettings, QSize, QtMsgType, qInstallMessageHandler
-        from PySide6.QtWidgets import QApplication
 
         def quiet(kind: QtMsgType, _context: object, message: str) -> None:
             # The offscreen platform reports what it cannot do (raise, size hints): not a fault.
@@ -34,16 +33,14 @@ def run_self_test(argv: list[str]) -> int:
         qInstallMessageHandler(quiet)
 
         from ragdesk.app import Services
-        from ragdesk.core.store.sqlite import vault as vault_store
         from ragdesk.core.store.keys import KdfParams
+        from ragdesk.core.store.open import open_store
         from ragdesk.gui import icons
-        from ragdesk.gui.app import configure
+        from ragdesk.gui.application import application
         from ragdesk.gui.mainwindow import MainWindow
         from ragdesk.gui.workers import WorkerPool
 
-        app = QApplication.instance() or QApplication(argv)
-        assert isinstance(app, QApplication)
-        configure(app)
+        app = application(argv)
         names = icons.all_names()
         if not names:
             raise RuntimeError(f"no icons in {icons.icons_dir()}")
@@ -54,7 +51,7 @@ def run_self_test(argv: list[str]) -> int:
         with tempfile.TemporaryDirectory(prefix="ragdesk-selftest-") as tmp:
             home = Path(tmp) / "vault"
             cheap = KdfParams.fresh(memory_kib=8192, iterations=1, lanes=1)
-            vault = vault_store.create(home, secrets.token_urlsafe(16), kdf=cheap)
+            vault = open_store(home, secrets.token_urlsafe(16), create=True, kdf=cheap)
             try:
                 vault.set_setting("ollama_host", "http://127.0.0.1:9")  # loopback, never used
                 pool = WorkerPool()

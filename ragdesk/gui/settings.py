@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from ragdesk.core.ollama import DEFAULT_OLLAMA_HOST, normalise_host
 from ragdesk.gui import icons
+from ragdesk.gui.idle import DEFAULT_AUTOLOCK_MINUTES
 from ragdesk.gui.workers import (
     OllamaStatus,
     WorkerError,
@@ -41,7 +42,6 @@ from ragdesk.gui.workers import (
 
 log = logging.getLogger("ragdesk.gui.settings")
 
-DEFAULT_AUTOLOCK_MINUTES = 10
 DEFAULT_CHUNK_TOKENS = 256
 AUTOMATIC = "Automatic (the first installed chat model)"
 
