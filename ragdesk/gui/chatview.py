@@ -69,7 +69,8 @@ from ragdesk.gui.render import (
 log = logging.getLogger("ragdesk.gui.chat")
 
 # CommonMark, not GitHub's dialect: no bare-URL autolinks, so only RagDesk's citations are links.
-MARKDOWN = QTextDocument.MarkdownFeature.MarkdownDialectCommonMark | QTextDocument.MarkdownFeature.MarkdownNoHTML
+MARKDOWN = (QTextDocument.MarkdownFeature.MarkdownDialectCommonMark
+            | QTextDocument.MarkdownFeature.MarkdownNoHTML)
 STREAM_REFRESH_MS = 50
 
 
@@ -91,7 +92,7 @@ class Transcript(QTextBrowser):
         self._stream_start: int | None = None
         self._placeholder()
 
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802
+    def changeEvent(self, event: QEvent) -> None:
         # Light/dark switch: Markdown takes the palette's link colour when it is imported, so
         # the conversation is laid out again (icons follow by themselves).
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange) \
@@ -101,7 +102,7 @@ class Transcript(QTextBrowser):
             self.verticalScrollBar().setValue(value)
         super().changeEvent(event)
 
-    def loadResource(self, kind: int, name: QUrl) -> Any:  # noqa: N802
+    def loadResource(self, kind: int, name: QUrl | str) -> Any:
         return None  # no image, style sheet or anything else is ever loaded from the content
 
     def _placeholder(self) -> None:
@@ -198,7 +199,7 @@ class QuestionEdit(QPlainTextEdit):
         self.setToolTip("Type your question; Ctrl+Enter sends it, Esc stops the answer")
         self.setTabChangesFocus(True)
 
-    def sizeHint(self) -> QSize:  # noqa: N802
+    def sizeHint(self) -> QSize:
         lines = 3
         return QSize(super().sizeHint().width(), self.fontMetrics().lineSpacing() * lines + 18)
 
@@ -291,9 +292,11 @@ class ChatPane(QWidget):
         self.send_button.clicked.connect(self.send)
         self.stop_button = self._button("stop", "Stop", "Stop the answer (Esc)")
         self.stop_button.clicked.connect(self.stop_requested)
-        self.regenerate_button = self._button("regenerate", "Regenerate", "Ask the last question again (Ctrl+R)")
+        self.regenerate_button = self._button("regenerate", "Regenerate",
+                                              "Ask the last question again (Ctrl+R)")
         self.regenerate_button.clicked.connect(self.regenerate_requested)
-        self.copy_button = self._button("copy", "Copy", "Copy the last answer with its sources (Ctrl+Shift+C)")
+        self.copy_button = self._button("copy", "Copy",
+                                        "Copy the last answer with its sources (Ctrl+Shift+C)")
         self.copy_button.clicked.connect(self.copy_requested)
         buttons.addWidget(self.regenerate_button)
         buttons.addWidget(self.copy_button)
@@ -422,20 +425,23 @@ class SourceDelegate(QStyledItemDelegate):
     def _layout(self, item: SourceItem, width: int, palette: QPalette, selected: bool) -> QTextDocument:
         doc = QTextDocument()
         doc.setDocumentMargin(0)
-        colour = palette.color(QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text).name()
+        text_role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
+        colour = palette.color(text_role).name()
         muted = palette.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text).name()
         if selected:
             muted = colour
         cited = " · <i>cited</i>" if item.cited else ""
+        snippet_html = marked_html(item.snippet, meaningful_marks(item.snippet, item.marks))
         doc.setHtml(
             f"<div style='color:{colour}'><b>[{item.n}] {html.escape(item.title)}</b>"
             f"<span style='color:{muted}'> · p. {item.page}{cited}</span></div>"
-            f"<div style='color:{colour}; margin-top:3px'>{marked_html(item.snippet, meaningful_marks(item.snippet, item.marks))}</div>"
+            f"<div style='color:{colour}; margin-top:3px'>{snippet_html}</div>"
         )
         doc.setTextWidth(max(width - 2 * self.PAD, 80))
         return doc
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
         item: SourceItem | None = index.data(RecordRole)
         if item is None:
             return
@@ -456,7 +462,7 @@ class SourceDelegate(QStyledItemDelegate):
                          option.rect.right() - self.PAD, option.rect.bottom())
         painter.restore()
 
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:  # noqa: N802
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
         item: SourceItem | None = index.data(RecordRole)
         if item is None:
             return super().sizeHint(option, index)

@@ -53,7 +53,8 @@ class _PaletteSvgEngine(QIconEngine):
     def _renderer(self, mode: QIcon.Mode) -> QSvgRenderer:
         palette = QGuiApplication.palette()
         group = QPalette.ColorGroup.Disabled if mode == QIcon.Mode.Disabled else QPalette.ColorGroup.Normal
-        role = QPalette.ColorRole.HighlightedText if mode == QIcon.Mode.Selected else QPalette.ColorRole.WindowText
+        selected = mode == QIcon.Mode.Selected
+        role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.WindowText
         colour = palette.color(group, role).name()
         data = _svg_source(self._name).replace(b"currentColor", colour.encode())
         return QSvgRenderer(QByteArray(data))
@@ -68,7 +69,7 @@ class _PaletteSvgEngine(QIconEngine):
     def pixmap(self, size: QSize, mode: QIcon.Mode, state: QIcon.State) -> QPixmap:
         return self.scaledPixmap(size, mode, state, 1.0)
 
-    def scaledPixmap(self, size: QSize, mode: QIcon.Mode, state: QIcon.State, scale: float) -> QPixmap:  # noqa: N802
+    def scaledPixmap(self, size: QSize, mode: QIcon.Mode, state: QIcon.State, scale: float) -> QPixmap:
         scale = max(scale, 1.0)
         colour = QGuiApplication.palette().color(QPalette.ColorRole.WindowText).name()
         key = (int(mode.value), size.width(), size.height(), scale, colour)

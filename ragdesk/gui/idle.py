@@ -52,8 +52,9 @@ class IdleWatcher(QObject):
         self._installed = False
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() in _INPUT_EVENTS and self._timer.isActive():
-            # Restarting a timer on every mouse move is wasteful; once a second is plenty.
-            if self._timer.remainingTime() < self._timer.interval() - 1000 or self._timer.interval() < 2000:
-                self._timer.start()
+        # Restarting a timer on every mouse move is wasteful; once a second is plenty.
+        timer = self._timer
+        if event.type() in _INPUT_EVENTS and timer.isActive() \
+                and (timer.remainingTime() < timer.interval() - 1000 or timer.interval() < 2000):
+            timer.start()
         return False

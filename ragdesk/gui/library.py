@@ -66,7 +66,7 @@ class PlaceholderTreeView(QTreeView):
         self.filtered_text = filtered_text
         self.source_empty = True
 
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+    def paintEvent(self, event: QPaintEvent) -> None:
         super().paintEvent(event)
         model = self.model()
         if model is not None and model.rowCount() > 0:
@@ -105,7 +105,8 @@ class LibraryPane(QWidget):
         self.collection_view = QListView()
         self.collection_view.setModel(self.collections)
         self.collection_view.setAccessibleName("Collections")
-        self.collection_view.setToolTip("Collections: choose one to see its documents and to ask only about it")
+        self.collection_view.setToolTip(
+            "Collections: choose one to see its documents and to ask only about it")
         self.collection_view.setMaximumHeight(92)
         self.collection_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.collection_view.selectionModel().currentChanged.connect(self._collection_changed)
@@ -125,7 +126,8 @@ class LibraryPane(QWidget):
         self.status_filter.addItem("Indexed", DocumentFilter.INDEXED_ONLY)
         self.status_filter.addItem(icons.icon("status-failed"), "Problems", DocumentFilter.PROBLEMS)
         self.status_filter.setAccessibleName("Show documents with this status")
-        self.status_filter.setToolTip("Show all documents, only indexed ones, or only those that could not be indexed")
+        self.status_filter.setToolTip(
+            "Show all documents, only indexed ones, or only those that could not be indexed")
         self.status_filter.currentIndexChanged.connect(
             lambda _: self.filter.set_status(self.status_filter.currentData()))
         filters.addWidget(self.search, 1)
@@ -174,13 +176,14 @@ class LibraryPane(QWidget):
         buttons.setSpacing(6)
         self.add_files_button = self._button("add-file", "Add files…", "Add files to the library (Ctrl+O)")
         self.add_files_button.clicked.connect(self.add_files_requested)
-        self.add_folder_button = self._button("add-folder", "Add folder…",
-                                              "Add a folder; it is watched and kept up to date (Ctrl+Shift+O)")
+        self.add_folder_button = self._button(
+            "add-folder", "Add folder…", "Add a folder; it is watched and kept up to date (Ctrl+Shift+O)")
         self.add_folder_button.clicked.connect(self.add_folder_requested)
-        self.reindex_button = self._tool("reindex", "Re-index",
-                                         "Read the selected documents again: picks up changes and retries failures")
+        self.reindex_button = self._tool(
+            "reindex", "Re-index", "Read the selected documents again: picks up changes and retries failures")
         self.reindex_button.clicked.connect(lambda: self._emit_selected(self.reindex_requested))
-        self.remove_button = self._tool("remove", "Remove", "Remove the selected documents from the vault (Delete)")
+        self.remove_button = self._tool("remove", "Remove",
+                                        "Remove the selected documents from the vault (Delete)")
         self.remove_button.clicked.connect(lambda: self._emit_selected(self.remove_requested))
         buttons.addWidget(self.add_files_button)
         buttons.addWidget(self.add_folder_button)
@@ -268,8 +271,8 @@ class LibraryPane(QWidget):
             index = self.filter.index(row, 0)
             doc = self.filter.data(index, RecordRole)
             if doc is not None and doc.id == document_id:
-                self.view.selectionModel().setCurrentIndex(
-                    index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
+                flags = QItemSelectionModel.SelectionFlag
+                self.view.selectionModel().setCurrentIndex(index, flags.ClearAndSelect | flags.Rows)
                 self.view.scrollTo(index)
                 return
 
@@ -318,5 +321,6 @@ class LibraryPane(QWidget):
         if len(docs) == 1 and docs[0].status == INDEXED:
             menu.addAction(icons.icon("document"), "Preview", lambda: self.preview_requested.emit(docs[0]))
         menu.addAction(icons.icon("reindex"), "Re-index", lambda: self.reindex_requested.emit(docs))
-        menu.addAction(icons.icon("remove"), "Remove from the vault", lambda: self.remove_requested.emit(docs))
+        menu.addAction(icons.icon("remove"), "Remove from the vault",
+                       lambda: self.remove_requested.emit(docs))
         menu.exec(self.view.viewport().mapToGlobal(pos))

@@ -42,6 +42,7 @@ StatusRole = Qt.ItemDataRole.UserRole + 3
 CollectionRole = Qt.ItemDataRole.UserRole + 4
 
 _Index = QModelIndex | QPersistentModelIndex
+_ROOT = QModelIndex()  # the invisible root: the parent of every row of a flat model
 
 STATUS_TEXT = {INDEXED: "Indexed", FAILED: "Failed", UNSUPPORTED: "Not supported"}
 STATUS_ICON = {INDEXED: "status-indexed", FAILED: "status-failed", UNSUPPORTED: "status-unsupported"}
@@ -100,18 +101,19 @@ class DocumentTableModel(QAbstractTableModel):
 
     # --- Qt -----------------------------------------------------------------------------------
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: N802
+    def rowCount(self, parent: _Index = _ROOT) -> int:
         return 0 if parent.isValid() else len(self._docs)
 
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: N802
+    def columnCount(self, parent: _Index = _ROOT) -> int:
         return 0 if parent.isValid() else len(self.HEADERS)
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return self.HEADERS[section]
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.TextAlignmentRole:
-            if section in (self.PAGES, self.CHUNKS):
-                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.TextAlignmentRole \
+                and section in (self.PAGES, self.CHUNKS):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -198,7 +200,7 @@ class DocumentFilter(QSortFilterProxyModel):
     def set_status(self, status: str) -> None:
         self._change("_status", status)
 
-    def filterAcceptsRow(self, row: int, parent: _Index) -> bool:  # noqa: N802
+    def filterAcceptsRow(self, row: int, parent: _Index) -> bool:
         model = self.sourceModel()
         doc: Document | None = model.data(model.index(row, 0, parent), RecordRole)
         if doc is None:
@@ -209,9 +211,8 @@ class DocumentFilter(QSortFilterProxyModel):
             return False
         if self._status == self.PROBLEMS and doc.status == INDEXED:
             return False
-        if self._text and self._text not in doc.title.casefold() and self._text not in doc.path.casefold():
-            return False
-        return True
+        return not (self._text and self._text not in doc.title.casefold()
+                    and self._text not in doc.path.casefold())
 
 
 @dataclass(frozen=True)
@@ -244,7 +245,7 @@ class CollectionListModel(QAbstractListModel):
         self._rows = []
         self.endResetModel()
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: N802
+    def rowCount(self, parent: _Index = _ROOT) -> int:
         return 0 if parent.isValid() else len(self._rows)
 
     def row_of(self, collection_id: int | None) -> int:
@@ -298,7 +299,7 @@ class ConversationListModel(QAbstractListModel):
                 return i
         return -1
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: N802
+    def rowCount(self, parent: _Index = _ROOT) -> int:
         return 0 if parent.isValid() else len(self._items)
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -380,7 +381,7 @@ class SourceListModel(QAbstractListModel):
     def items(self) -> list[SourceItem]:
         return list(self._items)
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: N802
+    def rowCount(self, parent: _Index = _ROOT) -> int:
         return 0 if parent.isValid() else len(self._items)
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:

@@ -128,10 +128,11 @@ def load_document(store: Any, document_id: int) -> LoadedDocument:
     if fmt in PAGINATED:
         import pymupdf
 
+        mupdf: Any = pymupdf  # not annotated: used through Any
         with MUPDF_LOCK:
             try:
-                handle = pymupdf.open(stream=data, filetype=PAGINATED[fmt])
-            except Exception as exc:  # noqa: BLE001 - a damaged original is the file's fault
+                handle = mupdf.open(stream=data, filetype=PAGINATED[fmt])
+            except Exception as exc:  # a damaged original is the file's fault
                 raise RagdeskError(f"the original could not be opened ({type(exc).__name__})") from exc
             count = handle.page_count
         return LoadedDocument(document_id, doc.title, fmt, "pages", count, handle=handle)
@@ -174,6 +175,7 @@ def render_page(loaded: LoadedDocument, index: int, zoom: float | None, fit_widt
     `zoom=None` fits the page to `fit_width` logical pixels."""
     import pymupdf
 
+    mupdf: Any = pymupdf  # not annotated: used through Any
     with MUPDF_LOCK:
         if loaded.handle is None:
             raise RagdeskError("the preview was closed")
@@ -182,7 +184,7 @@ def render_page(loaded: LoadedDocument, index: int, zoom: float | None, fit_widt
         if zoom is None:
             zoom = max(MIN_ZOOM, min(MAX_ZOOM, (fit_width - 4) / width))
         scale = zoom * ratio
-        pix = page.get_pixmap(matrix=pymupdf.Matrix(scale, scale), alpha=False)
+        pix = page.get_pixmap(matrix=mupdf.Matrix(scale, scale), alpha=False)
         image = QImage(pix.samples, pix.width, pix.height, pix.stride, QImage.Format.Format_RGB888).copy()
         rects = passage_rects(page, passage) if passage else []
     highlights = merge_lines([QRectF(r.x0 * zoom, r.y0 * zoom, (r.x1 - r.x0) * zoom, (r.y1 - r.y0) * zoom)
@@ -213,7 +215,8 @@ def _draw_highlights(image: QImage, rects: list[QRectF], ratio: float) -> None:
         return
     path = QPainterPath()
     for r in rects:
-        path.addRect(QRectF(r.x() * ratio - 2, r.y() * ratio - 1, r.width() * ratio + 4, r.height() * ratio + 2))
+        path.addRect(QRectF(r.x() * ratio - 2, r.y() * ratio - 1,
+                            r.width() * ratio + 4, r.height() * ratio + 2))
     path = path.simplified()
     painter = QPainter(image)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -363,7 +366,7 @@ class PreviewDialog(QDialog):
             (QKeySequence.StandardKey.ZoomIn, lambda: self._zoom_by(1.25)),
             (QKeySequence.StandardKey.ZoomOut, lambda: self._zoom_by(1 / 1.25)),
         ):
-            QShortcut(QKeySequence(keys), self, activated=slot)
+            QShortcut(QKeySequence(keys), self).activated.connect(slot)
         self.resize(820, 940)
         self._set_nav(False)
 
@@ -547,7 +550,7 @@ class PreviewDialog(QDialog):
         self.zoom = None
         self._render()
 
-    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+    def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         if self.zoom is None and self.loaded is not None and self.loaded.kind == "pages":
             self._refit.start()

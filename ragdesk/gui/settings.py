@@ -153,10 +153,12 @@ class SettingsDialog(QDialog):
         embed_layout = QVBoxLayout(embed)
         self.builtin = QRadioButton("Built-in embedder (offline, all-MiniLM-L6-v2) — recommended")
         self.builtin.setAccessibleName("Use the built-in embedder")
-        self.builtin.setToolTip("Embeds on this computer with the model shipped with RagDesk; needs nothing else")
+        self.builtin.setToolTip(
+            "Embeds on this computer with the model shipped with RagDesk; needs nothing else")
         self.ollama_embed = QRadioButton("An Ollama embedding model:")
         self.ollama_embed.setAccessibleName("Use an Ollama embedding model")
-        self.ollama_embed.setToolTip("Embeds with a model served by Ollama (it must be running while indexing and asking)")
+        self.ollama_embed.setToolTip(
+            "Embeds with a model served by Ollama (it must be running while indexing and asking)")
         group = QButtonGroup(self)
         group.addButton(self.builtin)
         group.addButton(self.ollama_embed)
@@ -209,17 +211,19 @@ class SettingsDialog(QDialog):
         self.chunk_tokens.setSuffix(" tokens")
         self.chunk_tokens.setValue(values.chunk_tokens)
         self.chunk_tokens.setAccessibleName("Passage size")
-        self.chunk_tokens.setToolTip("How long each indexed passage is; applies to documents indexed from now on")
+        self.chunk_tokens.setToolTip(
+            "How long each indexed passage is; applies to documents indexed from now on")
         other_form.addRow("&Passage size:", self.chunk_tokens)
         layout.addWidget(other)
 
         for box in (ollama, embed, other):
             box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         layout.addStretch(1)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
-        buttons.button(QDialogButtonBox.StandardButton.Save).setAccessibleName("Save settings")
-        buttons.button(QDialogButtonBox.StandardButton.Save).setToolTip("Keep these settings in the vault")
-        buttons.button(QDialogButtonBox.StandardButton.Cancel).setAccessibleName("Cancel")
+        standard = QDialogButtonBox.StandardButton
+        buttons = QDialogButtonBox(standard.Save | standard.Cancel)
+        buttons.button(standard.Save).setAccessibleName("Save settings")
+        buttons.button(standard.Save).setToolTip("Keep these settings in the vault")
+        buttons.button(standard.Cancel).setAccessibleName("Cancel")
         buttons.accepted.connect(self._save)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
@@ -246,7 +250,8 @@ class SettingsDialog(QDialog):
         if not status.reachable:
             self.status.setText(f"✗ {status.message}. {status.remedy or ''}".strip())
             return
-        self.status.setText(f"✓ Ollama {status.version} answers at {status.host} ({len(status.models)} models)")
+        self.status.setText(
+            f"✓ Ollama {status.version} answers at {status.host} ({len(status.models)} models)")
         current_chat = self.chat_model.currentText()
         current_embed = self.embed_model.currentText()
         self.chat_model.clear()

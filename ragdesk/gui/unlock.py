@@ -7,6 +7,7 @@ only reads them). The passphrase is never stored anywhere.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import re
@@ -63,7 +64,7 @@ def _effective_length(text: str) -> float:
     if not text:
         return 0.0
     total, prev_delta, run = 1.0, None, 0
-    for a, b in zip(text, text[1:]):
+    for a, b in itertools.pairwise(text):
         delta = ord(b) - ord(a)
         if delta in (-1, 0, 1) and delta == prev_delta:
             run += 1
@@ -269,13 +270,13 @@ class _VaultDialog(QDialog):
             return  # the key is being derived; the window stays until it is done
         super().reject()
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+    def closeEvent(self, event: QCloseEvent) -> None:
         if self._busy:
             event.ignore()
             return
         super().closeEvent(event)
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+    def keyPressEvent(self, event: QKeyEvent) -> None:
         if self._busy and event.key() == Qt.Key.Key_Escape:
             return
         super().keyPressEvent(event)
@@ -477,7 +478,7 @@ class UnlockDialog(_VaultDialog):
     def _inputs(self) -> list[QWidget]:
         return [self.passphrase, self.unlock_button, self.quit_button]
 
-    def sizeHint(self) -> QSize:  # noqa: N802
+    def sizeHint(self) -> QSize:
         return QSize(480, super().sizeHint().height())
 
     def submit(self) -> None:

@@ -14,6 +14,7 @@ The jobs the windows need are here too: indexing, asking, loading the library, p
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -71,7 +72,7 @@ class Worker(QRunnable):
         if self._cancel_hook is not None:
             try:
                 self._cancel_hook()
-            except Exception:  # noqa: BLE001 - cancelling must never raise into the UI
+            except Exception:  # cancelling must never raise into the UI
                 log.exception("cancelling %s failed", self.name)
 
     def run(self) -> None:
@@ -86,13 +87,13 @@ class Worker(QRunnable):
                     signals.yielded.emit(item)
                     # With a cancel hook the job ends itself (and reports how it ended).
                     if self.cancelled and self._cancel_hook is None:
-                        value.close()  # type: ignore[attr-defined]
+                        value.close()
                         break
             else:
                 signals.result.emit(value)
         except RagdeskError as exc:
             signals.errored.emit(WorkerError(str(exc), kind=type(exc).__name__))
-        except Exception as exc:  # noqa: BLE001 - a bug: logged with its traceback, reported briefly
+        except Exception as exc:  # a bug: logged with its traceback, reported briefly
             log.exception("%s failed", self.name)
             signals.errored.emit(WorkerError(
                 f"an unexpected error occurred ({type(exc).__name__}); the details are in the log",
@@ -167,10 +168,8 @@ class WorkerPool(QObject):
             if fired:
                 return
             fired = True
-            try:
+            with contextlib.suppress(RuntimeError, TypeError):  # already disconnected
                 self.idle.disconnect(fire)
-            except (RuntimeError, TypeError):
-                pass
             if self._active:
                 log.warning("%d workers still running after %d ms: going on without them",
                             len(self._active), timeout_ms)

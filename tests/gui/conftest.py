@@ -116,8 +116,9 @@ def indexed(qtbot, unlocked, small_corpus: Path):  # type: ignore[no-untyped-def
         window = app.window
         with qtbot.waitSignal(window.index_finished, timeout=30000):
             drop(window.chat.transcript.viewport(), [small_corpus])
-        qtbot.waitUntil(lambda: window.library.documents.rowCount() == len(SMALL_CORPUS) and not app.pool.busy,
-                        timeout=10000)
+        qtbot.waitUntil(
+            lambda: window.library.documents.rowCount() == len(SMALL_CORPUS) and not app.pool.busy,
+            timeout=10000)
         return app
 
     return open_indexed

@@ -57,7 +57,7 @@ def test_ask_streams_a_cited_answer(qtbot, indexed, fake_ollama) -> None:
     event = done.args[0]
     assert event.mode == "llm" and event.status == "complete" and event.citations
     answer_words = event.answer.split()
-    partial = [s for s in snapshots if 0 < len(s.split()) and "▍" in s]
+    partial = [s for s in snapshots if len(s.split()) > 0 and "▍" in s]
     assert len(partial) >= 3, "the answer appeared piece by piece"
     assert len(set(partial)) >= 3
     text = transcript.toPlainText()
@@ -150,7 +150,8 @@ def test_document_text_never_becomes_live_markup(qtbot, unlocked, tmp_path: Path
     folder.mkdir()
     (folder / "notes.txt").write_text(
         "Lighthouse keepers <img src=\"file:///etc/hostname\"> and <a href=\"http://evil.example\">click</a> "
-        "![pixel](file:///etc/hostname) [more](http://evil.example) <script>alert(1)</script> keep the lamp lit.\n",
+        "![pixel](file:///etc/hostname) [more](http://evil.example) <script>alert(1)</script> "
+        "keep the lamp lit.\n",
         encoding="utf-8")
     app = unlocked()
     window = app.window
@@ -159,7 +160,8 @@ def test_document_text_never_becomes_live_markup(qtbot, unlocked, tmp_path: Path
         drop(window, [folder])
     # A model quoting the document verbatim (the fake strips tags from what it quotes itself).
     hostile = ('Keepers keep the lamp lit [1]. <img src="file:///etc/hostname"> '
-               '<a href="http://evil.example">click</a> ![p](file:///etc/hostname) [more](http://evil.example) '
+               '<a href="http://evil.example">click</a> ![p](file:///etc/hostname) '
+               '[more](http://evil.example) '
                '<http://evil.example> www.evil.example')
     fake_ollama.script(hostile)
     with qtbot.waitSignal(window.answer_finished, timeout=20000):

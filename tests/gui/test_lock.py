@@ -84,8 +84,9 @@ def test_auto_lock_after_idle_time_clears_everything(qtbot, indexed, fake_ollama
     dialog.passphrase.setText(PASSPHRASE)
     with qtbot.waitSignal(app.unlocked, timeout=10000):
         dialog.unlock_button.click()
-    qtbot.waitUntil(lambda: window.library.documents.rowCount() == 4 and window.chat.conversations.rowCount() == 1,
-                    timeout=10000)
+    qtbot.waitUntil(
+        lambda: window.library.documents.rowCount() == 4 and window.chat.conversations.rowCount() == 1,
+        timeout=10000)
 
 
 def test_ctrl_l_locks(qtbot, unlocked) -> None:

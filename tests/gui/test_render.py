@@ -34,7 +34,8 @@ def test_answer_markdown_keeps_formatting_and_links_only_known_citations(qapp) -
     assert "<img" not in html
     assert re.findall(r'href="([^"]+)"', html) == ["cite:3/2"], "only [2] is a known citation outside code"
     text = doc.toPlainText()
-    for piece in ('<img src="file:///etc/hostname">', "![i](file:///x.png)", "[l](http://x)", "[9]", "code [1]"):
+    for piece in ('<img src="file:///etc/hostname">', "![i](file:///x.png)", "[l](http://x)", "[9]",
+                  "code [1]"):
         assert piece in text
     assert "font-weight:700" in html, "the model's own Markdown formatting is kept"
 
@@ -45,8 +46,8 @@ def test_escape_all_shows_text_exactly(qapp) -> None:
 
 
 def test_entries_and_cite_urls(qapp) -> None:
-    entry = TranscriptEntry(key=0, role="assistant", text="[1] Title, p. 2: <b>passage</b>", mode="extractive",
-                            citations=({"n": 1},))
+    entry = TranscriptEntry(key=0, role="assistant", text="[1] Title, p. 2: <b>passage</b>",
+                            mode="extractive", citations=({"n": 1},))
     doc = _rendered(entry_markdown(entry))
     assert "extractive answer" in doc.toPlainText() and "<b>passage</b>" in doc.toPlainText()
     assert parse_cite_url("cite:0/1") == (0, 1)

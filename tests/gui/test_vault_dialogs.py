@@ -73,7 +73,8 @@ def test_unlock_opens_the_main_window(qtbot, make_app, existing_vault: Path) -> 
     assert dialog.passphrase.text() == "", "the passphrase does not linger in the widget"
 
 
-def test_wrong_passphrase_is_reported_inline_and_changes_nothing(qtbot, make_app, existing_vault: Path) -> None:
+def test_wrong_passphrase_is_reported_inline_and_changes_nothing(qtbot, make_app,
+                                                                 existing_vault: Path) -> None:
     before = _digest(existing_vault)
     app = make_app()
     app.start()

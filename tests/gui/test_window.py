@@ -54,14 +54,15 @@ def test_every_control_has_an_accessible_name_and_a_tooltip(qtbot, unlocked) -> 
             # edit, a line edit's clear button, a header) are named through their owner.
             if widget.objectName().startswith("qt_") or isinstance(widget, QHeaderView) \
                     or isinstance(widget.parent(), (QLineEdit, QComboBox, QSpinBox)) \
-                    or type(widget.parent()).__name__ == "QFrame" and isinstance(widget, QAbstractItemView):
+                    or (type(widget.parent()).__name__ == "QFrame" and isinstance(widget, QAbstractItemView)):
                 continue
             name = widget.accessibleName() or (isinstance(widget, QAbstractButton) and widget.text())
             if not name:
                 missing.append(f"{type(widget).__name__} without an accessible name")
-            if isinstance(widget, (QAbstractButton, QLineEdit, QComboBox, QSpinBox)) and not widget.toolTip():
-                if not (isinstance(widget, QAbstractButton) and widget.text() in ("Save", "Cancel")):
-                    missing.append(f"{type(widget).__name__} {name!r} without a tooltip")
+            needs_tip = isinstance(widget, (QAbstractButton, QLineEdit, QComboBox, QSpinBox))
+            if needs_tip and not widget.toolTip() \
+                    and not (isinstance(widget, QAbstractButton) and widget.text() in ("Save", "Cancel")):
+                missing.append(f"{type(widget).__name__} {name!r} without a tooltip")
     assert not missing, missing
 
 
