@@ -242,6 +242,26 @@ class _VaultDialog(QDialog):
     def _inputs(self) -> list[QWidget]:
         return []
 
+    def submit(self) -> None:
+        raise NotImplementedError
+
+    def _button_box(self, icon_name: str, text: str, tip: str, quit_tip: str) -> QPushButton:
+        """`self.buttons`: `text` (the default, for Enter; returned) and Quit."""
+        self.buttons = QDialogButtonBox()
+        button = QPushButton(icons.icon(icon_name), text)
+        button.setDefault(True)
+        button.setAccessibleName(text)
+        button.setToolTip(tip)
+        self.quit_button = QPushButton("Quit")
+        self.quit_button.setAccessibleName("Quit")
+        self.quit_button.setAutoDefault(False)  # Enter never quits, whatever had focus before
+        self.quit_button.setToolTip(quit_tip)
+        self.buttons.addButton(button, QDialogButtonBox.ButtonRole.AcceptRole)
+        self.buttons.addButton(self.quit_button, QDialogButtonBox.ButtonRole.RejectRole)
+        self.buttons.accepted.connect(self.submit)
+        self.buttons.rejected.connect(self.reject)
+        return button
+
     def set_busy(self, busy: bool, text: str = "") -> None:
         self._busy = busy
         self.busy_label.setText(text)
@@ -353,19 +373,9 @@ class CreateVaultDialog(_VaultDialog):
         layout.addWidget(self.busy_row)
         layout.addWidget(self.location)
 
-        self.buttons = QDialogButtonBox()
-        self.create_button = QPushButton(icons.icon("lock"), "Create vault")
-        self.create_button.setDefault(True)
-        self.create_button.setAccessibleName("Create vault")
-        self.create_button.setToolTip("Create the encrypted vault with this passphrase")
-        self.quit_button = QPushButton("Quit")
-        self.quit_button.setAccessibleName("Quit")
-        self.quit_button.setAutoDefault(False)  # Enter never quits, whatever had focus before
-        self.quit_button.setToolTip("Close RagDesk without creating a vault")
-        self.buttons.addButton(self.create_button, QDialogButtonBox.ButtonRole.AcceptRole)
-        self.buttons.addButton(self.quit_button, QDialogButtonBox.ButtonRole.RejectRole)
-        self.buttons.accepted.connect(self.submit)
-        self.buttons.rejected.connect(self.reject)
+        self.create_button = self._button_box("lock", "Create vault",
+                                              "Create the encrypted vault with this passphrase",
+                                              "Close RagDesk without creating a vault")
         layout.addWidget(self.buttons)
 
         for w in (self.passphrase, self.repeat):
@@ -455,19 +465,8 @@ class UnlockDialog(_VaultDialog):
         layout.addWidget(self.error)
         layout.addWidget(self.busy_row)
         layout.addWidget(self.location)
-        self.buttons = QDialogButtonBox()
-        self.unlock_button = QPushButton(icons.icon("unlock"), "Unlock")
-        self.unlock_button.setDefault(True)
-        self.unlock_button.setAccessibleName("Unlock")
-        self.unlock_button.setToolTip("Open the vault with this passphrase")
-        self.quit_button = QPushButton("Quit")
-        self.quit_button.setAccessibleName("Quit")
-        self.quit_button.setAutoDefault(False)  # Enter never quits, whatever had focus before
-        self.quit_button.setToolTip("Close RagDesk")
-        self.buttons.addButton(self.unlock_button, QDialogButtonBox.ButtonRole.AcceptRole)
-        self.buttons.addButton(self.quit_button, QDialogButtonBox.ButtonRole.RejectRole)
-        self.buttons.accepted.connect(self.submit)
-        self.buttons.rejected.connect(self.reject)
+        self.unlock_button = self._button_box("unlock", "Unlock", "Open the vault with this passphrase",
+                                              "Close RagDesk")
         layout.addWidget(self.buttons)
         self.passphrase.textChanged.connect(
             lambda text: self.unlock_button.setEnabled(bool(text) and not self.busy))
