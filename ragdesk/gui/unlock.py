@@ -33,8 +33,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ragdesk.core.store.sqlite import vault as vault_store
+from ragdesk.core.store.base import Store
 from ragdesk.core.store.keys import KdfParams
+from ragdesk.core.store.open import open_store, store_exists
+from ragdesk.errors import VaultExists
 from ragdesk.gui import icons
 from ragdesk.gui.workers import WorkerError, WorkerPool
 
@@ -425,8 +427,13 @@ class CreateVaultDialog(_VaultDialog):
         secret = self.passphrase.text()
         home, kdf = self.home, self._kdf
         self.set_busy(True, "Creating the encrypted vault…")
-        self.pool.run(lambda: vault_store.create(home, secret, kdf=kdf), "create vault",
-                      on_result=self._opened, on_error=self._failed)
+
+        def create() -> Store:
+            if store_exists(home):  # made meanwhile by another RagDesk: not to be opened as new
+                raise VaultExists(f"a vault already exists in {home}")
+            return open_store(home, secret, create=True, kdf=kdf)
+
+        self.pool.run(create, "create vault", on_result=self._opened, on_error=self._failed)
 
     def _failed(self, error: WorkerError) -> None:
         self.set_busy(False)
@@ -486,7 +493,7 @@ class UnlockDialog(_VaultDialog):
         secret = self.passphrase.text()
         home = self.home
         self.set_busy(True, "Unlocking…")
-        self.pool.run(lambda: vault_store.unlock(home, secret), "unlock",
+        self.pool.run(lambda: open_store(home, secret), "unlock",
                       on_result=self._opened, on_error=self._failed)
 
     def _opened(self, vault: Any) -> None:
