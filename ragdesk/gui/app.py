@@ -17,7 +17,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 from PySide6.QtWidgets import QApplication
@@ -28,6 +28,11 @@ from ragdesk.gui.application import application
 from ragdesk.gui.idle import DEFAULT_AUTOLOCK_MINUTES, IdleWatcher
 from ragdesk.gui.unlock import CreateVaultDialog, UnlockDialog
 from ragdesk.gui.workers import WorkerPool
+
+if TYPE_CHECKING:
+    from ragdesk.app import Services
+    from ragdesk.core.store.base import Store
+    from ragdesk.gui.mainwindow import MainWindow
 
 log = logging.getLogger("ragdesk.gui")
 
@@ -54,8 +59,8 @@ class RagdeskApp(QObject):
         self.ui_settings = ui_settings or QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
                                                     "RagDesk", "RagDesk")
         self.pool = WorkerPool(parent=self)
-        self.services: Any = None
-        self.window: Any = None
+        self.services: Services | None = None
+        self.window: MainWindow | None = None
         self.dialog: CreateVaultDialog | UnlockDialog | None = None
         self.idle = IdleWatcher(self)
         self.idle.idle.connect(self._idle_lock)
@@ -98,14 +103,14 @@ class RagdeskApp(QObject):
 
     # --- unlocked -------------------------------------------------------------------------
 
-    def _opened(self, vault: Any) -> None:
+    def _opened(self, store: Store) -> None:
         from ragdesk.app import Services
 
         if self.dialog is not None:
             self.ui_settings.setValue("dialog/geometry", self.dialog.saveGeometry())
             self.dialog.deleteLater()
             self.dialog = None
-        self.services = Services(vault, self.home, _embedder=self._embedder)
+        self.services = Services(store, self.home, _embedder=self._embedder)
         window = self.main_window()
         window.attach(self.services, resume=self._resume)
         self._resume = []
@@ -115,7 +120,7 @@ class RagdeskApp(QObject):
         self.apply_idle_time()
         self.unlocked.emit()
 
-    def main_window(self) -> Any:
+    def main_window(self) -> MainWindow:
         if self.window is None:
             from ragdesk.gui.mainwindow import MainWindow  # after unlock: keeps start-up light
 

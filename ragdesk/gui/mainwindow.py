@@ -12,10 +12,9 @@ Drag and drop works anywhere on the window, the text widgets included.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, QSize, Qt, Signal
 from PySide6.QtGui import (
@@ -53,7 +52,8 @@ from ragdesk.gui.settings import SettingsDialog
 from ragdesk.gui.statusbar import IndexStatus, OllamaIndicator
 from ragdesk.gui.workers import OllamaStatus, WorkerError, WorkerPool, load_embedder, probe_ollama
 
-log = logging.getLogger("ragdesk.gui.window")
+if TYPE_CHECKING:
+    from ragdesk.app import Services
 
 Shortcut = QKeySequence | QKeySequence.StandardKey | str
 
@@ -87,7 +87,7 @@ class MainWindow(QMainWindow):
         self.pool = pool
         self.ui_settings = ui_settings
         self.warm_embedder = warm_embedder
-        self.services: Any = None
+        self.services: Services | None = None
         self.preview: PreviewDialog | None = None
         self.settings_dialog: SettingsDialog | None = None
 
@@ -301,7 +301,7 @@ class MainWindow(QMainWindow):
 
     # --- attach / detach ------------------------------------------------------------------
 
-    def attach(self, services: Any, resume: list[Request] | None = None) -> None:
+    def attach(self, services: Services, resume: list[Request] | None = None) -> None:
         """Show an unlocked vault; `resume` is the indexing a lock cut short."""
         self.services = services
         self.settings_ctl.attach(services)

@@ -13,7 +13,6 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent
@@ -206,7 +205,7 @@ def _header(title: str, text: str) -> QWidget:
 class _VaultDialog(QDialog):
     """Shared busy state and error display for the two dialogs."""
 
-    opened = Signal(object)  # the unlocked Vault
+    opened = Signal(object)  # the unlocked Store
 
     def __init__(self, home: Path, pool: WorkerPool, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -279,12 +278,12 @@ class _VaultDialog(QDialog):
     def show_error(self, text: str) -> None:
         self.error.show_text(text)
 
-    def _opened(self, vault: Any) -> None:
+    def _opened(self, store: Store) -> None:
         self.set_busy(False)
         if not self.isVisible():  # closed meanwhile: nobody wants it
-            vault.lock()
+            store.lock()
             return
-        self.opened.emit(vault)
+        self.opened.emit(store)
         self.accept()
 
     def reject(self) -> None:
@@ -496,9 +495,9 @@ class UnlockDialog(_VaultDialog):
         self.pool.run(lambda: open_store(home, secret), "unlock",
                       on_result=self._opened, on_error=self._failed)
 
-    def _opened(self, vault: Any) -> None:
+    def _opened(self, store: Store) -> None:
         self.passphrase.clear()
-        super()._opened(vault)
+        super()._opened(store)
 
     def _failed(self, error: WorkerError) -> None:
         self.set_busy(False)

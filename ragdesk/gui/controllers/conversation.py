@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
@@ -24,6 +24,10 @@ from ragdesk.gui.controllers.host import Host
 from ragdesk.gui.models import SourceItem
 from ragdesk.gui.render import TranscriptEntry
 from ragdesk.gui.workers import ChatJob, OllamaStatus, Worker, WorkerError, WorkerPool
+
+if TYPE_CHECKING:
+    from ragdesk.app import Services
+
 
 STREAM_REDRAW_MS = 50
 
@@ -51,7 +55,7 @@ class ConversationController(QObject):
         self.host = host
         self.scope = scope  # the collection ids a question searches (None: all)
         self.ollama = ollama  # Ollama's last known status, for what kind of answer to expect
-        self.services: Any = None
+        self.services: Services | None = None
         self.conversation_id: int | None = None
         self.streaming: TranscriptEntry | None = None  # the answer being written
         self._worker: Worker | None = None
@@ -61,7 +65,7 @@ class ConversationController(QObject):
         self.stream_timer.setInterval(STREAM_REDRAW_MS)
         self.stream_timer.timeout.connect(self._flush_stream)
 
-    def attach(self, services: Any) -> None:
+    def attach(self, services: Services) -> None:
         self.services = services
         self.conversation_id = None
         self.chat.transcript.clear_all()

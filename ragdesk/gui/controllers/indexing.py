@@ -24,6 +24,7 @@ from ragdesk.gui.statusbar import IndexStatus
 from ragdesk.gui.workers import IndexJob, IndexUpdate, LibrarySnapshot, Worker, WorkerError, WorkerPool
 
 if TYPE_CHECKING:
+    from ragdesk.app import Services
     from ragdesk.core.indexing import Progress
 
 log = logging.getLogger("ragdesk.gui.indexing")
@@ -61,7 +62,7 @@ class IndexingController(QObject):
         self.chunk_tokens = chunk_tokens  # the vault's chunk size setting, read at each run
         self.options = dict(options or {})
         self.watch_enabled = watch_folders
-        self.services: Any = None
+        self.services: Services | None = None
         self._worker: Worker | None = None
         self._job: IndexJob | None = None
         self._queue: list[Request] = []
@@ -75,7 +76,7 @@ class IndexingController(QObject):
         self.watch_timer.setInterval(WATCH_DEBOUNCE_MS)
         self.watch_timer.timeout.connect(self.sync_folders)
 
-    def attach(self, services: Any, resume: list[Request] | None = None) -> None:
+    def attach(self, services: Services, resume: list[Request] | None = None) -> None:
         self.services = services
         for paths, collection in resume or []:
             self.index_paths(paths, collection)

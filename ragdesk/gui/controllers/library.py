@@ -3,7 +3,7 @@ creating collections, removing documents from the vault."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
@@ -11,6 +11,9 @@ from ragdesk.core.records import Document
 from ragdesk.gui.controllers.host import Host
 from ragdesk.gui.library import LibraryPane
 from ragdesk.gui.workers import LibrarySnapshot, WorkerPool, load_library
+
+if TYPE_CHECKING:
+    from ragdesk.app import Services
 
 
 class LibraryController(QObject):
@@ -24,10 +27,10 @@ class LibraryController(QObject):
         self.pool = pool
         self.pane = pane
         self.host = host
-        self.services: Any = None
+        self.services: Services | None = None
         self._collection_names: dict[int, str] = {}
 
-    def attach(self, services: Any) -> None:
+    def attach(self, services: Services) -> None:
         self.services = services
         self.reload()
 

@@ -3,12 +3,16 @@ polling is on) and on request; the result goes out as `checked` for the window t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from ragdesk.gui.controllers.host import Host
 from ragdesk.gui.workers import OllamaStatus, Worker, WorkerPool, probe_ollama
+
+if TYPE_CHECKING:
+    from ragdesk.app import Services
+
 
 OLLAMA_POLL_MS = 30_000
 
@@ -24,7 +28,7 @@ class OllamaController(QObject):
         self.pool = pool
         self.host = host
         self.poll_enabled = poll
-        self.services: Any = None
+        self.services: Services | None = None
         self.status: OllamaStatus | None = None
         self._worker: Worker | None = None
         self._again = False
@@ -32,7 +36,7 @@ class OllamaController(QObject):
         self._poll_timer.setInterval(OLLAMA_POLL_MS)
         self._poll_timer.timeout.connect(self.check)
 
-    def attach(self, services: Any) -> None:
+    def attach(self, services: Services) -> None:
         self.services = services
         if self.poll_enabled:
             self.check()

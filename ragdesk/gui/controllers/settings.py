@@ -3,13 +3,16 @@ opens, saved on a worker (with an audit entry) when the dialog's Save is pressed
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
 from ragdesk.gui.controllers.host import Host
 from ragdesk.gui.settings import SettingsValues
 from ragdesk.gui.workers import WorkerPool
+
+if TYPE_CHECKING:
+    from ragdesk.app import Services
 
 
 class SettingsController(QObject):
@@ -21,10 +24,10 @@ class SettingsController(QObject):
         super().__init__(parent)
         self.pool = pool
         self.host = host
-        self.services: Any = None
+        self.services: Services | None = None
         self.values = SettingsValues()
 
-    def attach(self, services: Any) -> None:
+    def attach(self, services: Services) -> None:
         self.services = services
         self.reload()
 
