@@ -35,14 +35,11 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from ragdesk.core.extract.text import CJK as _CJK
 from ragdesk.core.records import Block, ChunkDraft, Extracted
 
 TokenCounter = Callable[[str], int]
 
-_CJK = (
-    "\u2e80-\u2fff\u3000-\u303f\u3040-\u30ff\u3100-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
-    "\uf900-\ufaff\uff00-\uffef"
-)
 _CJK_CHAR = re.compile(f"[{_CJK}]")
 _HANGUL = re.compile("[\uac00-\ud7af]")
 _DIGIT_RUN = re.compile(r"\d+")
@@ -220,7 +217,7 @@ def _paragraphs(page: int, text: str) -> list[Block]:
 
 # --- cutting ----------------------------------------------------------------------------------
 
-_SENTENCE_END = re.compile(rf"[.!?…]+[\"'”’)\]]*(?=\s)|[。！？；]+[」』”’）]*")
+_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)|[。！？；]+[」』”’）]*")
 _WORDS = re.compile(rf"[{_CJK}]|[^\s{_CJK}]+")
 
 
@@ -533,11 +530,11 @@ class _Chunker:
                 continue
             kind = block.kind if block.kind in ("table", "code", "list") else "paragraph"
             for a, b in segments:
-                sp = self.span(block.page, a, b, kind, ordinal, True)
+                part = self.span(block.page, a, b, kind, ordinal, True)
                 ordinal += 1
-                if sp is None:
+                if part is None:
                     continue
-                for piece in self.fit(sp):
+                for piece in self.fit(part):
                     self.add(piece)
         self.flush()
         return self.out

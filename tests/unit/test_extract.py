@@ -13,7 +13,6 @@ from pathlib import Path
 import pymupdf
 import pytest
 
-from ragdesk.core import extract as extract_module
 from ragdesk.core.extract import (
     ExtractionError,
     Limits,
@@ -23,6 +22,7 @@ from ragdesk.core.extract import (
     ocr_available,
     supported,
 )
+from ragdesk.core.extract import mupdf as mupdf_module
 from ragdesk.core.records import Extracted
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
@@ -225,7 +225,7 @@ def test_scan_without_tesseract_says_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pdf = _image_only_pdf(tmp_path / "scan.pdf", ["Invoice 4711"])
-    monkeypatch.setattr(extract_module, "_tessdata_dir", lambda language: None)
+    monkeypatch.setattr(mupdf_module, "_tessdata_dir", lambda language: None)
     with pytest.raises(ExtractionError, match="no text layer — install Tesseract"):
         extract(pdf)
 
@@ -240,7 +240,7 @@ def test_partly_scanned_document_keeps_its_text_and_warns(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pdf = _image_only_pdf(tmp_path / "mixed.pdf", ["Scanned page"], text_page="Typed page text")
-    monkeypatch.setattr(extract_module, "_tessdata_dir", lambda language: None)
+    monkeypatch.setattr(mupdf_module, "_tessdata_dir", lambda language: None)
     doc = extract(pdf)
     assert doc.pages[0].text == ""
     assert "Typed page text" in doc.pages[1].text
@@ -359,7 +359,7 @@ def test_binary_garbage_named_txt(tmp_path: Path) -> None:
 @needs_corpus
 def test_legacy_doc_renamed_docx_is_still_recognised() -> None:
     data = (CORPUS / "test_open2.doc").read_bytes()
-    with pytest.raises(UnsupportedFormat, match="legacy Word .doc"):
+    with pytest.raises(UnsupportedFormat, match=r"legacy Word \.doc"):
         extract(Path("renamed.docx"), data=data)
 
 

@@ -1,0 +1,314 @@
+"""Documents read through PyMuPDF (PDF, EPUB, XPS, MOBI, FB2, CBZ, SVG, HTML and the Office
+formats this MuPDF build reads): the lines of each page with their fonts, ruled tables
+(`Page.find_tables`, kept as one block of ` | `-separated rows), and Tesseract OCR of pages
+without a text layer when Tesseract is installed. PyMuPDF is not thread-safe: one thread at a
+time (the indexer's parser)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import unicodedata
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from ragdesk.core.extract.formats import (
+    LABEL,
+    MUPDF_FILETYPE,
+    SCANNABLE,
+    ZIP_FORMATS,
+    ExtractionError,
+    Limits,
+)
+from ragdesk.core.extract.layout import (
+    Line,
+    PageLines,
+    assign_headings,
+    cover_title,
+    layout,
+    plausible_title,
+)
+from ragdesk.core.extract.text import CJK, clean
+from ragdesk.core.extract.zipsafe import check_zip
+from ragdesk.core.records import Extracted
+
+log = logging.getLogger("ragdesk.extract")
+
+_pymupdf: Any = None  # PyMuPDF, imported on first use (it is slow to import, and untyped)
+
+
+def _mupdf() -> Any:
+    """Import PyMuPDF once and keep its chatter off stderr/stdout (we collect warnings)."""
+    global _pymupdf
+    if _pymupdf is None:
+        import pymupdf
+
+        module: Any = pymupdf
+        module.TOOLS.mupdf_display_errors(False)
+        module.TOOLS.mupdf_display_warnings(False)
+        if hasattr(module, "no_recommend_layout"):  # 1.26.x prints a tip on find_tables()
+            module.no_recommend_layout()
+        _pymupdf = module
+    return _pymupdf
+
+
+def _tessdata_dir(language: str) -> str | None:
+    """The Tesseract language folder holding ``<language>.traineddata``, or None.
+
+    PyMuPDF runs Tesseract in-process and needs only this folder (TESSDATA_PREFIX); we look for
+    it ourselves so that no shell command is run.
+    """
+    first = language.split("+")[0]
+    candidates: list[Path] = []
+    env = os.environ.get("TESSDATA_PREFIX")
+    if env:
+        candidates += [Path(env), Path(env) / "tessdata"]
+    for root in ("/usr/share/tesseract-ocr", "/usr/local/share/tesseract-ocr"):
+        candidates += sorted(Path(root).glob("*/tessdata"), reverse=True)
+    candidates += [
+        Path("/usr/share/tessdata"),
+        Path("/usr/local/share/tessdata"),
+        Path("/opt/homebrew/share/tessdata"),
+        Path("/opt/local/share/tessdata"),
+        Path(r"C:\Program Files\Tesseract-OCR\tessdata"),
+    ]
+    exe = shutil.which("tesseract")
+    if exe:
+        candidates.append(Path(exe).resolve().parent.parent / "share" / "tessdata")
+    for folder in candidates:
+        if (folder / f"{first}.traineddata").is_file():
+            return str(folder)
+    return None
+
+
+def ocr_available(language: str = "eng") -> bool:
+    """Whether scanned pages can be read: Tesseract's data for ``language`` is installed."""
+    return _tessdata_dir(language) is not None
+
+
+_CJK_BREAK = re.compile(rf"(?<=[{CJK}])[ \t]*\n[ \t]*(?=[{CJK}])")
+_WS_BREAK = re.compile(r"[ \t]*\n\s*")
+
+
+def _one_line(text: str) -> str:
+    """Join wrapped lines of a table cell: no space between CJK characters, one elsewhere."""
+    text = _CJK_BREAK.sub("", text.strip())
+    return _WS_BREAK.sub(" ", text)
+
+
+def _illegible(text: str) -> bool:
+    """Text whose glyphs have no Unicode mapping: mostly U+FFFD or private-use characters."""
+    chars = [c for c in text if not c.isspace()]
+    if not chars:
+        return True
+    bad = sum(1 for c in chars if c == "\ufffd" or unicodedata.category(c) == "Co")
+    return bad > 0.5 * len(chars)
+
+
+_MONO_FONT = re.compile(r"mono|courier|consol|menlo|typewriter|code|inconsolata|\btt", re.I)
+_BOLD_FONT = re.compile(r"bold|black|heavy|semibold|demi", re.I)
+
+
+_LEADERS = re.compile(r"(?:[ \t]?[.·…]){5,}[ \t]?")  # table-of-contents dot leaders
+
+
+def _dict_lines(page_dict: dict[str, Any]) -> list[Line]:
+    lines: list[Line] = []
+    for block_no, block in enumerate(page_dict.get("blocks", ())):
+        if block.get("type") != 0:
+            continue
+        for line in block.get("lines", ()):
+            spans = [s for s in line.get("spans", ()) if s.get("text")]
+            text = _LEADERS.sub(" … ", clean("".join(s["text"] for s in spans))).strip()
+            if not text or text == "[image]":  # MuPDF's stand-in for an HTML/EPUB picture
+                continue
+            weights: Counter[float] = Counter()
+            bold = mono = True
+            for s in spans:
+                n = len(s["text"].strip())
+                if not n:
+                    continue
+                weights[round(float(s["size"]) * 2) / 2] += n
+                bold &= bool(s["flags"] & 16) or bool(_BOLD_FONT.search(s.get("font", "")))
+                mono &= bool(s["flags"] & 8) or bool(_MONO_FONT.search(s.get("font", "")))
+            size = weights.most_common(1)[0][0] if weights else 0.0
+            lines.append(Line(text, size, bold, mono, block_no, tuple(line["bbox"])))
+    return lines
+
+
+def _ruled_grid(page: Any) -> bool:
+    """Whether the page's vector drawings could form a ruled table (cheap gate for find_tables)."""
+    xs: set[int] = set()
+    ys: set[int] = set()
+    for path in page.get_drawings():
+        for item in path.get("items", ()):
+            if item[0] == "re":
+                r = item[1]
+                xs |= {round(r.x0), round(r.x1)}
+                ys |= {round(r.y0), round(r.y1)}
+            elif item[0] == "l":
+                a, b = item[1], item[2]
+                if abs(a.y - b.y) < 1:
+                    ys.add(round(a.y))
+                elif abs(a.x - b.x) < 1:
+                    xs.add(round(a.x))
+    return len(xs) >= 2 and len(ys) >= 3
+
+
+def _find_tables(page: Any) -> list[tuple[tuple[float, float, float, float], str]]:
+    if not _ruled_grid(page):
+        return []
+    found = []
+    for table in page.find_tables().tables:
+        if table.row_count < 2 or table.col_count < 2:
+            continue
+        rows = [[_one_line(clean(c or "")) for c in row] for row in table.extract()]
+        cells = [c for row in rows for c in row]
+        if sum(1 for c in cells if c) < 0.5 * len(cells):
+            continue
+        text = "\n".join(" | ".join(row) for row in rows if any(row))
+        found.append((tuple(table.bbox), text))
+    return found
+
+
+_OCR_NOISE = re.compile(r"[^\W\d_]{2,}|\d")
+
+
+def _ocr_lines(page: Any, limits: Limits, tessdata: str, flags: int) -> list[Line]:
+    textpage = page.get_textpage_ocr(
+        flags=flags, language=limits.ocr_language, dpi=limits.ocr_dpi, full=True, tessdata=tessdata
+    )
+    lines = _dict_lines(page.get_text("dict", textpage=textpage, flags=flags))
+    kept = []
+    for line in lines:
+        # OCR of photos yields specks read as "|", "iz", "‘"; keep lines with real words.
+        alnum = sum(c.isalnum() for c in line.text)
+        visible = len(line.text.replace(" ", ""))
+        if alnum >= 3 and _OCR_NOISE.search(line.text) and alnum >= 0.5 * visible:
+            line.size = 0.0  # OCR sizes say nothing about headings
+            kept.append(line)
+    return kept
+
+
+def extract_mupdf(
+    data: bytes, fmt: str, path: Path, limits: Limits, warnings: list[str]
+) -> Extracted:
+    pymupdf = _mupdf()
+    if fmt in ZIP_FORMATS:
+        check_zip(data, fmt, limits)
+    pymupdf.TOOLS.mupdf_warnings(reset=True)
+    label = LABEL[fmt]
+    try:
+        doc = pymupdf.open(stream=data, filetype=MUPDF_FILETYPE[fmt])
+    except Exception as exc:
+        raise ExtractionError(f"corrupt or unreadable {label} file") from exc
+    try:
+        if doc.needs_pass:
+            raise ExtractionError(f"password-protected {label}")
+        count = doc.page_count
+        if count == 0:
+            raise ExtractionError(f"corrupt or truncated {label} (no pages)")
+        if count > limits.max_pages:
+            raise ExtractionError(
+                f"document has {count:,} pages, more than the {limits.max_pages:,}-page limit"
+            )
+        pages = _read_pages(doc, fmt, limits, warnings)
+        outline = _outline(doc, count)
+        meta_title = (doc.metadata or {}).get("title") or ""
+        repaired = bool(getattr(doc, "is_pdf", False) and getattr(doc, "is_repaired", False))
+    finally:
+        doc.close()
+    if repaired:
+        warnings.append("the PDF was damaged and has been repaired; some text may be missing")
+    mupdf_msgs = [m for m in pymupdf.TOOLS.mupdf_warnings(reset=True).splitlines() if m.strip()]
+    for msg in list(dict.fromkeys(mupdf_msgs))[:5]:
+        msg = msg.encode("utf-8", errors="replace").decode("utf-8")  # lone surrogates from fonts
+        warnings.append(f"MuPDF: {msg}")
+    if not any(p.lines or p.tables for p in pages) and any(p.ocr for p in pages):
+        raise ExtractionError("no text found — OCR could not read the scanned pages")
+
+    body_size = assign_headings(pages, outline)
+    out_pages, blocks = layout(pages)
+    title = plausible_title(meta_title) or cover_title(pages, body_size)
+    if not title:
+        title = next(
+            (out_pages[b.page - 1].text[b.start : b.end] for b in blocks if b.kind == "heading"),
+            "",
+        )
+        title = " ".join(title.split())[:200]
+    return Extracted(
+        title=title or path.stem, format=fmt, pages=out_pages, blocks=blocks, warnings=warnings
+    )
+
+
+def _read_pages(doc: Any, fmt: str, limits: Limits, warnings: list[str]) -> list[PageLines]:
+    pymupdf = _mupdf()
+    flags = pymupdf.TEXT_MEDIABOX_CLIP | pymupdf.TEXT_DEHYPHENATE | pymupdf.TEXT_PRESERVE_WHITESPACE
+    pages: list[PageLines] = []
+    scanned: list[int] = []  # pages with no usable text but something to look at
+    unreadable = 0
+    for pno in range(doc.page_count):
+        result = PageLines()
+        pages.append(result)
+        try:
+            page = doc.load_page(pno)
+            lines = _dict_lines(page.get_text("dict", flags=flags))
+            illegible = bool(lines) and _illegible(" ".join(ln.text for ln in lines))
+            if illegible:
+                lines = []
+            result.lines = lines
+            if lines:
+                result.tables = _find_tables(page) if fmt != "svg" else []
+            elif fmt in SCANNABLE and (
+                illegible or page.get_image_info() or len(page.get_drawings()) >= 30
+            ):
+                scanned.append(pno)
+        except Exception:
+            log.debug("page %d could not be read", pno + 1, exc_info=True)
+            unreadable += 1
+    if unreadable:
+        warnings.append(f"{unreadable} page(s) could not be read")
+    if not scanned:
+        return pages
+
+    tessdata = _tessdata_dir(limits.ocr_language) if limits.ocr else None
+    has_text = any(p.lines for p in pages)
+    if tessdata is None:
+        reason = (
+            "no text layer — install Tesseract to read scanned pages"
+            if limits.ocr
+            else "no text layer — scanned pages need OCR, which is switched off"
+        )
+        if not has_text:
+            raise ExtractionError(reason)
+        warnings.append(f"{len(scanned)} page(s) without a text layer were skipped: {reason}")
+        return pages
+    todo = scanned[: limits.ocr_max_pages]
+    if len(scanned) > len(todo):
+        warnings.append(
+            f"only the first {len(todo)} of {len(scanned)} scanned pages were read by OCR"
+        )
+    read = 0
+    for pno in todo:
+        try:
+            lines = _ocr_lines(doc.load_page(pno), limits, tessdata, flags)
+        except Exception:
+            log.warning("OCR failed on page %d", pno + 1, exc_info=True)
+            continue
+        pages[pno].lines = lines
+        pages[pno].ocr = True
+        read += bool(lines)
+    log.info("OCR read %d of %d scanned page(s)", read, len(todo))
+    warnings.append(f"text of {len(todo)} scanned page(s) was read by OCR and may contain errors")
+    return pages
+
+
+def _outline(doc: Any, count: int) -> list[tuple[int, str, int]]:
+    try:
+        toc = doc.get_toc(simple=True)
+    except Exception:
+        return []
+    return [(lvl, title, page) for lvl, title, page in toc if 1 <= page <= count and title.strip()]
