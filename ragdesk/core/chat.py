@@ -30,7 +30,7 @@ from typing import Any
 from ragdesk.core.ollama import OllamaProblem, describe_error, make_client, missing_model_remedy
 from ragdesk.core.records import Hit, Message
 from ragdesk.core.retrieval import Retriever
-from ragdesk.core.store.base import Store
+from ragdesk.core.store.base import ChatHistory
 
 log = logging.getLogger("ragdesk.chat")
 
@@ -178,7 +178,7 @@ class ChatService:
 
     def __init__(
         self,
-        store: Store,
+        store: ChatHistory,
         retriever: Retriever,
         settings: ChatSettings,
         client_factory: Callable[[ChatSettings], Any] | None = None,

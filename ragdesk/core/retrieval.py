@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from ragdesk.core.embedding import Embedder
 from ragdesk.core.records import Chunk, Document, Hit
-from ragdesk.core.store.base import Store
+from ragdesk.core.store.base import Corpus
 from ragdesk.core.store.keyword import query_terms
 
 log = logging.getLogger("ragdesk.retrieval")
@@ -104,7 +104,7 @@ def _shingles(text: str) -> set[tuple[str, ...]]:
 class Retriever:
     """Hybrid retrieval over a store with an embedder (the same one that made its vectors)."""
 
-    def __init__(self, store: Store, embedder: Embedder | None, options: SearchOptions | None = None) -> None:
+    def __init__(self, store: Corpus, embedder: Embedder | None, options: SearchOptions | None = None) -> None:
         self.store = store
         self.embedder = embedder
         self.options = options or SearchOptions()

@@ -1,8 +1,9 @@
 """Client tokens and the guard against guessing them.
 
-A token is 256 random bits shown once (``rd_`` + URL-safe base64); the vault keeps only its
-SHA-256 and compares hashes in constant time (`hmac.compare_digest`). A token may be limited to
-some collections and is read-only unless created with admin scope.
+A token is 256 random bits shown once (``rd_`` + URL-safe base64); the store keeps only its
+SHA-256, and a presented token is compared with every active hash in constant time
+(`store.base.matching_token`). A token may be limited to some collections and is read-only
+unless created with admin scope.
 
 `TokenRegistry` is the one place tokens are created, listed, revoked and checked, by the
 command line, the GUI and the server alike; the server keeps the active hashes in memory and
@@ -25,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ragdesk.core.records import ApiToken
-from ragdesk.core.store.base import Store, matching_token
+from ragdesk.core.store.base import Sharing, matching_token
 from ragdesk.errors import RagdeskError, UsageError
 
 log = logging.getLogger("ragdesk.server.auth")
@@ -69,7 +70,7 @@ class Principal:
 class TokenRegistry:
     """Create, list, revoke and verify client tokens over a store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Sharing) -> None:
         self.store = store
         self._lock = threading.Lock()
         self._active: list[ApiToken] = []
@@ -116,7 +117,7 @@ class TokenRegistry:
 
     # --- checking -----------------------------------------------------------------------------
 
-    def _tokens(self) -> list[ApiToken]:
+    def _tokens(self) -> Sequence[ApiToken]:  # (`list` is a method's name in this class)
         now = time.monotonic()
         if now - self._loaded_at > RELOAD_SECONDS:
             with self._lock:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ragdesk.core.records import Conversation, Message
-from ragdesk.core.store.base import Store
+from ragdesk.core.store.base import AuditLog, Store
 
 log = logging.getLogger("ragdesk.server.session")
 
@@ -41,7 +41,7 @@ class AuditWriter:
 
     _STOP = object()
 
-    def __init__(self, store: Store, max_batch: int = 2000) -> None:
+    def __init__(self, store: AuditLog, max_batch: int = 2000) -> None:
         self.store = store
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from ragdesk.core.store.base import Store
+from ragdesk.core.store.base import Sharing
 from ragdesk.errors import RagdeskError
 
 log = logging.getLogger("ragdesk.server.tls")
@@ -142,7 +142,7 @@ def generate(hostnames: list[str] | None = None, addresses: list[str] | None = N
     )
 
 
-def vault_identity(store: Store) -> Identity:
+def vault_identity(store: Sharing) -> Identity:
     """The identity kept in the vault, generated and stored on first use."""
     found = store.server_identity()
     if found is not None:

@@ -1,14 +1,17 @@
-"""The Store protocol: the narrow interface every backend implements and every service uses.
+"""The Store protocol, in roles: what every backend implements and what each service may ask of it.
 
 Services above this line never build SQL, never see a cursor and never know which backend they
-talk to. Vectors cross it as float32 numpy arrays, normalised to unit length by the embedder.
+talk to. Each declares the narrow role it uses (the retriever a `Corpus`, a chat its
+`ChatHistory`, the token registry `Sharing`, ...); a backend implements them all, as `Store`.
+Vectors cross this line as float32 numpy arrays, normalised to unit length by the embedder.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hmac
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import numpy as np
 
@@ -25,13 +28,13 @@ from ragdesk.core.records import (
     StoreStatus,
     VectorSpace,
 )
+from ragdesk.core.store.keys import KdfParams
 
 
 def matching_token(tokens: Sequence[ApiToken], token_hash: str) -> ApiToken | None:
-    """The token with this hash, every one compared in constant time (what `verify_token`
-    does in every store)."""
-    import hmac
-
+    """The token with this SHA-256 hash, or None: the one check of a presented token. Every token
+    is compared in constant time, so timing says nothing about which (or whether one) nearly
+    matched."""
     found = None
     for token in tokens:
         if hmac.compare_digest(token.token_hash.encode(), token_hash.encode()):
@@ -39,24 +42,32 @@ def matching_token(tokens: Sequence[ApiToken], token_hash: str) -> ApiToken | No
     return found
 
 
-class Store(Protocol):
-    # --- lifecycle ------------------------------------------------------------------------
-    def close(self) -> None: ...
+# --- roles ----------------------------------------------------------------------------------------
 
-    # --- settings (JSON values) -----------------------------------------------------------
+
+class Settings(Protocol):
+    """Settings by key, JSON values (the chat model, the embedder choice, ...)."""
+
     def get_setting(self, key: str, default: Any = None) -> Any: ...
     def set_setting(self, key: str, value: Any) -> None: ...
 
-    # --- audit log (append-only) ----------------------------------------------------------
+
+class AuditLog(Protocol):
+    """The append-only audit log."""
+
     def audit(self, event: str, **detail: Any) -> None: ...
     def audit_events(self, limit: int = 100) -> list[AuditEvent]: ...
+    def audit_many(self, events: Sequence[tuple[float, str, dict[str, Any]]]) -> None:
+        """Append (time, event, detail) entries in one transaction."""
+        ...
 
-    # --- collections ----------------------------------------------------------------------
+
+class Library(Protocol):
+    """Collections, their documents and the documents' original bytes."""
+
     def collection(self, name: str, create: bool = True) -> Collection | None: ...
     def collections(self) -> list[Collection]: ...
     def add_folder(self, collection_id: int, folder: str) -> None: ...
-
-    # --- documents ------------------------------------------------------------------------
     def document(self, document_id: int) -> Document | None: ...
     def document_by_path(self, collection_id: int, path: str) -> Document | None: ...
     def documents(self, collection_id: int | None = None) -> list[Document]: ...
@@ -81,7 +92,10 @@ class Store(Protocol):
     def remove_document(self, document_id: int) -> None: ...
     def original(self, document_id: int) -> bytes | None: ...
 
-    # --- chunks and search ----------------------------------------------------------------
+
+class SearchIndex(Protocol):
+    """The documents' chunks, searched by keyword and by vector, and the vector space."""
+
     def chunks(self, chunk_ids: Sequence[int]) -> list[Chunk]: ...
     def document_chunks(self, document_id: int) -> list[Chunk]: ...
     def keyword_search(
@@ -99,7 +113,10 @@ class Store(Protocol):
     def vector_space(self) -> VectorSpace | None: ...
     def set_vector_space(self, space: VectorSpace) -> None: ...
 
-    # --- conversations --------------------------------------------------------------------
+
+class Conversations(Protocol):
+    """The owner's conversations and their messages."""
+
     def create_conversation(self, title: str) -> Conversation: ...
     def conversation(self, conversation_id: int) -> Conversation | None: ...
     def conversations(self) -> list[Conversation]: ...
@@ -124,28 +141,26 @@ class Store(Protocol):
     ) -> None: ...
     def messages(self, conversation_id: int) -> list[Message]: ...
 
-    # --- health ---------------------------------------------------------------------------
-    def status(self) -> StoreStatus: ...
 
-    # --- LAN sharing ----------------------------------------------------------------------
+class Tokens(Protocol):
+    """LAN sharing: client tokens (only their SHA-256 is kept) and the server's TLS identity.
+    A presented token is checked with `matching_token` over `tokens()`."""
+
     def create_token(self, name: str, token_hash: str, collections: Sequence[str] | None = None,
                      admin: bool = False) -> ApiToken: ...
     def tokens(self, include_revoked: bool = False) -> list[ApiToken]: ...
     def revoke_token(self, name: str) -> bool: ...
-    def verify_token(self, token_hash: str) -> ApiToken | None:
-        """The active token with this SHA-256 hash, compared in constant time."""
-        ...
-
     def server_identity(self) -> tuple[str, str] | None:
         """(certificate PEM, private key PEM); the key is kept only here, encrypted."""
         ...
 
     def set_server_identity(self, cert_pem: str, key_pem: str) -> None: ...
-    def audit_many(self, events: Sequence[tuple[float, str, dict[str, Any]]]) -> None:
-        """Append (time, event, detail) entries in one transaction."""
-        ...
 
-    # --- whole-store copies (`ragdesk migrate`) --------------------------------------------
+
+class Transferable(Protocol):
+    """Exact reads and writes that keep times and hashes, for whole-store copies (transfer.py,
+    `ragdesk migrate`)."""
+
     def settings(self) -> dict[str, Any]:
         """Every setting by key; never the store's own key material."""
         ...
@@ -164,3 +179,43 @@ class Store(Protocol):
     def import_token(self, token: ApiToken) -> ApiToken:
         """A token with its own hash, scope and times; a clash raises RagdeskError."""
         ...
+
+
+# --- what a backend is, and the roles services combine ----------------------------------------------
+
+
+class Store(Settings, AuditLog, Library, SearchIndex, Conversations, Tokens, Transferable, Protocol):
+    """A whole backend: every role, and its lifecycle and health."""
+
+    @property
+    def backend(self) -> str:
+        """Which backend this is: "vault" (encrypted SQLite) or "postgresql"."""
+        ...
+
+    def status(self) -> StoreStatus: ...
+    def change_passphrase(self, new_passphrase: str, kdf: KdfParams | None = None) -> None:
+        """Re-key the store under a new passphrase: a crash leaves the old key or the new one."""
+        ...
+
+    def close(self) -> None: ...
+    def lock(self) -> None:
+        """Close every connection and wipe the key from memory (until opened again)."""
+        ...
+
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class Corpus(Library, SearchIndex, Protocol):
+    """The documents and their index: a search hit is a chunk of a document."""
+
+
+class ChatHistory(Conversations, AuditLog, Protocol):
+    """What a chat writes: its conversation, and the audit entry of each question."""
+
+
+class Sharing(Tokens, AuditLog, Protocol):
+    """Tokens and the server identity with the audit entries of their changes, and the
+    collections a token's scope names."""
+
+    def collections(self) -> list[Collection]: ...

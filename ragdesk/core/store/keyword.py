@@ -21,9 +21,15 @@ def query_terms(text: str, limit: int | None = MAX_TERMS) -> list[str]:
     return terms if limit is None else terms[:limit]
 
 
-# The keyword budget both stores apply (why and what it costs: Vault.keyword_budget), and the
-# window of newest chunks an unranked AND of common words is looked for in (x budget).
+# The keyword budget: a search scores about this many chunks at most, whatever the index's size.
+# Ranking costs something for every chunk that matches, so one common word made every query cost
+# the whole index. Past the budget a word in half the chunks or more is left out (BM25 gives it
+# ~no weight), and so are the commonest of the rest once their chunks add up to more than the
+# budget (they weigh least): a small loss of quality for bounded time (keyword_plan;
+# benchmarks/bench_keyword_budget.py). Indexes of up to this many chunks are searched exactly.
 KEYWORD_BUDGET = 2000
+# When no word fits the budget, the window of newest chunks (x budget) an unranked AND of a few
+# common words is looked for in, so that this scan is bounded too.
 UNRANKED_WINDOW = 16
 
 # Okapi BM25 as FTS5's bm25() computes it (fts5_aux.c), in both stores.
@@ -38,10 +44,16 @@ def bm25_idf(rows: int, chunks: int) -> float:
     return max(idf, 1e-6)
 
 
+def bm25_average_length(rows: int, tokens: int) -> float:
+    """The average chunk length BM25 normalises by: `tokens` over `rows` chunks (1.0 in an empty
+    index, so that nothing divides by zero)."""
+    return tokens / rows if rows and tokens else 1.0
+
+
 def keyword_plan(terms: Sequence[str], chunks: Mapping[str, int], rows: int,
                  budget: int) -> tuple[list[str], bool]:
     """Which of a query's words a keyword search looks for, and whether it ranks them by BM25:
-    the keyword budget (see Vault.keyword_budget for why and what it cost in quality).
+    the keyword budget (KEYWORD_BUDGET above says why).
 
     `chunks`: how many chunks hold each word (a store may count only up to budget + 1);
     `rows`: the chunks in the index. An index of up to `budget` chunks: every word, ranked.
