@@ -206,7 +206,7 @@ def pick_rows(vault: Any, ids: np.ndarray, rows: int) -> tuple[list[Any], int]:
 
 def copy_documents_and_chunks(conn: Any, vault: Any, docs: list[Any], ids: np.ndarray,
                               collection_id: int) -> int:
-    from ragdesk.core.store.postgres import _text
+    from ragdesk.core.store.postgres.store import pg_text as _text
 
     with conn.cursor() as cur:
         with cur.copy("COPY documents (id, collection_id, path, title, format, size, mtime,"
@@ -403,7 +403,7 @@ def pg_vector_checks(url: str, store: Any, qvecs: np.ndarray, truth: np.ndarray,
                      ef_values: list[int], exact_queries: int) -> dict[str, Any]:
     import psycopg
 
-    from ragdesk.core.store.postgres import _vector_literal
+    from ragdesk.core.store.postgres.search import vector_literal as _vector_literal
 
     out: dict[str, Any] = {"ef": {}}
     with psycopg.connect(url) as conn:  # the store's KNN query must use the HNSW index

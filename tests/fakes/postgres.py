@@ -68,7 +68,7 @@ def open_pg(url: str, passphrase: str = PASSPHRASE, **options: Any):  # type: ig
 
     options.setdefault("kdf", fast_kdf())
     # The pgvector build in the wheel dies with SIGILL on this machine's CPU once an HNSW graph
-    # holds more than a few rows (see ragdesk/core/store/postgres.py): exact scans in tests.
+    # holds more than a few rows (see ragdesk/core/store/postgres/search.py): exact scans in tests.
     options.setdefault("vector_index", "exact")
     return postgres.connect(url, passphrase, **options)
 

@@ -30,7 +30,7 @@ def test_instances_starting_at_once_migrate_once(pg_url: str) -> None:
     def start() -> None:
         try:
             stores.append(open_pg(pg_url))
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=start) for _ in range(4)]

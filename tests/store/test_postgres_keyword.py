@@ -16,6 +16,7 @@ import pytest
 from ragdesk.core.records import ChunkDraft, DocumentInfo, VectorSpace
 from ragdesk.core.store import postgres
 from ragdesk.core.store.keyword import query_terms
+from ragdesk.core.store.postgres import schema
 from tests.store.conftest import open_pg
 
 DIM = 4
@@ -23,14 +24,18 @@ DIM = 4
 # The ranking before m003 (with FTS5's idf since), kept as the reference: every statistic counted
 # afresh per query from the tsvectors, every candidate's tsvector unnested.
 REFERENCE_BM25 = f"""
-WITH lex AS MATERIALIZED (SELECT DISTINCT lexeme FROM unnest(to_tsvector('{postgres.TS_CONFIG}'::regconfig, %s))),
+WITH lex AS MATERIALIZED (SELECT DISTINCT lexeme
+   FROM unnest(to_tsvector('{postgres.TS_CONFIG}'::regconfig, %s))),
  q AS MATERIALIZED (SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery AS q FROM lex),
  cand AS (SELECT c.id, c.tsv FROM chunks c, q WHERE c.tsv @@ q.q),
- stats AS MATERIALIZED (SELECT count(*)::float8 AS n, coalesce(avg(length(tsv)), 1)::float8 AS avgdl FROM chunks),
- df AS MATERIALIZED (SELECT lexeme, (SELECT count(*) FROM chunks c WHERE c.tsv @@ quote_literal(lexeme)::tsquery)::float8 AS df FROM lex)
+ stats AS MATERIALIZED (SELECT count(*)::float8 AS n, coalesce(avg(length(tsv)), 1)::float8 AS avgdl
+   FROM chunks),
+ df AS MATERIALIZED (SELECT lexeme,
+   (SELECT count(*) FROM chunks c WHERE c.tsv @@ quote_literal(lexeme)::tsquery)::float8 AS df FROM lex)
 SELECT cand.id, sum(greatest(ln((stats.n - df.df + 0.5) / (df.df + 0.5)), 1e-6) * (u.tf * 2.2)
  / (u.tf + 1.2 * (0.25 + 0.75 * length(cand.tsv) / stats.avgdl))) AS score
-FROM cand CROSS JOIN LATERAL (SELECT lexeme, coalesce(array_length(positions, 1), 1) AS tf FROM unnest(cand.tsv)) u
+FROM cand CROSS JOIN LATERAL (SELECT lexeme, coalesce(array_length(positions, 1), 1) AS tf
+   FROM unnest(cand.tsv)) u
 JOIN df ON df.lexeme = u.lexeme CROSS JOIN stats GROUP BY cand.id ORDER BY score DESC, cand.id
 """
 
@@ -78,10 +83,12 @@ def reference(url: str, query: str) -> list[tuple[int, float]]:
 def same_ranking(got: list[tuple[int, float]], want: list[tuple[int, float]]) -> bool:
     """The same chunks, scores and order (sums in another order differ in the last bits: chunks
     whose scores are that close may swap)."""
-    close = lambda x, y: abs(x - y) <= 1e-9 * max(1.0, abs(y))
+    def close(x: float, y: float) -> bool:
+        return abs(x - y) <= 1e-9 * max(1.0, abs(y))
+
     return (len(got) == len(want) and dict(got).keys() == dict(want).keys()
             and all(close(score, dict(want)[c]) for c, score in got)
-            and all(a[0] == b[0] or close(a[1], b[1]) for a, b in zip(got, want)))
+            and all(a[0] == b[0] or close(a[1], b[1]) for a, b in zip(got, want, strict=True)))
 
 
 def test_counts_are_kept_across_put_replace_remove_and_collections(pg_store: Any) -> None:
@@ -148,7 +155,7 @@ def test_writers_at_once_keep_the_counts_and_never_deadlock(pg_url: str) -> None
                     doc = stores[n].document_by_path(stores[n].collection("default").id, f"/w{n}/0.txt")
                     if doc is not None:
                         stores[n].remove_document(doc.id)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
@@ -164,10 +171,10 @@ def test_writers_at_once_keep_the_counts_and_never_deadlock(pg_url: str) -> None
 
 def test_migration_backfills_an_existing_database(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # A database written by the release before m003: no statistics, no triggers.
-    before = [name for name, _ in postgres.MIGRATIONS].index("m003_keyword_stats")
+    before = [name for name, _ in schema.MIGRATIONS].index("m003_keyword_stats")
     with monkeypatch.context() as m:
-        m.setattr(postgres, "MIGRATIONS", postgres.MIGRATIONS[:before])
-        m.setattr(postgres, "SCHEMA_VERSION", before)
+        m.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:before])
+        m.setattr(schema, "SCHEMA_VERSION", before)
         old = open_pg(pg_url)
         put(old, "/a.txt", ["the walrus eats clams", "the walrus sleeps"])
         put(old, "/b.txt", ["a zebra among clams"], collection="zoo")
