@@ -107,8 +107,8 @@ def bench_lag(corpus: Path) -> None:
     from PySide6.QtWidgets import QApplication
 
     from ragdesk.app import Services
-    from ragdesk.core.store.sqlite import vault as vault_store
     from ragdesk.core.store.keys import KdfParams
+    from ragdesk.core.store.sqlite import vault as vault_store
     from ragdesk.gui.application import configure
     from ragdesk.gui.mainwindow import MainWindow
     from ragdesk.gui.workers import WorkerPool
