@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from ragdesk.core.records import ChunkDraft, DocumentInfo, VectorSpace
-from ragdesk.core.store.sqlite import backup, snapshot
+from ragdesk.core.store.sqlite import backup, inspect, keyfile
 from ragdesk.core.store.sqlite import vault as vault_store
 from ragdesk.errors import VaultInUse, WrongPassphrase
 from tests.conftest import PASSPHRASE, REPO, fast_kdf, run_cli
@@ -74,7 +74,7 @@ def test_backup_is_encrypted_verified_and_opens_only_with_the_passphrase(filled:
     for f in made.iterdir():  # nothing readable: no canary, no SQLite header
         data = f.read_bytes()
         assert CANARY.encode() not in data and b"ships" not in data, f.name
-    assert not snapshot.has_plaintext_header(made / "vault.db")
+    assert not inspect.has_plaintext_header(made / "vault.db")
     health = backup.check_backup(made, PASSPHRASE)
     assert health.documents == 12 and health.chunks == 36 and health.vectors == 36
     assert health.messages == 2
@@ -83,8 +83,8 @@ def test_backup_is_encrypted_verified_and_opens_only_with_the_passphrase(filled:
 
 
 def _documents(home: Path) -> int:
-    with snapshot.open_snapshot(home, PASSPHRASE) as snap:  # lock-free, read-only
-        return snap.health(deep=False).documents
+    with inspect.open_readonly(home, PASSPHRASE) as opened:  # lock-free, read-only
+        return opened.health(deep=False).documents
 
 
 def _wait_for_documents(home: Path, indexer: subprocess.Popen[str], at_least: int,
@@ -137,12 +137,8 @@ def test_backup_while_indexing_runs_in_another_process(locked_vault: Path, tmp_p
     assert not health.problems
     assert 5 <= health.documents <= after_backup < final
     assert health.vectors == health.chunks  # each document is committed whole or not at all
-    key, _ = snapshot.derive_matching_key(made / "vault.db", PASSPHRASE, snapshot.Sidecar.read(made))
-    conn = snapshot.connect(made / "vault.db", key)
-    try:
-        assert snapshot.chunk_count_mismatches(conn) == 0
-    finally:
-        conn.close()
+    with inspect.open_readonly(made, PASSPHRASE) as copy:
+        assert inspect.chunk_count_mismatches(copy.conn) == 0
 
     # The backup restores into a vault that the normal code path opens and searches.
     restored = tmp_path / "restored"
@@ -293,9 +289,8 @@ def test_vectors_survive_the_copy_bit_for_bit(filled: Path, tmp_path: Path) -> N
 
 def test_a_backup_from_a_newer_release_is_not_restored(filled: Path, tmp_path: Path) -> None:
     made = backup.create_backup(filled, PASSPHRASE, tmp_path / "b").path
-    sidecar = snapshot.Sidecar.read(made)
-    key, _ = snapshot.derive_matching_key(made / "vault.db", PASSPHRASE, sidecar)
-    conn = snapshot.connect(made / "vault.db", key, read_only=False)
+    key, _ = keyfile.matching_key(made / "vault.db", PASSPHRASE, keyfile.Sidecar.read(made))
+    conn = keyfile.connect(made / "vault.db", key, read_only=False)
     conn.execute("PRAGMA user_version = 999")
     conn.close()
     (made / "manifest.json").unlink()  # the checksum no longer matches; that is not the point here

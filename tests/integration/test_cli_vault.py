@@ -16,7 +16,7 @@ import pytest
 
 from ragdesk.core.store.sqlite import vault as vault_store
 from tests.conftest import PASSPHRASE, REPO, fast_kdf, run_cli
-from tests.unit.test_vault import add_document, snapshot
+from tests.unit.test_vault import add_document, file_hashes
 
 ENV = {"RAGDESK_PASSPHRASE": PASSPHRASE}
 
@@ -51,11 +51,11 @@ def test_home_flag_overrides_the_environment(tmp_path: Path, cli) -> None:  # ty
 
 
 def test_init_twice_fails_clearly(locked_vault: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    before = snapshot(locked_vault)
+    before = file_hashes(locked_vault)
     r = cli("init", env=ENV)
     assert r.returncode == 1 and "already exists" in r.stderr
     assert "Traceback" not in r.stderr
-    assert snapshot(locked_vault) == before
+    assert file_hashes(locked_vault) == before
 
 
 def test_status_without_a_vault(cli) -> None:  # type: ignore[no-untyped-def]
@@ -64,11 +64,11 @@ def test_status_without_a_vault(cli) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_wrong_passphrase_exit_1_and_bytes_unchanged(locked_vault: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    before = snapshot(locked_vault)
+    before = file_hashes(locked_vault)
     r = cli("status", env={"RAGDESK_PASSPHRASE": "wrong"})
     assert r.returncode == 1
     assert r.stderr.strip() == "ragdesk: wrong passphrase or not a RagDesk vault"
-    assert snapshot(locked_vault) == before
+    assert file_hashes(locked_vault) == before
 
 
 def test_no_passphrase_without_a_terminal_is_a_usage_error(locked_vault: Path, cli) -> None:  # type: ignore[no-untyped-def]
@@ -116,10 +116,10 @@ def test_second_process_gets_vault_in_use(locked_vault: Path, cli) -> None:  # t
     )
     try:
         assert holder.stdout.readline().strip() == "ready"
-        before = snapshot(locked_vault)
+        before = file_hashes(locked_vault)
         r = cli("status", env=ENV)
         assert r.returncode == 1 and "in use by another RagDesk process" in r.stderr
-        assert snapshot(locked_vault) == before
+        assert file_hashes(locked_vault) == before
     finally:
         holder.communicate("\n", timeout=30)
     assert cli("status", env=ENV).returncode == 0  # free again once the first closed

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ragdesk.core.records import ChunkDraft, DocumentInfo, VectorSpace
+from ragdesk.core.store.sqlite import keyfile, vec0
 from ragdesk.core.store.sqlite import vault as vault_store
 from ragdesk.core.store.sqlite.vectors import VectorIndex
 from tests.conftest import PASSPHRASE, fast_kdf
@@ -52,12 +53,12 @@ def test_vectors_load_from_blocks_exactly_as_row_by_row(home: Path) -> None:
         v.remove_document(v.document_by_path(v.collection("work").id, "/d1.txt").id)
         put(v, "/d2.txt", [f"new {i}" for i in range(30)], collection="home", seed=9)  # replaced
 
-        count = v._vec0_blocks_count()
+        count = vec0.blocks_count(v.db)
         assert count == v._query("SELECT count(*) FROM chunk_vectors")[0][0] == 520 * 3 + 30
         fast = VectorIndex(DIM)
-        assert v._read_vec0_blocks(fast, count)
+        assert vec0.read_blocks(v.db, fast, count)
         slow = VectorIndex(DIM)
-        v._read_vec0_rows(slow)
+        vec0.read_rows(v.db, slow)
         assert rows_of(fast) == rows_of(slow)
     finally:
         v.lock()
@@ -67,7 +68,7 @@ def test_vectors_load_from_blocks_exactly_as_row_by_row(home: Path) -> None:
         index = again.vector_index()
         assert index is not None and index.size == 520 * 3 + 30
         assert index.nbytes == index.size * (DIM * 4 + 8 + 4)  # reserved exactly, no growth slack
-        assert again.db.execute("PRAGMA cache_size").fetchone()[0] == -vault_store.DEFAULT_CACHE_KIB
+        assert again.db.execute("PRAGMA cache_size").fetchone()[0] == -keyfile.DEFAULT_CACHE_KIB
     finally:
         again.lock()
 

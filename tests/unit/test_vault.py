@@ -18,7 +18,7 @@ from ragdesk.errors import VaultExists, VaultInUse, VaultLocked, VaultTooNew, Wr
 from tests.conftest import PASSPHRASE, fast_kdf
 
 
-def snapshot(folder: Path) -> dict[str, str]:
+def file_hashes(folder: Path) -> dict[str, str]:
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(folder.rglob("*"))
@@ -61,10 +61,10 @@ def test_create_then_unlock_keeps_data(home: Path) -> None:
 
 
 def test_create_refuses_an_existing_vault(vault: vault_store.Vault, home: Path) -> None:
-    before = snapshot(home)
+    before = file_hashes(home)
     with pytest.raises(VaultExists):
         vault_store.create(home, "other", kdf=fast_kdf())
-    assert snapshot(home) == before
+    assert file_hashes(home) == before
 
 
 def test_empty_passphrase_is_refused(home: Path) -> None:
@@ -75,10 +75,10 @@ def test_empty_passphrase_is_refused(home: Path) -> None:
 
 def test_wrong_passphrase_is_clear_and_changes_nothing(home: Path) -> None:
     vault_store.create(home, PASSPHRASE, kdf=fast_kdf()).lock()
-    before = snapshot(home)
+    before = file_hashes(home)
     with pytest.raises(WrongPassphrase, match="wrong passphrase or not a RagDesk vault"):
         vault_store.unlock(home, "not it")
-    assert snapshot(home) == before
+    assert file_hashes(home) == before
     vault_store.unlock(home, PASSPHRASE).lock()  # the lock was released after the failure
 
 
@@ -117,10 +117,10 @@ def test_vault_from_a_newer_release_is_refused_untouched(home: Path) -> None:
     raw.commit()
     raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     raw.close()
-    before = snapshot(home)
+    before = file_hashes(home)
     with pytest.raises(VaultTooNew, match="newer RagDesk"):
         vault_store.unlock(home, PASSPHRASE)
-    assert snapshot(home) == before
+    assert file_hashes(home) == before
 
 
 def test_migrations_are_recorded_by_name(vault: vault_store.Vault) -> None:

@@ -7,12 +7,14 @@ each vault records the cost it was made with and a later release can raise it.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
-# About 0.7 s on a 2-core laptop-class machine (measured: 0.58-0.69 s), inside the 0.3-1.5 s
-# unlock budget: 256 MiB of memory makes guessing expensive on GPUs as well.
+# One unlock stays inside the 0.3-1.5 s budget on a 2-core laptop-class machine
+# (benchmarks/bench_unlock.py); 256 MiB of memory makes guessing expensive on GPUs as well.
 DEFAULT_MEMORY_KIB = 262_144
 DEFAULT_ITERATIONS = 3
 DEFAULT_LANES = 4
@@ -27,8 +29,10 @@ class KdfParams:
     algorithm: str = "argon2id"
 
     @classmethod
-    def fresh(cls, **cost: int) -> KdfParams:
-        return cls(salt=os.urandom(16), **cost)
+    def fresh(cls, memory_kib: int = DEFAULT_MEMORY_KIB, iterations: int = DEFAULT_ITERATIONS,
+              lanes: int = DEFAULT_LANES) -> KdfParams:
+        """Parameters with a new random salt, at the given cost."""
+        return cls(os.urandom(16), memory_kib, iterations, lanes)
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)
@@ -36,14 +40,14 @@ class KdfParams:
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, object]) -> KdfParams:
+    def from_json(cls, data: Mapping[str, Any]) -> KdfParams:
         if data.get("algorithm") != "argon2id":
             raise ValueError(f"unknown key derivation {data.get('algorithm')!r}")
         return cls(
             salt=bytes.fromhex(str(data["salt"])),
-            memory_kib=int(data["memory_kib"]),  # type: ignore[arg-type]
-            iterations=int(data["iterations"]),  # type: ignore[arg-type]
-            lanes=int(data["lanes"]),  # type: ignore[arg-type]
+            memory_kib=int(data["memory_kib"]),
+            iterations=int(data["iterations"]),
+            lanes=int(data["lanes"]),
         )
 
 

@@ -26,9 +26,9 @@ def store_exists(where: str | Path) -> bool:
     connection and a passphrase)."""
     if is_database_url(where):
         return True
-    from ragdesk.core.store.sqlite import vault
+    from ragdesk.core.store.sqlite import keyfile
 
-    return vault.exists(Path(where))
+    return keyfile.exists(Path(where))
 
 
 def open_store(

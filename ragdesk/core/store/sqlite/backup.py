@@ -10,12 +10,13 @@ and nothing in plain text beyond that. It opens only with the passphrase the vau
 backup was taken.
 
 How the copy is made: the process using the vault holds vault.lock, so the backup does not take
-it. It opens the database file read-only with the key, starts one read transaction (WAL mode
-gives it a fixed snapshot while the other process keeps writing), counts every table, and copies
+it. It opens the database file read-only with the key (inspect.open_readonly), starts one read
+transaction (WAL mode shows it one fixed state while the other process keeps writing), counts
+every table, and copies
 the pages with SQLite's online backup API into a new file keyed with the same key -- pages are
 decrypted and re-encrypted in memory only. The copy is written into a hidden ``.partial`` folder,
 verified (cipher_integrity_check, integrity_check, every table's row count equal to the
-snapshot's), and only then renamed into place: a backup folder without the dot is complete.
+source's), and only then renamed into place: a backup folder without the dot is complete.
 """
 
 from __future__ import annotations
@@ -30,24 +31,17 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlcipher3
 
 from ragdesk import __version__
-from ragdesk.core.store.sqlite import schema as migrations
-from ragdesk.core.store.sqlite import snapshot as snap
 from ragdesk.core.store.keys import wipe
-from ragdesk.core.store.sqlite.vault import (
-    DB_NAME,
-    LOCK_NAME,
-    SIDECAR_NAME,
-    _fsync_dir,
-    _ProcessLock,
-    exists,
-)
+from ragdesk.core.store.sqlite import inspect, keyfile, schema
+from ragdesk.core.store.sqlite.keyfile import DB_NAME, SIDECAR_NAME, Sidecar, exists, fsync_dir
+from ragdesk.core.store.sqlite.lock import LOCK_NAME, ProcessLock
 from ragdesk.errors import RagdeskError, VaultMissing, WrongPassphrase
 
 log = logging.getLogger("ragdesk.store.backup")
@@ -102,18 +96,11 @@ class RestoreResult:
 
 
 def _utc_stamp(now: float) -> str:
-    return datetime.fromtimestamp(now, tz=timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return datetime.fromtimestamp(now, tz=UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def _fsync_file(path: Path) -> None:
     with open(path, "rb") as f:
-        os.fsync(f.fileno())
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-        f.flush()
         os.fsync(f.fileno())
 
 
@@ -150,7 +137,7 @@ def list_backups(dest: Path) -> list[BackupInfo]:
         m = _NAME.match(entry.name)
         if not m or not entry.is_dir() or not (entry / DB_NAME).is_file():
             continue
-        created = datetime.strptime(m.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+        created = datetime.strptime(m.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
         try:
             manifest = json.loads((entry / MANIFEST_NAME).read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -223,14 +210,14 @@ def create_backup(
     except OSError as exc:
         raise BackupError(f"cannot write into {dest}: {exc.strerror}") from exc
     try:
-        with snap.open_snapshot(home, passphrase) as source:
+        with inspect.open_readonly(home, passphrase) as source:
             copy = partial / DB_NAME
             source_counts = _copy(source, copy, report)
-            _write_json(partial / SIDECAR_NAME, source.sidecar.settled(source.params))
+            source.sidecar.settled(source.params).write(partial)
             report("verifying", 0.0)
             verified = verify_copy(copy, source.key, expected=source_counts)
             report("verifying", 1.0)
-        _write_json(partial / MANIFEST_NAME, {
+        keyfile.write_json_atomically(partial / MANIFEST_NAME, {
             "format": MANIFEST_FORMAT,
             "created_at": time.time(),
             "ragdesk_version": __version__,
@@ -238,9 +225,9 @@ def create_backup(
             "vault_db_bytes": copy.stat().st_size,
             "vault_db_sha256": _sha256(copy),
         })
-        _fsync_dir(partial)
+        fsync_dir(partial)
         os.replace(partial, final)
-        _fsync_dir(dest)
+        fsync_dir(dest)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -250,23 +237,21 @@ def create_backup(
     return BackupResult(final, size, time.perf_counter() - t0, source_counts, pruned)
 
 
-def _copy(source: snap.Snapshot, target: Path, report: Progress) -> dict[str, int]:
-    """Copy one consistent snapshot of `source` into `target`; return the snapshot's counts."""
+def _copy(source: inspect.VaultFile, target: Path, report: Progress) -> dict[str, int]:
+    """Copy one consistent state of `source` into `target`; return that state's row counts."""
     conn = source.conn
     dst = sqlcipher3.connect(str(target), isolation_level=None)
     try:
-        dst.execute("PRAGMA cipher_log_level = NONE")
-        dst.execute(f"PRAGMA key = \"x'{source.key.hex()}'\"")
-        dst.execute("PRAGMA cipher_memory_security = ON")
+        keyfile.apply_key(dst, source.key)
         # Same page size (both SQLCipher defaults unless set otherwise): the backup API requires it.
         page_size = conn.execute("PRAGMA cipher_page_size").fetchone()[0]
         dst.execute(f"PRAGMA cipher_page_size = {int(page_size)}")
         report("copying", 0.0)
-        # One read transaction for the counts and the copy: both see the same snapshot, and the
+        # One read transaction for the counts and the copy: both see the same state, and the
         # copy never restarts however busy the writer in the other process is.
         conn.execute("BEGIN")
         try:
-            counts = snap.counts(conn)
+            counts = inspect.counts(conn)
 
             def step(status: int, remaining: int, total: int) -> None:
                 report("copying", (total - remaining) / total if total else 1.0)
@@ -285,17 +270,17 @@ def _copy(source: snap.Snapshot, target: Path, report: Progress) -> dict[str, in
     return counts
 
 
-def verify_copy(db_file: Path, key: bytes | bytearray, expected: dict[str, int] | None = None,
-                read_only: bool = True) -> snap.Health:
+def verify_copy(db_file: Path, key: bytes | bytearray,
+                expected: dict[str, int] | None = None) -> inspect.Health:
     """Open a copy with the key and check it page by page; BackupError if anything is off."""
-    if snap.has_plaintext_header(db_file):
+    if inspect.has_plaintext_header(db_file):
         raise BackupError(f"{db_file} is not encrypted; it was not used")
     try:
-        conn = snap.connect(db_file, key, read_only=read_only)
+        conn = keyfile.connect(db_file, key)
     except WrongPassphrase:
         raise BackupError(f"{db_file} does not open with the vault's key") from None
     try:
-        health = snap.health(conn)
+        health = inspect.health(conn)
     finally:
         conn.close()
     if health.problems:
@@ -322,7 +307,7 @@ def resolve_source(src: Path) -> Path:
     raise BackupError(f"no RagDesk backup in {src}")
 
 
-def check_backup(src: Path, passphrase: str) -> snap.Health:
+def check_backup(src: Path, passphrase: str) -> inspect.Health:
     """Verify a backup folder (checksum, passphrase, integrity) without changing anything."""
     db_file = src / DB_NAME
     try:
@@ -334,19 +319,18 @@ def check_backup(src: Path, passphrase: str) -> snap.Health:
     expected = manifest.get("vault_db_sha256")
     if expected and _sha256(db_file) != expected:
         raise BackupError(f"{db_file} has changed since it was written (checksum mismatch)")
-    sidecar = snap.Sidecar.read(src)
     try:
-        key, _params = snap.derive_matching_key(db_file, passphrase, sidecar)
+        key, _params = keyfile.matching_key(db_file, passphrase, Sidecar.read(src))
     except WrongPassphrase:
         raise WrongPassphrase() from None
     try:
         health = verify_copy(db_file, key)
     finally:
         wipe(key)
-    if health.schema_version > migrations.SCHEMA_VERSION:
+    if health.schema_version > schema.SCHEMA_VERSION:
         raise BackupError(
             f"this backup was written by a newer RagDesk (schema {health.schema_version}, this"
-            f" release knows {migrations.SCHEMA_VERSION}); restore it with that release or newer"
+            f" release knows {schema.SCHEMA_VERSION}); restore it with that release or newer"
         )
     return health
 
@@ -373,7 +357,7 @@ def restore(
             f"a vault already exists in {home}; confirm to replace it (it is kept aside)"
         )
     home.mkdir(parents=True, exist_ok=True)
-    lock = _ProcessLock(home / LOCK_NAME)  # VaultInUse if the GUI or a server has it open
+    lock = ProcessLock(home / LOCK_NAME)  # VaultInUse if the GUI or a server has it open
     aside: Path | None = None
     try:
         if had_vault:
@@ -386,16 +370,15 @@ def restore(
             for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", SIDECAR_NAME):
                 if (home / name).exists():
                     os.replace(home / name, aside / name)
-            _fsync_dir(aside)
+            fsync_dir(aside)
         try:
             for name in (DB_NAME, SIDECAR_NAME):
                 tmp = home / f"{name}.restoring"
                 shutil.copyfile(src / name, tmp)
                 _fsync_file(tmp)
                 os.replace(tmp, home / name)
-            _fsync_dir(home)
-            sidecar = snap.Sidecar.read(home)
-            key, _params = snap.derive_matching_key(home / DB_NAME, passphrase, sidecar)
+            fsync_dir(home)
+            key, _params = keyfile.matching_key(home / DB_NAME, passphrase, Sidecar.read(home))
             try:
                 restored = verify_copy(home / DB_NAME, key, expected=health.counts)
             finally:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+
+import sqlcipher3
 
 from ragdesk.errors import VaultTooNew
 
@@ -153,10 +154,8 @@ MIGRATIONS: list[tuple[str, str]] = [
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
-Execute = Callable[[str], object]
-
-
 def check_version(found: int) -> None:
+    """Refuse a vault whose schema is newer than this release knows (VaultTooNew)."""
     if found > SCHEMA_VERSION:
         raise VaultTooNew(
             f"this vault was written by a newer RagDesk (schema {found}, this release knows "
@@ -164,7 +163,7 @@ def check_version(found: int) -> None:
         )
 
 
-def migrate(connection, found: int) -> int:  # type: ignore[no-untyped-def]
+def migrate(connection: sqlcipher3.Connection, found: int) -> int:
     """Apply the migrations after `found`; return the new version. `connection` is autocommit."""
     check_version(found)
     for version, (name, script) in enumerate(MIGRATIONS, start=1):

@@ -1,17 +1,17 @@
 """An in-memory vector index: the vault's vectors held as one float32 matrix.
 
-Why: sqlite-vec's KNN scan through SQLCipher takes ~340 ms at 1M vectors of 384 dimensions on a
-2-core machine; one BLAS matrix-vector product over the same vectors in RAM takes ~70 ms, and it
-is exact (recall 1.0, no graph or quantisation to tune). The vault stays the record: this index
-is loaded from it on first use and kept in step by the same process's writes (only one process
-may open a vault). Past `max_bytes` the index is not built and the caller falls back to vec0.
+Why: sqlite-vec's KNN scan through SQLCipher decrypts and scans every vector page per query; one
+BLAS matrix-vector product over the same vectors in RAM is several times faster at 1M vectors,
+and it is exact (recall 1.0, no graph or quantisation to tune). The vault stays the record:
+this index is loaded from it on first use (vec0.py) and kept in step by the same process's
+writes (only one process may open a vault). Past `max_bytes` the index is not built and the
+caller falls back to vec0.
 
 Up to EXACT_MAX rows every search is that exact scan. Past it the scan's cost is memory
-bandwidth (1.5 GB per query at 1M rows: 70 ms on an idle machine, 200 ms on a busy one), so a
-search first scans a sketch (each row projected on the SKETCH_DIMS principal directions of the
-vectors, a sixth of the bytes) and then scores its best candidates exactly. Measured at 1M
-embedding-like vectors: recall@10 0.999-1.0 and recall@100 0.99+ against the exact scan, 4-5x
-faster (benchmarks/bench_retrieval_speed.py).
+bandwidth, so a search first scans a sketch (each row projected on the SKETCH_DIMS principal
+directions of the vectors, a sixth of the bytes) and then scores its best candidates exactly:
+on embedding-like vectors at 1M it finds what the exact scan finds, several times faster
+(benchmarks/bench_retrieval_speed.py, RESULTS.md).
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ class VectorIndex:
 
     def prepare(self) -> None:
         """Find the sketch's directions now if the index is big enough to use them (else the
-        first search past EXACT_MAX does it: ~2 s at 1M rows)."""
+        first search past EXACT_MAX does it, and waits seconds for it at 1M rows)."""
         with self._lock:
             if self._sketched(self._size) and (self._basis is None or self._size > 2 * self._basis_rows):
                 self._make_sketch()
@@ -176,4 +176,4 @@ class VectorIndex:
             top = np.argpartition(-sims, k - 1)[:k] if k < len(sims) else np.arange(len(sims))
             top = top[np.argsort(-sims[top], kind="stable")]
             ids = self._ids[top if rows is None else rows[top]]
-            return [(int(i), float(1.0 - s)) for i, s in zip(ids, sims[top]) if np.isfinite(s)]
+            return [(int(i), float(1.0 - s)) for i, s in zip(ids, sims[top], strict=True) if np.isfinite(s)]

@@ -1,0 +1,289 @@
+"""Keyword search in the vault: FTS5 matches ranked by BM25 computed from FTS5's own index.
+
+FTS5's bm25() pays per matching row for a lookup and allocations (each an mlock/munlock pair
+under cipher_memory_security). The same scores, to ~1e-15, come much cheaper from FTS5's index:
+each word's instances through an fts5vocab table and each chunk's length from its docsize row
+(tests/unit/test_search_at_scale.py holds them equal). Which words are looked for and ranked is
+`keyword.keyword_plan`, shared with the PostgreSQL store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import sqlcipher3
+
+from ragdesk.core.store.keyword import (
+    BM25_B,
+    BM25_K1,
+    KEYWORD_BUDGET,
+    UNRANKED_WINDOW,
+    bm25_average_length,
+    bm25_idf,
+    keyword_plan,
+    query_terms,
+)
+from ragdesk.core.store.sqlite.connections import Connections
+from ragdesk.core.store.sqlite.errors import sorted_errors
+
+_IN_BATCH = 10_000  # ids per "IN (...)" (SQLite allows 32766 parameters)
+
+
+def _varints(data: bytes) -> list[int]:
+    """SQLite varints, as FTS5 writes its averages record and docsize rows."""
+    values, value = [], 0
+    for byte in data:
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            values.append(value)
+            value = 0
+    return values
+
+
+def _token_counts(blobs: list[bytes]) -> np.ndarray:
+    """Each chunk's length in tokens, all columns together, from its FTS5 docsize row (one
+    varint per column)."""
+    data = np.frombuffer(b"".join(blobs), dtype=np.uint8)
+    lengths = np.zeros(len(blobs))
+    if not len(data):
+        return lengths
+    # Vectorised varint sums: each byte adds its 7 bits shifted by its distance to the last
+    # byte of its varint (the first byte below 0x80 from it on).
+    ends = np.flatnonzero(data < 0x80)
+    index = np.arange(len(data))
+    shift = ends[np.minimum(np.searchsorted(ends, index), len(ends) - 1)] - index
+    values = (data & 0x7F).astype(np.int64) << (7 * shift)
+    sizes = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(blobs))
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    present = sizes > 0
+    lengths[present] = np.add.reduceat(values, starts[present])
+    return lengths
+
+
+
+@contextlib.contextmanager
+def _read_transaction(db: sqlcipher3.Connection) -> Iterator[None]:
+    """One read transaction (one consistent state in WAL mode) unless one is open already."""
+    if db.in_transaction:
+        yield
+        return
+    db.execute("BEGIN")
+    try:
+        yield
+    finally:
+        db.execute("COMMIT")
+
+
+class KeywordSearch(Connections):
+    """The vault's keyword search (a part of Vault)."""
+
+    keyword_budget = KEYWORD_BUDGET  # keyword.py says why
+
+    def _reset_caches(self) -> None:
+        super()._reset_caches()
+        # word -> its tokens as FTS5 indexes them (porter stems, folded diacritics)
+        self._fts_token_cache: dict[str, tuple[str, ...]] = {}
+        # (cap, chunks in the index when counted) -> {word: chunks holding it, counted up to cap}
+        self._word_chunks_cache: tuple[tuple[int, int], dict[str, int]] | None = None
+
+    @staticmethod
+    def fts_query(text: str) -> str:
+        """Turn anything a user typed into a safe FTS5 query: each word quoted, OR-ed (BM25
+        ranks documents with more and rarer matching words first). '' when there is no word."""
+        return " OR ".join(f'"{t}"' for t in query_terms(text))
+
+    def keyword_search(
+        self, query: str, k: int, collection_ids: Sequence[int] | None = None
+    ) -> list[tuple[int, float]]:
+        terms = query_terms(query)
+        if not terms or k <= 0:
+            return []
+        words, ranked = self._keyword_plan(terms)
+        if not words:
+            return []
+        if collection_ids is None:
+            source, where, params = "chunks_fts f", "", tuple[int, ...]()
+        else:
+            marks = ",".join("?" * len(collection_ids))
+            source = ("chunks_fts f JOIN chunks c ON c.id = f.rowid"
+                      " JOIN documents d ON d.id = c.document_id")
+            where, params = f" AND d.collection_id IN ({marks})", tuple(collection_ids)
+        if not ranked:
+            # Every word is common: chunks holding all of the given words, unranked, from the
+            # newest 16 x budget chunks indexed (AND-ing common words over the whole index costs
+            # the whole index).
+            newest = self._query("SELECT max(id) FROM chunks")[0][0] or 0
+            rows = self._query(
+                f"SELECT f.rowid FROM {source} WHERE chunks_fts MATCH ?{where} AND f.rowid > ?"
+                " ORDER BY f.rowid LIMIT ?",
+                (" AND ".join(f'"{t}"' for t in words), *params,
+                 newest - UNRANKED_WINDOW * self.keyword_budget, k),
+            )
+            return [(r[0], 0.0) for r in rows]
+        scored = self._bm25(words)
+        if scored is not None:
+            ids, scores = scored
+            if collection_ids is not None and len(ids):
+                keep = self._in_collections(ids, collection_ids)
+                ids, scores = ids[keep], scores[keep]
+            order = np.lexsort((ids, -scores))[:k]  # best first; ties by chunk id, as FTS5's
+            return [(int(ids[i]), float(scores[i])) for i in order]
+        # A word FTS5 reads as a phrase ("e_mail" is "e mail"): FTS5 ranks. Every match is
+        # fetched and the best k picked here: SQLite's ORDER BY ... LIMIT sorter allocates for
+        # each row (an mlock/munlock pair each with cipher_memory_security).
+        rows = self._query(
+            f"SELECT f.rowid, bm25(chunks_fts) FROM {source} WHERE chunks_fts MATCH ?{where}",
+            (" OR ".join(f'"{t}"' for t in words), *params),
+        )
+        best = sorted(rows, key=lambda r: (r[1], r[0]))[:k]  # bm25(): lower is better
+        return [(r[0], -r[1]) for r in best]
+
+    # BM25 as FTS5's bm25() computes it (fts5_aux.c: k1 1.2, b 0.75, every column weight 1,
+    # idf floored at 1e-6), from FTS5's own index: each word's instances through an fts5vocab
+    # table and each chunk's length from chunks_fts_docsize (see the module's docstring).
+    def _bm25(self, words: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
+        """(chunk ids, BM25 scores) of the chunks holding any of the words; None when a word
+        is more than one token to FTS5 (a phrase, which needs positions)."""
+        tokens = self._fts_tokens(words)
+        if any(len(t) > 1 for t in tokens):
+            return None
+        # Each word is a phrase to FTS5, weighed on its own even when two share a stem.
+        phrases = [t[0] for t in tokens if t]
+        terms = list(dict.fromkeys(phrases))
+        db = self.db
+        if not getattr(self._local, "fts_vocab", False):
+            db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.ragdesk_fts_instances"
+                       " USING fts5vocab(main, chunks_fts, instance)")
+            self._local.fts_vocab = True
+        empty = np.zeros(0, dtype=np.int64), np.zeros(0)
+        if not terms:
+            return empty
+        with sorted_errors(), _read_transaction(db):
+            totals = _varints(self._fts_stats()[1])  # rows, then each column's tokens
+            # One row per instance of the word, with its chunk's docsize row (a rowid lookup).
+            hits = [
+                db.execute(
+                    "SELECT i.doc, s.sz FROM temp.ragdesk_fts_instances i"
+                    " JOIN chunks_fts_docsize s ON s.id = i.doc WHERE i.term = ?", (t,),
+                ).fetchall()
+                for t in terms
+            ]
+        sizes = {doc: size for rows in hits for doc, size in rows}
+        if not sizes:
+            return empty
+        ids = np.fromiter(sorted(sizes), dtype=np.int64, count=len(sizes))
+        lengths = _token_counts([bytes(sizes[int(i)]) for i in ids])
+        chunk_count = totals[0] if totals else 0
+        average = bm25_average_length(chunk_count, sum(totals[1:]))
+        k1, b = BM25_K1, BM25_B
+        norm = k1 * (1 - b + b * lengths / average)
+        scores = np.zeros(len(ids))
+        per_term = {t: np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+                    for t, rows in zip(terms, hits, strict=True)}
+        for term in phrases:
+            found, tf = np.unique(per_term[term], return_counts=True)
+            n = len(found)
+            at = np.searchsorted(ids, found)
+            scores[at] += bm25_idf(chunk_count, n) * (tf * (k1 + 1)) / (tf + norm[at])
+        return ids, scores
+
+    def _fts_tokens(self, words: list[str]) -> list[tuple[str, ...]]:
+        """Each word through the index's own tokenizer (a scratch FTS5 table in memory)."""
+        cache = self._fts_token_cache
+        missing = [w for w in dict.fromkeys(words) if w not in cache]
+        if missing:
+            db = self.db
+            if not getattr(self._local, "fts_tokenizer", False):
+                db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.ragdesk_tokenizer"
+                           " USING fts5(t, tokenize='porter unicode61')")
+                db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.ragdesk_tokenizer_i"
+                           " USING fts5vocab(temp, ragdesk_tokenizer, instance)")
+                self._local.fts_tokenizer = True
+            with sorted_errors():
+                db.execute("DELETE FROM temp.ragdesk_tokenizer")
+                db.executemany("INSERT INTO temp.ragdesk_tokenizer(rowid, t) VALUES (?, ?)",
+                               list(enumerate(missing)))
+                rows = db.execute("SELECT doc, term FROM temp.ragdesk_tokenizer_i"
+                                  " ORDER BY doc, offset").fetchall()
+                db.execute("DELETE FROM temp.ragdesk_tokenizer")
+            found: dict[int, list[str]] = {}
+            for i, term in rows:
+                found.setdefault(i, []).append(term)
+            if len(cache) > 100_000:
+                cache.clear()
+            cache.update((w, tuple(found.get(i, ()))) for i, w in enumerate(missing))
+        return [cache[w] for w in words]
+
+    def _in_collections(self, ids: np.ndarray, collection_ids: Sequence[int]) -> np.ndarray:
+        """A mask over chunk ids: those whose document is in one of the collections."""
+        wanted = {int(c) for c in collection_ids}
+        keep: set[int] = set()
+        for start in range(0, len(ids), _IN_BATCH):
+            batch = [int(i) for i in ids[start:start + _IN_BATCH]]
+            marks = ",".join("?" * len(batch))
+            rows = self._query(
+                "SELECT c.id, d.collection_id FROM chunks c JOIN documents d ON d.id = c.document_id"
+                f" WHERE c.id IN ({marks})", batch)
+            keep.update(r[0] for r in rows if r[1] in wanted)
+        return np.fromiter((int(i) in keep for i in ids), dtype=bool, count=len(ids))
+
+    def _keyword_plan(self, terms: list[str]) -> tuple[list[str], bool]:
+        """The words to search for and whether to rank them by BM25 (`keyword.keyword_plan`, the
+        same plan as the PostgreSQL store's). Words are counted only up to the budget (or half
+        the index) + 1, so the costly words all count the same and the fallback takes the
+        longest of them (long words are the rarer ones)."""
+        budget = self.keyword_budget
+        rows = self._fts_rows()
+        if rows <= budget:  # a small vault: every word, as always
+            return terms, True
+        half = (rows + 1) // 2
+        counts = self._word_chunks(terms, min(budget, half) + 1, rows)
+        chunks = dict(zip(terms, counts, strict=True))
+        return keyword_plan(terms, chunks, rows, budget)
+
+    def _word_chunks(self, terms: list[str], cap: int, rows: int) -> list[int]:
+        """How many chunks hold each word, counted up to `cap`. Kept while the index is within
+        10% of its size when they were counted, indexing included: they only choose which words
+        to rank (the ranking itself counts afresh), and most questions share most of their
+        words. A word found in no chunk is counted again next time: it may be in the next
+        document indexed."""
+        cache = self._word_chunks_cache
+        if (cache is None or cache[0][0] != cap or abs(rows - cache[0][1]) > cache[0][1] // 10
+                or len(cache[1]) > 50_000):
+            cache = ((cap, rows), {})
+            self._word_chunks_cache = cache
+        known = cache[1]
+        missing = [t for t in terms if t not in known]
+        if missing:
+            counts = self._query(
+                "SELECT "
+                + ", ".join(
+                    f"(SELECT count(*) FROM (SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ?{i}"
+                    f" LIMIT {int(cap)}))"
+                    for i in range(1, len(missing) + 1)
+                ),
+                [f'"{t}"' for t in missing],
+            )[0]
+            known.update((t, c) for t, c in zip(missing, counts, strict=True) if c)  # (a word may come)
+        return [known.get(t, 0) for t in terms]
+
+    def _fts_stats(self) -> tuple[int, bytes]:
+        """(chunks in the keyword index, a value that changes whenever the index does): FTS5's
+        averages record, whose first varint is the row count. O(1)."""
+        rows = self._query("SELECT block FROM chunks_fts_data WHERE id = 1")
+        record = bytes(rows[0][0] or b"") if rows else b""
+        value = 0
+        for i, byte in enumerate(record[:9]):
+            if i == 8:
+                value = (value << 8) | byte
+                break
+            value = (value << 7) | (byte & 0x7F)
+            if byte < 0x80:
+                break
+        return value, record
+
+    def _fts_rows(self) -> int:
+        return self._fts_stats()[0]
+
