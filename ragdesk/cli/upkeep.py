@@ -188,7 +188,7 @@ def _open_side(where: str, secret: str, source: bool):  # type: ignore[no-untype
 def cmd_migrate(args: argparse.Namespace) -> int:
     import signal
 
-    from ragdesk.core.store.transfer import Migration
+    from ragdesk.core.store.transfer import Transfer
 
     cli = _cli()
     source_at, target_at = args.source, args.target
@@ -204,7 +204,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     try:
         target = _open_side(target_at, _target_passphrase(args, new_target), source=False)
         try:
-            migration = Migration(source, target, note=_describe(source_at))
+            migration = Transfer(source, target, note=_describe(source_at))
 
             def stop(signum, frame):  # type: ignore[no-untyped-def]
                 migration.cancel()

@@ -23,8 +23,9 @@ import pytest
 from ragdesk.core.indexing import Indexer, IndexOptions
 from ragdesk.core.records import ApiToken, ChunkDraft, DocumentInfo, VectorSpace
 from ragdesk.core.retrieval import Retriever, SearchOptions
+from ragdesk.core.store.base import matching_token
 from ragdesk.core.store.sqlite import vault as vault_store
-from ragdesk.core.store.transfer import HALFVEC_TOLERANCE, Migration, MigrationConflict
+from ragdesk.core.store.transfer import HALFVEC_TOLERANCE, Transfer, TransferConflict
 from tests.conftest import CORPUS, PASSPHRASE, REPO, fast_kdf, run_cli
 from tests.fakes.embedder import HashEmbedder
 from tests.fakes.postgres import open_pg
@@ -100,7 +101,7 @@ def pg_count(url: str, table: str) -> int:
 
 
 def run(source: Any, target: Any):  # type: ignore[no-untyped-def]
-    steps = list(Migration(source, target).run())
+    steps = list(Transfer(source, target).run())
     return steps[-1]
 
 
@@ -141,7 +142,8 @@ def test_vault_to_postgres_and_back(source: Path, pg_url: str, tmp_path: Path) -
         chat = next(c for c in pg.conversations() if c.title == "Tables")
         cited = pg.messages(chat.id)[1].citations
         assert [pg.chunks([c["chunk_id"]])[0].text for c in cited] == [c["text"] for c in cited]
-        assert pg.verify_token(hashlib.sha256(b"secret one").hexdigest()).collections == ("default",)
+        one = matching_token(pg.tokens(), hashlib.sha256(b"secret one").hexdigest())
+        assert one is not None and one.collections == ("default",)
         assert [t.name for t in pg.tokens(include_revoked=True)] == ["laptop", "old"]
         print(f"vault -> postgres: {len(src.documents())} documents in {seconds:.2f} s")
 
@@ -256,7 +258,8 @@ def _wait_for_documents(url: str, proc: subprocess.Popen[str], at_least: int) ->
         if n >= at_least:
             return n
         time.sleep(0.01)
-    raise AssertionError(f"the migration did not get going: {proc.poll()} {proc.stderr.read() if proc.stderr else ''}")
+    stderr = proc.stderr.read() if proc.stderr else ""
+    raise AssertionError(f"the migration did not get going: {proc.poll()} {stderr}")
 
 
 @pytest.fixture
@@ -280,7 +283,7 @@ def test_interrupted_twice_then_finished_without_duplicates(big_source: Path, pg
     proc = _start(big_source, pg_url)
     _wait_for_documents(pg_url, proc, 5)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "run the same command again" in err
     after_int = pg_count(pg_url, "documents")
@@ -382,7 +385,7 @@ def test_target_with_different_data(source: Path, pg_url: str) -> None:
                                   np.ones((1, 64), np.float32) / 8.0, b"own")
             clash = pg.put_document(DocumentInfo(coll.id, some.path, "Clash", "txt", 3, 1.0,
                                                  "other-hash"), [], None, None)
-            with pytest.raises(MigrationConflict, match="different content"):
+            with pytest.raises(TransferConflict, match="different content"):
                 run(src, pg)
             assert len(pg.documents()) == 2 and pg.settings() == {}
             pg.remove_document(clash.id)
@@ -395,6 +398,6 @@ def test_target_with_different_data(source: Path, pg_url: str) -> None:
     with vault_store.unlock(source, PASSPHRASE) as owner:
         owner.create_token("intruder", "e" * 64)
     with vault_store.unlock(source, PASSPHRASE, read_only=True) as src, \
-            open_pg(pg_url, passphrase=TARGET_PASSPHRASE) as pg:
-        with pytest.raises(MigrationConflict, match="active token named 'intruder'"):
-            run(src, pg)
+            open_pg(pg_url, passphrase=TARGET_PASSPHRASE) as pg, \
+            pytest.raises(TransferConflict, match="active token named 'intruder'"):
+        run(src, pg)
