@@ -26,8 +26,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The project's tracked files built into a wheel and installed into a folder of its own."""
     work = tmp_path_factory.mktemp("wheel")
     source = work / "src"
-    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True)
-    for name in tracked.stdout.decode().split("\0"):
+    # the working tree as git sees it (tracked and new files, not ignored ones like .venv)
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=REPO, capture_output=True, check=True)
+    for name in listed.stdout.decode().split("\0"):
         if name and (REPO / name).is_file():
             (source / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, source / name)
