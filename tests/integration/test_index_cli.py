@@ -154,11 +154,11 @@ def make_bad_files(folder: Path) -> dict[str, str]:
     expected["truncated.pdf"] = ""
     good.save(folder / "locked.pdf", encryption=pymupdf.PDF_ENCRYPT_AES_256, user_pw="u", owner_pw="o")
     expected["locked.pdf"] = "password"
-    with zipfile.ZipFile(folder / "bomb.docx", "w", zipfile.ZIP_DEFLATED) as z:
-        with z.open("word/document.xml", "w", force_zip64=True) as member:
-            block = b"\0" * (1 << 20)
-            for _ in range(1024):  # 1 GiB of zeros, about 1 MB compressed
-                member.write(block)
+    with zipfile.ZipFile(folder / "bomb.docx", "w", zipfile.ZIP_DEFLATED) as z, \
+            z.open("word/document.xml", "w", force_zip64=True) as member:
+        block = b"\0" * (1 << 20)
+        for _ in range(1024):  # 1 GiB of zeros, about 1 MB compressed
+            member.write(block)
     expected["bomb.docx"] = ""
     (folder / "garbage.txt").write_bytes(os.urandom(20_000))
     expected["garbage.txt"] = ""
@@ -244,17 +244,15 @@ def test_index_survives_sigkill_at_random_moments(locked_vault: Path, tmp_path: 
     env = dict(os.environ, **ENV)
     rng = random.Random(1234)
     previous = 0
-    for trial in range(12):
+    for _trial in range(12):
         proc = subprocess.Popen([sys.executable, "-m", "ragdesk", "index", str(folder)], env=env,
                                 cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
         time.sleep(rng.uniform(0.8, 3.0))
         proc.send_signal(signal.SIGKILL)  # the indexer itself, as a crash or `kill -9` would
         proc.wait()
-        try:  # then tidy up any parser worker it left, so the test leaks no process
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        with contextlib.suppress(ProcessLookupError):  # then tidy up any parser worker it left,
+            os.killpg(proc.pid, signal.SIGKILL)  # so the test leaks no process
         v = open_vault(locked_vault)
         try:
             counts = consistency(v)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from importlib import util
 from pathlib import Path
@@ -106,7 +107,7 @@ def test_long_paragraph_is_cut_at_sentences_with_overlap() -> None:
     for c in chunks:
         assert words(c.text) <= 50
         assert c.text.endswith("length.")  # whole sentences only
-    for prev, nxt in zip(chunks, chunks[1:]):
+    for prev, nxt in itertools.pairwise(chunks):
         last_sentence = prev.text.rsplit("Sentence ", 1)[1]
         assert nxt.text.startswith("Sentence " + last_sentence)  # overlap by a sentence
         assert nxt.char_start < prev.char_end  # and the offsets say so
@@ -133,7 +134,7 @@ def test_cjk_without_spaces_is_cut_between_characters() -> None:
     chunks = chunk(doc, max_tokens=200, overlap_tokens=0)
     assert all(estimate_tokens(c.text) <= 200 for c in chunks)
     assert "".join(c.text for c in chunks) == text
-    assert [(c.char_start, c.char_end) for c in chunks][0][0] == 0 and chunks[-1].char_end == 3000
+    assert chunks[0].char_start == 0 and chunks[-1].char_end == 3000
 
 
 def test_small_table_is_kept_whole() -> None:
@@ -182,7 +183,8 @@ def test_chunk_spans_pages_with_exact_offsets() -> None:
 
 BODIES = [
     "Turbine {n} was inspected on day {d}.\nPressure of turbine {n}:\n42\nSigned off.",
-    "The gearbox of unit {n} shows wear.\nOil was changed.\nPressure of turbine {n}:\n42\nNext visit in spring.",
+    "The gearbox of unit {n} shows wear.\nOil was changed.\nPressure of turbine {n}:\n42\n"
+    "Next visit in spring.",
     "Unit {n}: blades cleaned.\nCrew of {d} people.\nNo faults.\nPressure of turbine {n}:\n42\nDone.",
 ]
 

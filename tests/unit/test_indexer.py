@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ragdesk.core.extract import ExtractionError, UnsupportedFormat
 from ragdesk.core.indexing import Indexer, IndexOptions, Progress, path_text, walk
 from ragdesk.core.store.sqlite.vault import Vault
 from tests.fakes.embedder import HashEmbedder
@@ -96,3 +97,31 @@ def test_paths_that_are_not_utf8_are_stored(tmp_path: Path) -> None:
     text = path_text(os.fsdecode(raw))
     text.encode("utf-8")  # storable
     assert text.endswith("caf\\xe9.txt")
+
+
+def test_add_bytes_indexes_an_upload_as_a_file_is_indexed(vault: Vault) -> None:
+    indexer = Indexer(vault, HashEmbedder(), IndexOptions(workers=0))
+    text = b"# Walrus diet\n\nThe walrus eats clams.\n"
+    doc = indexer.add_bytes("uploads/notes.md", text, "team", via="test")
+    assert (doc.path, doc.title, doc.format, doc.status) == ("uploads/notes.md", "Walrus diet", "markdown",
+                                                             "indexed")
+    assert doc.chunks >= 1 and doc.collection_id == vault.collection("team").id
+    assert vault.original(doc.id) == text
+    again = indexer.add_bytes("uploads/notes.md", b"Now the walrus eats fish.\n", "team", via="test")
+    assert [d.path for d in vault.documents()] == ["uploads/notes.md"], "the same name replaces"
+    added = [e.detail for e in vault.audit_events(10) if e.event == "document added"]
+    assert added[0]["document_id"] == again.id and added[0]["via"] == "test" and added[0]["replaced"]
+    with pytest.raises(UnsupportedFormat, match=r"legacy Word \.doc"):
+        indexer.add_bytes("old.doc", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600)
+    with pytest.raises(ExtractionError, match="no text found"):
+        indexer.add_bytes("blank.txt", b"  \n\n  \n")
+    assert len(vault.documents()) == 1, "a refused upload stores nothing"
+
+
+def test_add_bytes_parses_in_a_parser_process(vault: Vault) -> None:
+    indexer = Indexer(vault, HashEmbedder(), IndexOptions(parse_timeout=60))
+    try:
+        doc = indexer.add_bytes("a.txt", b"The harbour lamp was checked.\n")
+        assert doc.chunks == 1 and vault.keyword_search("harbour", 5)
+    finally:
+        indexer.close()

@@ -71,7 +71,6 @@ def _writer() -> cf.ThreadPoolExecutor:
         return _writer_pool
 
 
-
 class Cancelled(RagdeskError):
     """`add_bytes` was cancelled while its document was being read."""
 
@@ -167,15 +166,15 @@ class Indexer:
         coll = self.store.collection(collection or self.options.collection)
         assert coll is not None
         job = ParseJob(name, len(data), time.time(), None, self.options, self._token_counter(), data)
-        parsed, broken = self._result(job, parse(job) if self.options.workers == 0
-                                      else self._upload_parser().submit(parse, job))
-        if broken:  # a parser died or hung: the next upload gets a fresh process
+        pool = self._upload_parser() if self.options.workers != 0 else None
+        parsed, broken = self._result(job, pool.submit(parse, job) if pool is not None else parse(job))
+        if broken and pool is not None:  # its parser died or hung: the next upload gets a fresh one
             with self._parser_guard:
-                pool, self._parser = self._parser, None
-            if pool is not None:
-                stop_pool(pool, kill=True)
+                if self._parser is pool:
+                    self._parser = None
+            stop_pool(pool, kill=True)
         if parsed is None:
-            raise Cancelled("cancelled")
+            raise Cancelled("indexing was cancelled")
         if parsed.status == UNSUPPORTED:
             raise extract.UnsupportedFormat(parsed.reason or "unsupported file type")
         if parsed.status != INDEXED:
@@ -185,11 +184,11 @@ class Indexer:
         old = self.store.document_by_path(coll.id, parsed.path)
         known = {old.path: old} if old is not None else {}
         with self.store.batch():  # the document and its audit entry together
-            for _ in self._store_batch(coll.id, [(parsed, vectors)], known, details):
-                pass
+            list(self._store_batch(coll.id, [(parsed, vectors)], known, details))
         return known[parsed.path]
 
     def _upload_parser(self) -> cf.ProcessPoolExecutor:
+        """add_bytes' parser process, started on first use and kept for the next uploads."""
         with self._parser_guard:
             if self._parser is None:
                 self._parser = parser_pool(1)
@@ -296,7 +295,7 @@ class Indexer:
                         in_flight_bytes += job.size
                         continue
                     ready.append(parsed)
-                    if parsed.status == INDEXED and not parsed.same_hash:
+                    if parsed.new:
                         ready_chunks += len(parsed.chunks)
                     ready_bytes += len(parsed.data or b"")
                     if broken:  # a parser died or hung: requeue what was in flight, start afresh
