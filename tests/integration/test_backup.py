@@ -65,7 +65,8 @@ def filled(home: Path) -> Path:
     return home
 
 
-def test_backup_is_encrypted_verified_and_opens_only_with_the_passphrase(filled: Path, tmp_path: Path) -> None:
+def test_backup_is_encrypted_verified_and_opens_only_with_the_passphrase(filled: Path,
+                                                                          tmp_path: Path) -> None:
     r = run_cli("backup", str(tmp_path / "backups"), "--json", env=ENV)
     assert r.returncode == 0, r.stderr
     made = Path(json.loads(r.stdout)["path"])
@@ -103,7 +104,7 @@ def _wait_for_documents(home: Path, indexer: subprocess.Popen[str], at_least: in
 @pytest.mark.timeout(600)
 def test_backup_while_indexing_runs_in_another_process(locked_vault: Path, tmp_path: Path) -> None:
     """The indexer holds the vault's lock and commits document after document; the backup is
-    taken in between, from another process, and is a consistent snapshot. Then the indexer is
+    taken in between, from another process, and is a consistent copy. Then the indexer is
     stopped (Ctrl+C), which keeps what it indexed: how long a full run takes does not matter."""
     folder = cisi_folder(tmp_path / "cisi", 1000)
     env = dict(os.environ, **ENV)
@@ -125,7 +126,7 @@ def test_backup_while_indexing_runs_in_another_process(locked_vault: Path, tmp_p
         assert _wait_for_documents(locked_vault, indexer, after_backup + 3) >= after_backup + 3
         assert indexer.poll() is None, "indexing 1000 files should still be running"
         indexer.send_signal(signal.SIGINT)
-        out, err = indexer.communicate(timeout=120)
+        _out, err = indexer.communicate(timeout=120)
     finally:
         if indexer.poll() is None:
             indexer.kill()

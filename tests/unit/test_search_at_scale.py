@@ -39,7 +39,7 @@ def rows_of(index: VectorIndex) -> dict[int, tuple[int, bytes]]:
     n = index.size
     return {
         int(i): (int(c), index._matrix[r].tobytes())
-        for r, (i, c) in enumerate(zip(index._ids[:n], index._collections[:n]))
+        for r, (i, c) in enumerate(zip(index._ids[:n], index._collections[:n], strict=True))
     }
 
 
@@ -97,10 +97,10 @@ def exact(v: vault_store.Vault, words: str, k: int) -> list[tuple[int, float]]:
 
 def same_ranking(got: list[tuple[int, float]], want: list[tuple[int, float]]) -> bool:
     """The same chunks with the same scores (to 1e-9), in the same order but among ties."""
-    if len(got) != len(want) or any(abs(a[1] - b[1]) > 1e-9 for a, b in zip(got, want)):
+    if len(got) != len(want) or any(abs(a[1] - b[1]) > 1e-9 for a, b in zip(got, want, strict=True)):
         return False
     return dict(got).keys() == dict(want).keys() or all(
-        a[0] == b[0] or abs(a[1] - b[1]) <= 1e-9 for a, b in zip(got, want))
+        a[0] == b[0] or abs(a[1] - b[1]) <= 1e-9 for a, b in zip(got, want, strict=True))
 
 
 def test_keyword_search_leaves_common_words_out_only_past_the_budget(vault: vault_store.Vault) -> None:
@@ -181,7 +181,7 @@ def test_a_big_index_searches_a_sketch_then_scores_exactly(monkeypatch) -> None:
             expected = ids[mask][np.argsort(-sims)[:10]].tolist()
             got = index.search(q, 10, filt)
             assert [dist for _, dist in got] == sorted(dist for _, dist in got)
-            by_id = dict(zip(ids.tolist(), vecs))
+            by_id = dict(zip(ids.tolist(), vecs, strict=True))
             for cid, dist in got:  # the distances are the exact ones
                 assert abs(dist - (1 - float(by_id[cid] @ q))) < 1e-5
                 assert filt is None or colls[cid - 10] in filt
@@ -212,7 +212,9 @@ def test_keyword_ranking_is_fts5_bm25_exactly(vault: vault_store.Vault) -> None:
     chunks, order and scores as FTS5's, through stemming, folded diacritics, headings, deletions,
     replacements and collection filters."""
     rng = np.random.default_rng(7)
-    words = ["library", "libraries", "indexing", "indexed", "retrieval", "café", "cafe", "naïve", "naive", "query", "queries", "catalogue", "catalog", "search", "searching", "2024", "x17", "über", "uber", "the", "of", "and"]
+    words = ["library", "libraries", "indexing", "indexed", "retrieval", "café", "cafe", "naïve", "naive",
+             "query", "queries", "catalogue", "catalog", "search", "searching", "2024", "x17", "über",
+             "uber", "the", "of", "and"]
 
     def texts(n: int) -> list[str]:
         return [" ".join(rng.choice(words, size=int(rng.integers(1, 40)))) for _ in range(n)]
@@ -249,7 +251,8 @@ def test_keyword_ranking_is_fts5_bm25_exactly(vault: vault_store.Vault) -> None:
     put(vault, "/p.txt", ["x 17 is here", "17 x is not a phrase"], seed=5)
     got = vault.keyword_search("x_17 library", 50)
     assert same_ranking(got, exact(vault, "x_17 library", 50))
-    phrase_chunk = vault.document_chunks(vault.document_by_path(vault.collection("default").id, "/p.txt").id)[0]
+    phrase_doc = vault.document_by_path(vault.collection("default").id, "/p.txt")
+    phrase_chunk = vault.document_chunks(phrase_doc.id)[0]
     assert phrase_chunk.id in {c for c, _ in got}
     assert len({c for c, _ in got} & {c.id for c in vault.document_chunks(phrase_chunk.document_id)}) == 1
 

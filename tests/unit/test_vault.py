@@ -12,9 +12,17 @@ import pytest
 import sqlcipher3
 
 from ragdesk.core.records import ChunkDraft, DocumentInfo, VectorSpace
+from ragdesk.core.store.sqlite import inspect
 from ragdesk.core.store.sqlite import schema as migrations
 from ragdesk.core.store.sqlite import vault as vault_store
-from ragdesk.errors import VaultExists, VaultInUse, VaultLocked, VaultTooNew, WrongPassphrase
+from ragdesk.errors import (
+    StorageError,
+    VaultExists,
+    VaultInUse,
+    VaultLocked,
+    VaultTooNew,
+    WrongPassphrase,
+)
 from tests.conftest import PASSPHRASE, fast_kdf
 
 
@@ -38,7 +46,8 @@ def add_document(v: vault_store.Vault, text: str = "alpha beta", path: str = "/d
         rng = np.random.default_rng(abs(hash(text)) % 2**32)
         vecs = rng.normal(size=(2, 4)).astype(np.float32)
         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    info = DocumentInfo(coll.id, path, title, "txt", len(text), 1.0, hashlib.sha256(text.encode()).hexdigest(), pages=1)
+    info = DocumentInfo(coll.id, path, title, "txt", len(text), 1.0,
+                        hashlib.sha256(text.encode()).hexdigest(), pages=1)
     return v.put_document(info, chunks, vecs, text.encode())
 
 
@@ -284,6 +293,52 @@ def test_interrupted_passphrase_change_settles_on_next_unlock(vault: vault_store
     assert v.status().documents == 1
     v.lock()
     assert "pending" not in json.loads((home / "vault.json").read_text())
+
+
+def test_a_rekey_done_before_the_crash_opens_with_the_pending_key(vault: vault_store.Vault,
+                                                                   home: Path) -> None:
+    """The crash came after the rekey, before the sidecar was settled: the new passphrase opens
+    the vault through the pending parameters, for the vault and for a read-only look alike."""
+    import json
+
+    add_document(vault)
+    old = json.loads((home / "vault.json").read_text())
+    vault.change_passphrase("a new secret", kdf=fast_kdf())
+    vault.lock()
+    settled = json.loads((home / "vault.json").read_text())
+    (home / "vault.json").write_text(json.dumps({**old, "pending": settled["kdf"]}))
+    with inspect.open_readonly(home, "a new secret") as opened:
+        assert opened.params.to_json() == settled["kdf"]
+        assert opened.health(deep=False).documents == 1
+    with pytest.raises(WrongPassphrase):
+        vault_store.unlock(home, PASSPHRASE)
+    v = vault_store.unlock(home, "a new secret")
+    assert v.status().documents == 1
+    v.lock()
+    assert json.loads((home / "vault.json").read_text())["kdf"] == settled["kdf"]
+    assert "pending" not in json.loads((home / "vault.json").read_text())
+
+
+@pytest.mark.parametrize(
+    "damage", ["{not json", "[]", '{"format": 1}', '{"format": 1, "kdf": {"algorithm": "x"}}'])
+def test_a_damaged_key_file_is_a_clear_error(vault: vault_store.Vault, home: Path, damage: str) -> None:
+    vault.lock()
+    (home / "vault.json").write_text(damage)
+    with pytest.raises(StorageError, match=r"vault\.json"):
+        vault_store.unlock(home, PASSPHRASE)
+    with pytest.raises(StorageError, match=r"vault\.json"), inspect.open_readonly(home, PASSPHRASE):
+        pass
+
+
+def test_a_key_file_from_a_newer_release_is_refused(vault: vault_store.Vault, home: Path) -> None:
+    import json
+
+    vault.lock()
+    (home / "vault.json").write_text(json.dumps({"format": 99, "kdf": {"new": "layout"}}))
+    before = file_hashes(home)
+    with pytest.raises(VaultTooNew, match="newer RagDesk"):
+        vault_store.unlock(home, PASSPHRASE)
+    assert file_hashes(home) == before
 
 
 def test_kdf_cost_is_recorded_per_vault(home: Path) -> None:

@@ -69,10 +69,13 @@ def create(
     try:
         params = kdf or KdfParams.fresh()
         Sidecar.new(params).write(home)
-        key = derive_key(passphrase, params)
-        vault = Vault(home, key, params, lock, cache_kib=cache_kib)
-        vault._migrate()
-        vault.audit("vault created")
+        vault = Vault(home, derive_key(passphrase, params), params, lock, cache_kib=cache_kib)
+        try:
+            vault._migrate()
+            vault.audit("vault created")
+        except BaseException:
+            vault._forget()
+            raise
         return vault
     except BaseException:
         lock.release()
