@@ -1,8 +1,8 @@
 """`ragdesk serve` and `ragdesk token ...`: the LAN server's command-line side.
 
-Registered into the main parser by `register()`; FastAPI and uvicorn are imported only when
-`serve` runs. The vault is opened by one process at a time, so tokens are managed while the
-server is stopped (or with `serve --new-token NAME`, or from the GUI while it serves).
+FastAPI and uvicorn are imported only when `serve` runs. The vault is opened by one process at
+a time, so tokens are managed while the server is stopped (or with `serve --new-token NAME`, or
+from the GUI while it serves, or over the API with an admin token).
 """
 
 from __future__ import annotations
@@ -13,12 +13,16 @@ import json
 import signal
 import sys
 import time
-from collections.abc import Callable
-from typing import Any
 
-from ragdesk.errors import UsageError
-
-EXIT_OK = 0
+from ragdesk.cli.common import (
+    EXIT_OK,
+    CliParser,
+    Subcommands,
+    add_command,
+    open_services,
+    shared_options,
+)
+from ragdesk.errors import RagdeskError, UsageError, VaultInUse
 
 WARNING_PLAIN_HTTP = """\
 ================================================================================
@@ -28,16 +32,6 @@ WARNING_PLAIN_HTTP = """\
  Use it only behind a TLS-terminating reverse proxy on this machine, or for a
  test on loopback. Without the flag RagDesk serves HTTPS.
 ================================================================================"""
-
-
-# How the command line opens the vault (passphrase from the environment, a file or a prompt);
-# handed over by `register`, so that this package does not import the main command line.
-_open_services: Callable[[argparse.Namespace], Any] | None = None
-
-
-def _services(args: argparse.Namespace) -> Any:
-    assert _open_services is not None, "register() was not called"
-    return _open_services(args)
 
 
 def _is_loopback(host: str) -> bool:
@@ -68,7 +62,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = ServerConfig(host=args.host, port=args.port, tls=not args.insecure_http,
                           cert_file=args.cert, key_file=args.key, limits=limits,
                           docs=not args.no_docs)
-    services = _services(args)
+    services = open_services(args)
     try:
         tokens = TokenRegistry(services.store)
         if args.new_token:
@@ -109,11 +103,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_token(args: argparse.Namespace) -> int:
     if not getattr(args, "token_command", None):
         raise UsageError("token what? create NAME, list or revoke NAME")
-    from ragdesk.errors import VaultInUse
     from ragdesk.server.auth import TokenRegistry
 
     try:
-        services = _services(args)
+        services = open_services(args)
     except VaultInUse as exc:  # most often: `ragdesk serve` has it
         raise VaultInUse(f"{exc}. While `ragdesk serve` runs, an admin token manages tokens over "
                          "the API: POST /api/v1/tokens, GET /api/v1/tokens, "
@@ -148,8 +141,6 @@ def cmd_token(args: argparse.Namespace) -> int:
                     print(f"{t.name:24} {scope:9} collections: {where:20} created {created}{state}")
         elif args.token_command == "revoke":
             if not registry.revoke(args.name):
-                from ragdesk.errors import RagdeskError
-
                 raise RagdeskError(f"no active token named {args.name!r}")
             print(f"Revoked token {args.name!r}.")
         return EXIT_OK
@@ -157,13 +148,9 @@ def cmd_token(args: argparse.Namespace) -> int:
         services.close()
 
 
-def register(add: Callable[..., argparse.ArgumentParser], common: argparse.ArgumentParser,
-             open_services: Callable[[argparse.Namespace], Any]) -> None:
-    """Add `serve` and `token` to the main parser (`add` is build_parser's helper; `common` its
-    shared options; `open_services(args)` unlocks the vault as the other commands do)."""
-    global _open_services
-    _open_services = open_services
-    p = add("serve", cmd_serve, "share this vault on the network (HTTPS, token sign-in) until stopped")
+def register(commands: Subcommands) -> None:
+    p = add_command(commands, "serve", cmd_serve,
+                    "share this vault on the network (HTTPS, token sign-in) until stopped")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
     p.add_argument("--port", type=int, default=8443, help="port (default 8443; 0 picks a free one)")
@@ -177,16 +164,17 @@ def register(add: Callable[..., argparse.ArgumentParser], common: argparse.Argum
                    help="answers one token may stream at once (default 8)")
     p.add_argument("--no-docs", action="store_true", help="do not serve the /docs page")
 
-    p = add("token", cmd_token, "create, list and revoke LAN client tokens")
-    tsub = p.add_subparsers(dest="token_command", metavar="ACTION", parser_class=type(p))
-    c = tsub.add_parser("create", help="create a token and print it (once)", parents=[common])
+    p = add_command(commands, "token", cmd_token, "create, list and revoke LAN client tokens")
+    actions = p.add_subparsers(dest="token_command", metavar="ACTION", parser_class=CliParser)
+    shared = [shared_options(suppress=True)]
+    c = actions.add_parser("create", help="create a token and print it (once)", parents=shared)
     c.add_argument("name", metavar="NAME")
     c.add_argument("--collections", action="extend", nargs="+", metavar="NAME",
                    help="only these collections (names, or NAME,NAME; default: all)")
     c.add_argument("--admin", action="store_true",
                    help="may also add and remove documents, and manage tokens over the API")
-    c = tsub.add_parser("list", help="list tokens", parents=[common])
+    c = actions.add_parser("list", help="list tokens", parents=shared)
     c.add_argument("--all", action="store_true", help="include revoked tokens")
     c.add_argument("--json", action="store_true", help="print JSON")
-    c = tsub.add_parser("revoke", help="revoke a token at once", parents=[common])
+    c = actions.add_parser("revoke", help="revoke a token at once", parents=shared)
     c.add_argument("name", metavar="NAME")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ragdesk.core.store.sqlite import vault as vault_store
-from tests.conftest import PASSPHRASE, REPO, fast_kdf, run_cli
+from tests.conftest import PASSPHRASE, REPO, fast_kdf
 from tests.unit.test_vault import add_document, file_hashes
 
 ENV = {"RAGDESK_PASSPHRASE": PASSPHRASE}
@@ -143,7 +143,8 @@ def test_passwd_survives_a_kill_at_any_point(home: Path) -> None:
     v = vault_store.create(home, PASSPHRASE, kdf=fast_kdf())
     for i in range(40):  # ~20 MB so the rekey takes a measurable while
         add_document(v, f"document number {i} " + "filler " * 20, path=f"/d/{i}.txt", vectors=False)
-        v.db.execute("UPDATE originals SET data = randomblob(500000) WHERE document_id = (SELECT max(id) FROM documents)")
+        v.db.execute("UPDATE originals SET data = randomblob(500000)"
+                     " WHERE document_id = (SELECT max(id) FROM documents)")
     expected = v.status().documents
     v.lock()
 
@@ -166,7 +167,7 @@ def test_passwd_survives_a_kill_at_any_point(home: Path) -> None:
         for candidate in (old, new):
             try:
                 opened = vault_store.unlock(home, candidate)
-            except Exception as exc:  # noqa: BLE001 - the wrong one must fail cleanly
+            except Exception as exc:  # the wrong one must fail cleanly
                 assert "wrong passphrase" in str(exc)
                 continue
             current = candidate
@@ -203,9 +204,9 @@ def test_zero_egress_guard_covers_child_processes() -> None:
 
 def test_unhandled_bug_is_one_line_not_a_traceback(locked_vault: Path) -> None:
     code = (
-        "import sys; from ragdesk.cli import main as cli\n"
+        "import sys; from ragdesk.cli import main as cli, vault\n"
         "def boom(args): raise ZeroDivisionError('x')\n"
-        "cli.cmd_status = boom\n"
+        "vault.cmd_status = boom\n"
         "sys.exit(cli.main(['status']))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from ragdesk.cli import doctor
+from ragdesk.cli.doctor import system as doctor_system
 from ragdesk.core.embedding import BUILTIN_MODEL
 from ragdesk.core.records import ChunkDraft, DocumentInfo, VectorSpace
 from ragdesk.core.store.sqlite import vault as vault_store
@@ -145,9 +146,9 @@ def test_wrong_passphrase_and_missing_vault(home: Path, tmp_path: Path) -> None:
 
 def test_vectors_missing_for_chunks_fail(home: Path) -> None:
     healthy_vault(home, documents=3)
-    with vault_store.unlock(home, PASSPHRASE) as v:
-        with v._transaction() as db:  # simulate damage the application itself never leaves
-            db.execute("DELETE FROM chunk_vectors WHERE chunk_id IN (SELECT id FROM chunks LIMIT 2)")
+    # simulate damage the application itself never leaves
+    with vault_store.unlock(home, PASSPHRASE) as v, v._transaction() as db:
+        db.execute("DELETE FROM chunk_vectors WHERE chunk_id IN (SELECT id FROM chunks LIMIT 2)")
     check = doctor.run(home, PASSPHRASE, ollama_host="http://127.0.0.1:9").check("vault.vectors")
     assert check.status == "fail" and "12 chunks but 10 vectors" in check.summary
     assert "ragdesk index" in check.remedy
@@ -178,8 +179,9 @@ def test_low_disk_and_memory_are_reported(home: Path, monkeypatch: pytest.Monkey
     from collections import namedtuple
 
     usage = namedtuple("usage", "total used free")
-    monkeypatch.setattr(doctor.shutil, "disk_usage", lambda p: usage(10 * 2**30, 10 * 2**30, 100 * 2**20))
-    monkeypatch.setattr(doctor, "available_memory", lambda: 100 * 2**20)
+    monkeypatch.setattr(doctor_system.shutil, "disk_usage",
+                        lambda p: usage(10 * 2**30, 10 * 2**30, 100 * 2**20))
+    monkeypatch.setattr(doctor_system, "available_memory", lambda: 100 * 2**20)
     report = doctor.run(home, None, ollama_host="http://127.0.0.1:9")
     assert report.check("disk").status == "fail" and report.check("disk").remedy
     assert report.check("memory").status == "fail"

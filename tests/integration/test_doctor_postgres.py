@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from ragdesk.cli import doctor
+from ragdesk.cli.doctor import postgres as doctor_pg
 from ragdesk.core.store import postgres
 from tests.conftest import PASSPHRASE, run_cli
 from tests.fakes.postgres import open_pg
@@ -133,7 +134,7 @@ def test_tls_over_tcp_warns_unless_verify_full(sslmode: str | None, in_use: bool
                                                words: str) -> None:
     """The test server listens only on a Unix socket: the sslmode decision for TCP is checked on
     the connection's reported parameters."""
-    check = doctor._pg_tls(_tcp_context(sslmode, in_use))
+    check = doctor_pg.pg_tls(_tcp_context(sslmode, in_use))
     assert check.status == status and words in check.summary
     if status == "warn":
         assert "sslmode=verify-full" in check.remedy and "sslrootcert" in check.remedy
@@ -150,13 +151,13 @@ def test_dm_crypt_is_found_below_lvm(tmp_path: Path) -> None:
             (sys_block / name / "dm" / "uuid").write_text(uuid_text + "\n")
         for s in slaves:
             (sys_block / name / "slaves" / s).mkdir()
-    assert doctor.block_device_encrypted("/dev/dm-0", sys_block) is True
-    assert doctor.block_device_encrypted("/dev/dm-1", sys_block) is True  # LVM on LUKS
-    assert doctor.block_device_encrypted("/dev/dm-2", sys_block) is False
-    assert doctor.block_device_encrypted("/dev/sda", sys_block) is False
-    assert doctor.block_device_encrypted("overlay", sys_block) is None
+    assert doctor_pg.block_device_encrypted("/dev/dm-0", sys_block) is True
+    assert doctor_pg.block_device_encrypted("/dev/dm-1", sys_block) is True  # LVM on LUKS
+    assert doctor_pg.block_device_encrypted("/dev/dm-2", sys_block) is False
+    assert doctor_pg.block_device_encrypted("/dev/sda", sys_block) is False
+    assert doctor_pg.block_device_encrypted("overlay", sys_block) is None
     mounts = ("/dev/sda1 / ext4 rw 0 0\n/dev/mapper/pgdata /var/lib/postgresql ext4 rw 0 0\n"
               "tmpfs /var/lib/postgresql/tmp tmpfs rw 0 0\n")
-    assert doctor.mount_of("/var/lib/postgresql/18/main", mounts)[:2] == (
+    assert doctor_pg.mount_of("/var/lib/postgresql/18/main", mounts)[:2] == (
         "/dev/mapper/pgdata", "/var/lib/postgresql")
-    assert doctor.mount_of("/var/lib/postgresqlx", mounts)[1] == "/"
+    assert doctor_pg.mount_of("/var/lib/postgresqlx", mounts)[1] == "/"

@@ -1,0 +1,24 @@
+"""`ragdesk gui` (also what `ragdesk` with no command runs): the desktop application.
+
+Qt is imported only when the desktop application is asked for, so the other commands start
+without it and work on machines with no display.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ragdesk.cli.common import Subcommands, add_command, home_of
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    from ragdesk.gui.app import run
+
+    return run(home_of(args), argv=[sys.argv[0]], self_test=getattr(args, "self_test", False))
+
+
+def register(commands: Subcommands) -> None:
+    p = add_command(commands, "gui", cmd_gui, "start the desktop application (the default)")
+    p.add_argument("--self-test", action="store_true", default=argparse.SUPPRESS,
+                   help="open the main window offscreen on a throw-away vault, then exit (0 = works)")

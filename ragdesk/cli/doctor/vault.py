@@ -1,0 +1,116 @@
+"""The doctor's checks of the encrypted vault: the data folder, the vault's files, and with the
+passphrase what is inside (unlock, page authentication, integrity, schema version, vectors).
+
+The vault is opened read-only without its process lock (core/store/sqlite/inspect.py), so these
+checks also run while the GUI or a server has it open; nothing here writes to it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ragdesk.cli.doctor.checks import (
+    FAIL,
+    PASS,
+    PASSPHRASE_REMEDY,
+    RESTORE_REMEDY,
+    WARN,
+    Check,
+    Context,
+    schema_check,
+    skipped,
+)
+from ragdesk.cli.doctor.index import vectors
+from ragdesk.core.units import format_bytes
+
+VAULT_CHECKS = ("vault.unlock", "vault.cipher_integrity", "vault.integrity", "vault.schema",
+                "vault.vectors")
+
+
+def data_folder(ctx: Context) -> Check:
+    home = ctx.home
+    if not home.exists():
+        return Check("data.folder", WARN, f"the data folder {home} does not exist yet",
+                     "create a vault with `ragdesk init` (or start RagDesk)", {"path": str(home)})
+    if not home.is_dir():
+        return Check("data.folder", FAIL, f"{home} is not a folder",
+                     "point --home or RAGDESK_HOME at a folder", {"path": str(home)})
+    if not os.access(home, os.W_OK | os.X_OK):
+        return Check("data.folder", FAIL, f"the data folder {home} is not writable",
+                     "give your user write access to it, or choose another with RAGDESK_HOME",
+                     {"path": str(home)})
+    return Check("data.folder", PASS, f"data folder {home}", details={"path": str(home)})
+
+
+def vault_files(ctx: Context) -> Check:
+    from ragdesk.core.store.sqlite import inspect
+    from ragdesk.core.store.sqlite.keyfile import SIDECAR_NAME, Sidecar
+
+    vault_file, sidecar = ctx.vault_file, ctx.home / SIDECAR_NAME
+    if not vault_file.exists():
+        if sidecar.exists():
+            return Check("vault.files", FAIL, f"{SIDECAR_NAME} is there but vault.db is missing",
+                         RESTORE_REMEDY)
+        return Check("vault.files", WARN, f"no vault in {ctx.home} yet",
+                     "create one with `ragdesk init`, or restore a backup with `ragdesk restore`")
+    ctx.has_vault = True
+    size = vault_file.stat().st_size
+    details = {"path": str(vault_file), "bytes": size}
+    try:
+        if inspect.has_plaintext_header(vault_file):
+            return Check("vault.files", FAIL, "vault.db is NOT encrypted (a plain SQLite file)",
+                         "this is not a RagDesk vault; move it away and restore a backup", details)
+        Sidecar.read(ctx.home)
+    except Exception as exc:  # RagdeskError or OSError: both a finding
+        return Check("vault.files", FAIL, str(exc), RESTORE_REMEDY, details)
+    return Check("vault.files", PASS, f"encrypted vault found ({format_bytes(size)})", details=details)
+
+
+def vault_contents(ctx: Context) -> list[Check]:
+    from ragdesk.core.store.sqlite import inspect, schema
+    from ragdesk.errors import RagdeskError, WrongPassphrase
+
+    if not ctx.has_vault:
+        return skipped(VAULT_CHECKS, "there is no vault")
+    if ctx.passphrase is None:
+        return skipped(VAULT_CHECKS, "needs the passphrase", PASSPHRASE_REMEDY)
+    checks: list[Check] = []
+    try:
+        with inspect.open_readonly(ctx.home, ctx.passphrase) as opened:
+            checks.append(Check("vault.unlock", PASS, "the passphrase opens the vault",
+                                details={"kdf": {k: v for k, v in opened.params.to_json().items()
+                                                 if k != "salt"}}))
+            health = opened.health()
+            ctx.health = health
+            if not health.problems and health.schema_version <= schema.SCHEMA_VERSION:
+                ctx.settings = {key: inspect.setting(opened.conn, key)
+                                for key in ("embedder", "chat_model", "ollama_host")}
+                ctx.mismatched_documents = inspect.chunk_count_mismatches(opened.conn)
+    except WrongPassphrase:
+        return [Check("vault.unlock", FAIL,
+                      "the passphrase does not open the vault (or its first page is damaged)",
+                      "check the passphrase (it is case-sensitive); if it is right, " + RESTORE_REMEDY),
+                *skipped(VAULT_CHECKS[1:], "the vault could not be opened")]
+    except RagdeskError as exc:
+        return [Check("vault.unlock", FAIL, str(exc), RESTORE_REMEDY),
+                *skipped(VAULT_CHECKS[1:], "the vault could not be opened")]
+
+    if health.cipher_errors:
+        checks.append(Check("vault.cipher_integrity", FAIL,
+                            f"{len(health.cipher_errors)} page(s) fail their authentication code"
+                            " (damaged or tampered with)", RESTORE_REMEDY,
+                            {"errors": health.cipher_errors[:20]}))
+    else:
+        checks.append(Check("vault.cipher_integrity", PASS, "every page decrypts and authenticates"))
+    if health.integrity_errors:
+        checks.append(Check("vault.integrity", FAIL, "the database structure is damaged",
+                            RESTORE_REMEDY, {"errors": health.integrity_errors[:20]}))
+    else:
+        checks.append(Check("vault.integrity", PASS, "integrity check ok"))
+
+    checks.append(schema_check(
+        "vault.schema", health.schema_version, schema.SCHEMA_VERSION,
+        newer="update RagDesk; this release will not open or change the vault",
+        older="it is upgraded automatically the next time the vault is opened"))
+    checks.append(vectors(ctx))
+    return checks

@@ -1,0 +1,76 @@
+"""`ragdesk init`, `status` and `passwd`: creating a store, seeing what it holds, changing its key."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+
+from ragdesk.cli.common import (
+    EXIT_OK,
+    Subcommands,
+    add_command,
+    database_url,
+    home_of,
+    new_passphrase,
+    open_command_store,
+    open_store_at,
+)
+from ragdesk.core.store.open import store_exists
+from ragdesk.core.units import format_bytes
+from ragdesk.errors import RagdeskError
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    if database_url(args):
+        with open_command_store(args, create=True):
+            pass
+        print("Created the RagDesk schema in the PostgreSQL database.")
+        print("Keep the passphrase safe: it encrypts the original files stored there.")
+        return EXIT_OK
+    home = home_of(args)
+    if store_exists(home):
+        raise RagdeskError(f"a vault already exists in {home}")
+    secret = new_passphrase(args, "passphrase_file", "RAGDESK_PASSPHRASE")
+    with open_store_at(home, secret, create=True):
+        pass
+    print(f"Created an encrypted vault in {home}")
+    print("Keep the passphrase safe: without it the data cannot be recovered by anyone.")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with open_command_store(args) as store:
+        st = store.status()
+    if args.json:
+        data = asdict(st)
+        data["home"] = str(home_of(args))
+        print(json.dumps(data, indent=2))
+        return EXIT_OK
+    space = st.vector_space
+    print(f"Vault:          {'PostgreSQL (--database)' if database_url(args) else home_of(args)}")
+    print(f"Schema version: {st.schema_version}")
+    print(f"Collections:    {st.collections}")
+    print(f"Documents:      {st.documents} indexed, {st.failed_documents} failed or unsupported")
+    print(f"Chunks:         {st.chunks}")
+    print(f"Conversations:  {st.conversations} ({st.messages} messages)")
+    print(f"Originals:      {format_bytes(st.originals_bytes)}")
+    print(f"Database:       {format_bytes(st.database_bytes)}")
+    print(f"Vectors:        {f'{space.embedder}, {space.dimension} dimensions' if space else 'none yet'}")
+    return EXIT_OK
+
+
+def cmd_passwd(args: argparse.Namespace) -> int:
+    with open_command_store(args) as store:
+        new = new_passphrase(args, "new_passphrase_file", "RAGDESK_NEW_PASSPHRASE")
+        store.change_passphrase(new)
+    print("Passphrase changed.")
+    return EXIT_OK
+
+
+def register(commands: Subcommands) -> None:
+    add_command(commands, "init", cmd_init, "create a new encrypted vault")
+    p = add_command(commands, "status", cmd_status, "show what the vault holds")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = add_command(commands, "passwd", cmd_passwd, "change the vault's passphrase")
+    p.add_argument("--new-passphrase-file", metavar="FILE", help="read the new passphrase from FILE")
