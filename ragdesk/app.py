@@ -6,7 +6,6 @@ choice, the same options and the same store, passed in rather than looked up glo
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,17 +17,18 @@ from ragdesk.core.ollama import ollama_host
 from ragdesk.core.retrieval import Retriever, SearchOptions
 from ragdesk.core.store.base import Store
 
-log = logging.getLogger("ragdesk.app")
 
 @dataclass
 class Services:
+    """The core services over one open store: the embedder it is set to use, and indexers,
+    retrievers and chat services built on demand with it. Closing it closes the store."""
+
     store: Store
     home: Path
     _embedder: Embedder | None = field(default=None, repr=False)
     # A process that only indexes (`ragdesk index`, `sync`) lets onnxruntime's idle threads
-    # busy-wait between steps: ~5-10% more embedding throughput. Everywhere else they sleep:
-    # spinning threads took the cores from the keyword search that runs alongside the question's
-    # embedding and from the vector scan after it (hybrid p95 82 -> 44 ms at 100k chunks).
+    # busy-wait between steps, which embeds a little faster. Everywhere else they sleep: spinning
+    # threads take the cores from the keyword search and the vector scan beside a question.
     batch: bool = False
 
     @property
