@@ -40,7 +40,8 @@ def test_token_commands(locked_vault: Path) -> None:
     assert r.returncode == 0 and "admin" in r.stderr
 
     listed = json.loads(run_cli("token", "list", "--json", env=ENV).stdout)
-    assert [(t["name"], t["admin"], t["collections"]) for t in listed] == [("ana", False, None), ("boss", True, None)]
+    assert [(t["name"], t["admin"], t["collections"]) for t in listed] == [
+        ("ana", False, None), ("boss", True, None)]
     assert secret not in run_cli("token", "list", env=ENV).stdout
 
     assert run_cli("token", "revoke", "ana", env=ENV).returncode == 0
@@ -86,7 +87,8 @@ def start_serve(*args: str, env: dict[str, str]) -> tuple[subprocess.Popen[str],
             break
     if "url" not in seen:
         proc.kill()
-        raise AssertionError(f"serve did not start: {''.join(lines)} {proc.stderr.read() if proc.stderr else ''}")
+        errors = proc.stderr.read() if proc.stderr else ""
+        raise AssertionError(f"serve did not start: {''.join(lines)} {errors}")
     return proc, seen
 
 
