@@ -36,6 +36,8 @@ class CachingEmbedder:
         self.inner = inner
         self.name, self.dimension, self.max_tokens = inner.name, inner.dimension, inner.max_tokens
         self.cache: dict[str, np.ndarray] = {}
+        self.tokenizer = None  # texts in, not token ids: the cache is keyed by text
+
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         missing = [t for t in dict.fromkeys(texts) if t not in self.cache]
@@ -49,6 +51,9 @@ class CachingEmbedder:
 
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)
+
+    def embed_token_ids(self, token_ids: Sequence[Sequence[int]]) -> np.ndarray:
+        raise NotImplementedError("this wrapper embeds texts (tokenizer is None)")
 
 
 def evaluate(store, embedder, judged, qrels) -> dict[str, tuple[float, float, float]]:  # type: ignore[no-untyped-def]
