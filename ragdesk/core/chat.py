@@ -11,6 +11,9 @@ conversation, the question stored and audited, the sources), `chat_request()` (t
 fits the model's context window) and `finish()` (citations, the extractive fallback, the stored
 answer and its status).
 
+`OllamaInfo` answers what Ollama offers (its models and its version) for the callers that need
+only that: the GUI's settings probe and the LAN server's model catalog.
+
 Document text is untrusted: in the prompt it is quoted material inside numbered <source>
 elements (with anything that could close the element neutralised), and the system prompt tells
 the model that instructions inside sources are not instructions.
@@ -18,6 +21,7 @@ the model that instructions inside sources are not instructions.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import re
@@ -25,12 +29,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ragdesk.core.ollama import OllamaProblem, describe_error, make_client, missing_model_remedy
 from ragdesk.core.records import Hit, Message
 from ragdesk.core.retrieval import Retriever
 from ragdesk.core.store.base import ChatHistory
+
+if TYPE_CHECKING:  # the client library loads on first use, not at start-up
+    from ollama import ListResponse, ShowResponse
 
 log = logging.getLogger("ragdesk.chat")
 
@@ -135,15 +142,15 @@ class ChatSettings:
     temperature: float | None = 0.2
 
 
-def pick_model(listing: Any, host: str) -> str:
+def pick_model(listing: ListResponse, host: str) -> str:
     """The first chat model in Ollama's list (`client.list()`), when none is configured."""
-    names = [m.model for m in listing.models if "embed" not in (m.model or "")]
+    names = [m.model for m in listing.models if m.model and "embed" not in m.model]
     if not names:
         raise OllamaProblem(f"Ollama at {host} has no chat model", missing_model_remedy("llama3.2"))
     return names[0]
 
 
-def context_length(shown: Any) -> int | None:
+def context_length(shown: ShowResponse) -> int | None:
     """The model's own context length from `client.show(model)`, if it says."""
     for key, value in (shown.modelinfo or {}).items():
         if key.endswith(".context_length"):
@@ -173,34 +180,28 @@ def estimate_tokens(text: str) -> int:
     return int(len(text) / CHARS_PER_TOKEN) + 1
 
 
-class ChatService:
-    """Asks the local Ollama about the vault's documents; one instance per thread."""
+def settings_client(settings: ChatSettings) -> Any:
+    """An Ollama client for `settings`' host and timeouts (the default client factory)."""
+    return make_client(settings.host, settings.timeout, settings.connect_timeout)
+
+
+class OllamaInfo:
+    """What Ollama at `settings.host` offers: its models and its version. Needs no vault."""
 
     def __init__(
         self,
-        store: ChatHistory,
-        retriever: Retriever,
         settings: ChatSettings,
-        client_factory: Callable[[ChatSettings], Any] | None = None,
+        client_factory: Callable[[ChatSettings], Any] = settings_client,
     ) -> None:
-        self.store = store
-        self.retriever = retriever
         self.settings = settings
-        self._client_factory = client_factory or (
-            lambda s: make_client(s.host, s.timeout, s.connect_timeout))
-        self._cancel = threading.Event()
-        self._active: Any = None
-        self._events: queue.Queue[tuple[str, Any]] | None = None
-        self._context_cache: dict[str, int | None] = {}
-
-    # --- models -----------------------------------------------------------------------------
+        self._client_factory = client_factory
 
     def models(self) -> list[dict[str, Any]]:
         """The models Ollama has (name, size, family); raises OllamaProblem if unreachable."""
         client = self._client_factory(self.settings)
         try:
             listing = client.list()
-        except Exception as exc:  # noqa: BLE001 - sorted into a message
+        except Exception as exc:  # sorted into a message
             raise describe_error(exc, self.settings.host, None) from exc
         finally:
             client.close()
@@ -211,13 +212,37 @@ class ChatService:
         ]
 
     def version(self) -> str:
+        """Ollama's version ("?" if it does not say); raises OllamaProblem if unreachable."""
         client = self._client_factory(self.settings)
         try:
+            # The client library has no call for /api/version: its own HTTP client asks.
             return str(client._client.get("/api/version").json().get("version", "?"))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # sorted into a message
             raise describe_error(exc, self.settings.host, None) from exc
         finally:
             client.close()
+
+
+class ChatService:
+    """Asks the local Ollama about the vault's documents; one instance per thread."""
+
+    def __init__(
+        self,
+        store: ChatHistory,
+        retriever: Retriever,
+        settings: ChatSettings,
+        client_factory: Callable[[ChatSettings], Any] = settings_client,
+    ) -> None:
+        self.store = store
+        self.retriever = retriever
+        self.settings = settings
+        self._client_factory = client_factory
+        self._cancel = threading.Event()
+        self._active: Any = None
+        self._events: queue.Queue[tuple[str, Any]] | None = None
+        self._context_cache: dict[str, int | None] = {}
+
+    # --- models -----------------------------------------------------------------------------
 
     def choose_model(self, client: Any) -> str:
         if self.settings.model:
@@ -231,7 +256,7 @@ class ChatService:
             length = None
             try:
                 length = context_length(client.show(model))
-            except Exception as exc:  # noqa: BLE001 - the chat call reports model problems
+            except Exception as exc:  # the chat call reports model problems
                 if getattr(exc, "status_code", None) == 404:
                     raise
                 log.info("could not read %s's context length: %s", model, exc)
@@ -247,10 +272,8 @@ class ChatService:
             self._events.put(("cancel", None))
         client = self._active
         if client is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a half-read stream may complain
                 client.close()
-            except Exception:  # noqa: BLE001 - closing a half-read stream may complain
-                pass
 
     def _pump(self, client: Any, turn: ChatTurn, events: queue.Queue[tuple[str, Any]]) -> None:
         try:
@@ -268,7 +291,7 @@ class ChatService:
                     events.put(("end", None))
                     return
             raise OllamaProblem("the answer stream ended before Ollama said it was done", "try again")
-        except BaseException as exc:  # noqa: BLE001 - handed to the asking thread
+        except BaseException as exc:  # handed to the asking thread
             if not self._cancel.is_set():
                 events.put(("error", exc))
 
@@ -311,7 +334,7 @@ class ChatService:
         except GeneratorExit:
             closed = True
             raise
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a message and a fallback
+        except Exception as exc:  # every failure becomes a message and a fallback
             if self._cancel.is_set():
                 stopped = True
             else:
@@ -319,10 +342,8 @@ class ChatService:
         finally:
             self._active = None
             if client is not None:
-                try:
+                with contextlib.suppress(Exception):  # as in cancel(): the stream may be half-read
                     client.close()
-                except Exception:  # noqa: BLE001
-                    pass
             if closed:  # the caller stopped listening: keep what came, marked stopped
                 self.finish(turn, stopped=True)
         yield from self.finish(turn, stopped=stopped, error=error)

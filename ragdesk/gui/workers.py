@@ -300,18 +300,17 @@ def probe_ollama(services: Any, host: str | None = None) -> OllamaStatus:
     """Is Ollama reachable, which version, which models; never raises for Ollama's faults."""
     from dataclasses import replace as dc_replace
 
-    from ragdesk.core.chat import ChatService
+    from ragdesk.core.chat import OllamaInfo
     from ragdesk.core.ollama import OllamaProblem, missing_model_remedy
 
     settings = services.chat_settings()
     if host:
         settings = dc_replace(settings, host=host)
     settings = dc_replace(settings, timeout=5.0, connect_timeout=2.0)
-    # Only version() and models() are used: no retriever (nor embedder) is needed for them.
-    service = ChatService(services.store, None, settings)  # type: ignore[arg-type]
+    info = OllamaInfo(settings)
     try:
-        version = service.version()
-        names = tuple(m["name"] for m in service.models())
+        version = info.version()
+        names = tuple(m["name"] for m in info.models())
     except OllamaProblem as problem:
         return OllamaStatus(settings.host, False, message=problem.message, remedy=problem.remedy)
     chat_models = [n for n in names if "embed" not in n]  # as ChatService.choose_model picks

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from ragdesk.app import Services
-from ragdesk.core.chat import ChatService
+from ragdesk.core.chat import OllamaInfo
 from ragdesk.core.ollama import OllamaProblem
 from ragdesk.server.futures import retrieve
 
@@ -79,11 +79,10 @@ class ModelCatalog:
         """Ask Ollama (and the vault's chosen model) again; blocking, so not on the loop."""
         chosen = self.services.store.get_setting("chat_model")
         self._chosen = str(chosen) if chosen else None
-        # Only models() and version() are used: they need no retriever.
-        chat = ChatService(self.services.store, None, self.services.chat_settings())  # type: ignore[arg-type]
+        info = OllamaInfo(self.services.chat_settings())
         try:
-            models = chat.models()
-            version = chat.version()
+            models = info.models()
+            version = info.version()
             self._models, self._version, self.error = models, version, None
         except OllamaProblem as exc:
             self._models, self._version, self.error = None, None, exc.message
