@@ -35,10 +35,9 @@ class SearchOptions:
     k: int = 10
     mode: str = HYBRID
     candidates: int = 100  # taken from each list before fusion
-    # Tuned on CISI (benchmarks/bench_cisi.py; RESULTS.md has the grid): the dense list is the
-    # stronger one (nDCG@10 0.43 vs 0.31), so it counts twice, and a smaller k than the usual 60
-    # lets the top of each list decide. Every setting with k 15-30 and weight 1.5-3 scored
-    # 0.446-0.456, so this is not a knife-edge optimum.
+    # Chosen with benchmarks/bench_cisi.py (the grid is in RESULTS.md): the dense list is the
+    # stronger one, so it counts twice, and a smaller k than the usual 60 lets the top of each
+    # list decide. The settings around these score within noise: not a knife-edge optimum.
     rrf_k: float = 20.0
     vector_weight: float = 2.0
     keyword_weight: float = 1.0
@@ -98,13 +97,16 @@ def _shingles(text: str) -> set[tuple[str, ...]]:
     words = [w.lower() for w in _WORD.findall(text)]
     if len(words) < 3:
         return {tuple(words)}
-    return set(zip(words, words[1:], words[2:]))
+    # The shifted copies are shorter by design: the last triple ends the shingles.
+    return set(zip(words, words[1:], words[2:], strict=False))
 
 
 class Retriever:
     """Hybrid retrieval over a store with an embedder (the same one that made its vectors)."""
 
-    def __init__(self, store: Corpus, embedder: Embedder | None, options: SearchOptions | None = None) -> None:
+    def __init__(
+        self, store: Corpus, embedder: Embedder | None, options: SearchOptions | None = None
+    ) -> None:
         self.store = store
         self.embedder = embedder
         self.options = options or SearchOptions()
@@ -150,7 +152,8 @@ class Retriever:
             ranked = [(cid, 1.0 - dist) for cid, dist in vector]
         else:
             ranked = fuse(
-                [(opts.keyword_weight, [c for c, _ in keyword]), (opts.vector_weight, [c for c, _ in vector])],
+                [(opts.keyword_weight, [c for c, _ in keyword]),
+                 (opts.vector_weight, [c for c, _ in vector])],
                 opts.rrf_k,
             )
         hits = self._hits(ranked, query, k, document_ids)
