@@ -41,16 +41,15 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import formatdate
 from typing import Any
 
 log = logging.getLogger("tests.fakes.ollama")
 
 __all__ = [
-    "DEFAULT_MODELS", "FAULTS", "Fault", "FakeOllama", "ModelSpec", "RecordedRequest",
-    "cited_answer", "embed_text", "find_sources", "first_sentence", "model_spec",
-    "normalize_model_name",
+    "DEFAULT_MODELS", "FAULTS", "FakeOllama", "Fault", "ModelSpec", "RecordedRequest",
+    "cited_answer", "embed_text", "find_sources", "first_sentence", "model_spec", "normalize_model_name",
 ]
 
 VERSION = "0.12.6"
@@ -258,9 +257,8 @@ def estimate_tokens(text: str) -> int:
 
 def question_of(text: str, sources: Mapping[int, str]) -> str:
     """The question in a user message: after ``Question:`` if marked, else its last plain line."""
-    m = None
-    for m in _QUESTION.finditer(text):
-        pass
+    marked = list(_QUESTION.finditer(text))
+    m = marked[-1] if marked else None  # the last "Question:" wins
     if m:
         candidate = m["q"]
     elif sources:
@@ -422,7 +420,7 @@ class _Generation:
 
 def _now_rfc3339() -> str:
     ns = time.time_ns()
-    dt = datetime.fromtimestamp(ns // 1_000_000_000, tz=timezone.utc)
+    dt = datetime.fromtimestamp(ns // 1_000_000_000, tz=UTC)
     return f"{dt:%Y-%m-%dT%H:%M:%S}.{ns % 1_000_000_000:09d}Z"
 
 
@@ -814,10 +812,7 @@ class FakeOllama:
             await asyncio.sleep(float(faults["slow_first_token"].value))
 
         try:
-            if request.method == "POST":
-                payload = self._parse_body(request.body)
-            else:
-                payload = {}
+            payload = self._parse_body(request.body) if request.method == "POST" else {}
             return await self._route(request, record, payload, faults, writer, started)
         except _HttpError as exc:
             record.status, record.outcome = exc.status, "error"
@@ -925,8 +920,8 @@ class FakeOllama:
 
     def _tag_entry(self, spec: ModelSpec, index: int) -> dict[str, Any]:
         # most recently modified first, as the real list is sorted
-        modified = datetime(2025, 9, 1, 12, 0, tzinfo=timezone.utc).timestamp() - index * 3600
-        stamp = datetime.fromtimestamp(modified, tz=timezone.utc)
+        modified = datetime(2025, 9, 1, 12, 0, tzinfo=UTC).timestamp() - index * 3600
+        stamp = datetime.fromtimestamp(modified, tz=UTC)
         return {
             "name": spec.key,
             "model": spec.key,
@@ -947,7 +942,7 @@ class FakeOllama:
             spec = self.models.get(key)
             if spec is None:
                 continue
-            stamp = datetime.fromtimestamp(expires, tz=timezone.utc)
+            stamp = datetime.fromtimestamp(expires, tz=UTC)
             out.append({
                 "name": spec.key, "model": spec.key, "size": spec.size, "digest": spec.digest,
                 "details": self._details(spec),

@@ -56,9 +56,11 @@ def test_two_instances_behind_nginx_survive_a_kill() -> None:
         steady = bench.run_phase(c, "steady", spec(c, tokens, admin, "steady", retries=0))
         assert steady["failed"] == 0 and steady["answered"] == CLIENTS, steady["errors_seen"]
         # least_conn spreads simultaneous streams over both instances
-        assert all(steady["answers_by_port"].get(str(p), 0) > 0 for p in c.serve_ports), steady["answers_by_port"]
+        by_port = steady["answers_by_port"]
+        assert all(by_port.get(str(p), 0) > 0 for p in c.serve_ports), by_port
 
-        failover = bench.run_phase(c, "failover", spec(c, tokens, admin, "failover", retries=6), kill_after=1.0)
+        failover = bench.run_phase(c, "failover", spec(c, tokens, admin, "failover", retries=6),
+                                   kill_after=1.0)
         victim, survivor = failover["killed"]["port"], c.serve_ports[1]
         assert c.serve[0].poll() is not None and c.serve[1].poll() is None
         assert failover["failed"] == 0 and failover["answered"] == CLIENTS, failover["errors_seen"]

@@ -178,7 +178,8 @@ def test_limits_body_question_and_streams(server: Running) -> None:  # noqa: F81
     opened: list[int] = []
     try:
         def stream_one() -> None:
-            with server.client(secret) as c, c.stream("POST", "/api/v1/ask", json={"question": "budget?"}) as r:
+            with (server.client(secret) as c,
+                  c.stream("POST", "/api/v1/ask", json={"question": "budget?"}) as r):
                 opened.append(r.status_code)
                 sse_events(r)
 
@@ -205,10 +206,10 @@ def test_server_busy_answers_503(server: Running) -> None:  # noqa: F811
     ctx = server.handle.app.state.ctx
     secret = server.token("busy")
     deadline = time.monotonic() + 10  # streams of earlier tests may still be ending: they would
-    while ctx._streams and time.monotonic() < deadline:  # noqa: SLF001 - free a slot meanwhile
+    while ctx._streams and time.monotonic() < deadline:  # free a slot meanwhile
         time.sleep(0.02)
-    saved = ctx._streams  # noqa: SLF001
-    ctx._streams = ctx.config.limits.max_streams  # noqa: SLF001 - the server is full
+    saved = ctx._streams
+    ctx._streams = ctx.config.limits.max_streams  # the server is full
     try:
         with server.client(secret) as c:
             r = c.post("/api/v1/ask", json={"question": "budget?"})
@@ -217,7 +218,7 @@ def test_server_busy_answers_503(server: Running) -> None:  # noqa: F811
             assert r.status_code == 503
             assert c.get("/health").status_code == 200
     finally:
-        ctx._streams = saved  # noqa: SLF001
+        ctx._streams = saved
 
 
 def test_ready_and_metrics(server: Running) -> None:  # noqa: F811
@@ -225,7 +226,7 @@ def test_ready_and_metrics(server: Running) -> None:  # noqa: F811
         ready = c.get("/ready")
         assert ready.status_code == 200
         checks = ready.json()["checks"]
-        assert checks["vault"]["ok"] and checks["ollama"]["ok"] and checks["disk"]["ok"] and checks["memory"]["ok"]
+        assert all(checks[name]["ok"] for name in ("vault", "ollama", "disk", "memory")), checks
         text = c.get("/metrics").text
         assert "ragdesk_http_requests_total" in text and "ragdesk_streams_active" in text
         assert 'route="/api/v1/me"' in text or 'route="/ready"' in text

@@ -31,7 +31,8 @@ DOCS = {
         (1, "Humpback whales migrate thousands of kilometres each year. They sing complex songs."),
     ],
     ("default", "/docs/hostile.html"): [
-        (1, 'Lighthouse budget hostile note <img src=x onerror="window.pwned=1"> <script>window.pwned=2</script> end.'),
+        (1, 'Lighthouse budget hostile note <img src=x onerror="window.pwned=1"> '
+            "<script>window.pwned=2</script> end."),
     ],
     ("legal", "/legal/contract.txt"): [
         (1, "The contract may be terminated with ninety days written notice by either party."),

@@ -139,7 +139,8 @@ def test_document_text_is_shown_never_run(server: Running, browser) -> None:  # 
     ask_anew(el, "hostile note lighthouse budget")
     page_text = el("citations").text + el("answer").text
     assert "onerror" in page_text or "<script>" in page_text, "the hostile passage is shown as text"
-    assert not d.find_elements(By.CSS_SELECTOR, "#citations img, #answer img, #citations script, #answer script")
+    assert not d.find_elements(By.CSS_SELECTOR,
+                               "#citations img, #answer img, #citations script, #answer script")
     assert d.execute_script("return window.pwned === undefined")
     # The page's own policy forbids inline script even if some were injected.
     assert d.execute_script(

@@ -36,8 +36,8 @@ TAGGED_USER = (
 
 
 def cosine(a: list[float], b: list[float]) -> float:
-    return sum(x * y for x, y in zip(a, b)) / math.sqrt(sum(x * x for x in a) *
-                                                        sum(y * y for y in b))
+    return sum(x * y for x, y in zip(a, b, strict=True)) / math.sqrt(sum(x * x for x in a) *
+                                                                     sum(y * y for y in b))
 
 
 def ask(question: str = "How did revenue change?") -> list[dict[str, str]]:
@@ -45,7 +45,7 @@ def ask(question: str = "How did revenue change?") -> list[dict[str, str]]:
 
 
 @pytest.fixture
-def client(fake_ollama: FakeOllama) -> ollama.Client:  # noqa: F811
+def client(fake_ollama: FakeOllama) -> ollama.Client:
     return ollama.Client(host=fake_ollama.host)
 
 
@@ -117,7 +117,7 @@ def test_embed_without_truncation_refuses_long_input(client: ollama.Client) -> N
 # ----------------------------------------------------------------------------- chat and generate
 
 
-def test_chat_stream_cites_sources_word_by_word(fake_ollama: FakeOllama,  # noqa: F811
+def test_chat_stream_cites_sources_word_by_word(fake_ollama: FakeOllama,
                                                 client: ollama.Client) -> None:
     parts = list(client.chat(model=CHAT, messages=ask(), stream=True,
                              options={"num_ctx": 2048, "temperature": 0}))
@@ -155,7 +155,7 @@ def test_chat_without_sources_echoes_the_question(client: ollama.Client) -> None
         'I could not find an answer to "Who wrote it?" in the provided documents.')
 
 
-def test_scripted_replies_come_first(fake_ollama: FakeOllama,  # noqa: F811
+def test_scripted_replies_come_first(fake_ollama: FakeOllama,
                                      client: ollama.Client) -> None:
     fake_ollama.script("Exactly this [2].", "Then this.")
     streamed = "".join(p.message.content or "" for p in
@@ -202,8 +202,8 @@ def test_malformed_requests_get_400(client: ollama.Client) -> None:
 # ----------------------------------------------------------------------------- fault modes
 
 
-def test_refused_connection(fake_ollama: FakeOllama, client: ollama.Client,  # noqa: F811
-                            ollama_refused_host: str) -> None:  # noqa: F811
+def test_refused_connection(fake_ollama: FakeOllama, client: ollama.Client,
+                            ollama_refused_host: str) -> None:
     with pytest.raises(ConnectionError):
         ollama.Client(host=ollama_refused_host).list()
 
@@ -215,7 +215,7 @@ def test_refused_connection(fake_ollama: FakeOllama, client: ollama.Client,  # n
     assert client.list().models
 
 
-def test_unknown_model_everywhere(fake_ollama: FakeOllama,  # noqa: F811
+def test_unknown_model_everywhere(fake_ollama: FakeOllama,
                                   client: ollama.Client) -> None:
     fake_ollama.fault("unknown_model")
     assert client.list().models == []
@@ -230,7 +230,7 @@ def test_unknown_model_everywhere(fake_ollama: FakeOllama,  # noqa: F811
     assert embed_err.value.error == 'model "nomic-embed-text" not found, try pulling it first'
 
 
-def test_error_500_and_busy(fake_ollama: FakeOllama, client: ollama.Client) -> None:  # noqa: F811
+def test_error_500_and_busy(fake_ollama: FakeOllama, client: ollama.Client) -> None:
     fake_ollama.fault("error_500", times=1)
     with pytest.raises(ollama.ResponseError) as err:
         client.chat(model=CHAT, messages=ask())
@@ -244,7 +244,7 @@ def test_error_500_and_busy(fake_ollama: FakeOllama, client: ollama.Client) -> N
     assert client.chat(model=CHAT, messages=ask()).done  # other paths are unaffected
 
 
-def test_stream_cut_mid_answer(fake_ollama: FakeOllama,  # noqa: F811
+def test_stream_cut_mid_answer(fake_ollama: FakeOllama,
                                client: ollama.Client) -> None:
     fake_ollama.fault("cut_mid_stream", 4)
     received: list[str] = []
@@ -255,7 +255,7 @@ def test_stream_cut_mid_answer(fake_ollama: FakeOllama,  # noqa: F811
     assert fake_ollama.last_request("/api/chat").outcome == "cut"
 
 
-def test_error_line_mid_stream(fake_ollama: FakeOllama,  # noqa: F811
+def test_error_line_mid_stream(fake_ollama: FakeOllama,
                                client: ollama.Client) -> None:
     fake_ollama.fault("error_mid_stream", 2)
     received: list[str] = []
@@ -265,7 +265,7 @@ def test_error_line_mid_stream(fake_ollama: FakeOllama,  # noqa: F811
     assert received == ["Based", " on"] and "unexpected EOF" in err.value.error
 
 
-def test_slow_first_token_and_slow_tokens(fake_ollama: FakeOllama,  # noqa: F811
+def test_slow_first_token_and_slow_tokens(fake_ollama: FakeOllama,
                                           client: ollama.Client) -> None:
     fake_ollama.fault("slow_first_token", 0.4)
     start = time.perf_counter()
@@ -282,7 +282,7 @@ def test_slow_first_token_and_slow_tokens(fake_ollama: FakeOllama,  # noqa: F811
     assert time.perf_counter() - start >= 0.02 * (len(parts) - 2)
 
 
-def test_hang_ends_in_client_timeout(fake_ollama: FakeOllama) -> None:  # noqa: F811
+def test_hang_ends_in_client_timeout(fake_ollama: FakeOllama) -> None:
     fake_ollama.fault("hang")
     impatient = ollama.Client(host=fake_ollama.host, timeout=0.3)
     start = time.perf_counter()
@@ -301,7 +301,7 @@ def test_stop_releases_hanging_connections() -> None:
     def call() -> None:
         try:
             client.list()
-        except BaseException as exc:  # noqa: BLE001 - recorded for the assert
+        except BaseException as exc:  # recorded for the assert
             outcome.append(exc)
 
     worker = threading.Thread(target=call)
@@ -317,7 +317,7 @@ def test_stop_releases_hanging_connections() -> None:
 # ----------------------------------------------------------------------------- load and runner
 
 
-def test_200_concurrent_streams(fake_ollama: FakeOllama) -> None:  # noqa: F811
+def test_200_concurrent_streams(fake_ollama: FakeOllama) -> None:
     fake_ollama.fault("slow_every_token", 0.1)
 
     async def one(client: ollama.AsyncClient, i: int) -> str:
