@@ -28,15 +28,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import cisi  # noqa: E402
+import cisi
 
 REPO = Path(__file__).resolve().parents[1]
 PASSPHRASE = "benchmark"
 
 
 def make_vault(home: Path) -> None:
-    from ragdesk.core.store.sqlite import vault
     from ragdesk.core.store.keys import KdfParams
+    from ragdesk.core.store.sqlite import vault
 
     vault.create(home, PASSPHRASE, kdf=KdfParams.fresh(memory_kib=8192, iterations=1, lanes=1)).lock()
 
@@ -95,7 +95,8 @@ def status_kib(pid: int, field: str) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--rrf-k", type=float, default=None)
     parser.add_argument("--vector-weight", type=float, default=None)

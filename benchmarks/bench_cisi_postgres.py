@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import cisi  # noqa: E402
+import cisi
 
 PASSPHRASE = "benchmark"
 
@@ -38,13 +38,14 @@ class CachingEmbedder:
         self.cache: dict[str, np.ndarray] = {}
         self.tokenizer = None  # texts in, not token ids: the cache is keyed by text
 
-
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         missing = [t for t in dict.fromkeys(texts) if t not in self.cache]
         if missing:
-            for t, v in zip(missing, self.inner.embed(missing)):
+            for t, v in zip(missing, self.inner.embed(missing), strict=True):
                 self.cache[t] = v
-        return np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, self.dimension), np.float32)
+        if not texts:
+            return np.zeros((0, self.dimension), np.float32)
+        return np.stack([self.cache[t] for t in texts])
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.inner.embed_query(text)
@@ -74,7 +75,8 @@ def evaluate(store, embedder, judged, qrels) -> dict[str, tuple[float, float, fl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
     docs = cisi.load_docs(args.data_dir)
@@ -88,8 +90,8 @@ def main() -> None:
     from ragdesk.core.embedding import BuiltinEmbedder
     from ragdesk.core.indexing import Indexer, IndexOptions
     from ragdesk.core.store import postgres
-    from ragdesk.core.store.sqlite import vault as vault_store
     from ragdesk.core.store.keys import KdfParams
+    from ragdesk.core.store.sqlite import vault as vault_store
 
     kdf = KdfParams.fresh(memory_kib=8192, iterations=1, lanes=1)
     with tempfile.TemporaryDirectory(dir="/tmp") as tmp:

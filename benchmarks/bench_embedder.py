@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import cisi  # noqa: E402
+import cisi
 
 
 def rank(doc_ids: list[int], doc_vectors: Any, query_vectors: Any, k: int = 100) -> list[list[int]]:
@@ -41,7 +41,7 @@ def rank(doc_ids: list[int], doc_vectors: Any, query_vectors: Any, k: int = 100)
 
 def quality(doc_ids: list[int], qids: list[int], doc_vectors: Any, query_vectors: Any,
             qrels: dict[int, set[int]]) -> dict[str, float]:
-    rankings = dict(zip(qids, rank(doc_ids, doc_vectors, query_vectors)))
+    rankings = dict(zip(qids, rank(doc_ids, doc_vectors, query_vectors), strict=True))
     return cisi.evaluate(rankings, qrels)
 
 
@@ -98,7 +98,8 @@ def reference_worker(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default=None, help="CISI folder (default: ../shared/data/cisi)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=1, help="timed passes over the corpus")

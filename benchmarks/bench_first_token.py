@@ -18,22 +18,21 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests.fakes
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_retrieval_speed as speed  # noqa: E402
+import bench_retrieval_speed as speed
 
-from ragdesk.core.chat import ChatService, ChatSettings  # noqa: E402
-from ragdesk.core.embedding import BuiltinEmbedder  # noqa: E402
-from ragdesk.core.retrieval import Retriever  # noqa: E402
-from ragdesk.core.store.sqlite import vault as vault_store  # noqa: E402
-from tests.fakes.ollama import FakeOllama  # noqa: E402
+from ragdesk.core.chat import ChatService, ChatSettings
+from ragdesk.core.embedding import BuiltinEmbedder
+from ragdesk.core.retrieval import Retriever
+from ragdesk.core.store.sqlite import vault as vault_store
+from tests.fakes.ollama import FakeOllama
 
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def question_sets(n: int) -> dict[str, list[str]]:
@@ -46,7 +45,8 @@ def question_sets(n: int) -> dict[str, list[str]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vault", required=True, help="folder holding vault.db")
     parser.add_argument("--passphrase", default="benchmark passphrase")
     parser.add_argument("--questions", type=int, default=100, help="per set")
@@ -57,7 +57,8 @@ def main() -> None:
     try:
         chunks = store.status().chunks
         with FakeOllama() as fake:
-            chat = ChatService(store, Retriever(store, embedder), ChatSettings(host=fake.host, model="llama3.2:3b"))
+            settings = ChatSettings(host=fake.host, model="llama3.2:3b")
+            chat = ChatService(store, Retriever(store, embedder), settings)
             print(f"vault: {chunks} chunks; {args.questions} questions per set; fake model answers instantly")
             cold = first_token(chat, "warm up: load the held vectors")
             print(f"first question (cold: loads the held vectors): {cold:.0f} ms")
@@ -69,7 +70,8 @@ def main() -> None:
                     retrieval.append(chat.retriever.last_timings.total_ms)
                 print(f"{label}:")
                 print(f"  time to first token: p50 {statistics.median(timings):.1f} ms, "
-                      f"p95 {percentile(timings, 95):.1f} ms, max {max(timings):.1f} ms (target p95 <= 50 ms)")
+                      f"p95 {percentile(timings, 95):.1f} ms, max {max(timings):.1f} ms"
+                      " (target p95 <= 50 ms)")
                 print(f"    of which retrieval: p50 {statistics.median(retrieval):.1f} ms, "
                       f"p95 {percentile(retrieval, 95):.1f} ms")
     finally:

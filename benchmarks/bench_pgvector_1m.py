@@ -66,8 +66,7 @@ from typing import Any
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_retrieval_speed as speed
 
 PASSPHRASE = speed.PASSPHRASE
@@ -302,8 +301,8 @@ def load(server: LocalPostgres, data: Path, rows: int, sampler: MemorySampler) -
     import psycopg
 
     from ragdesk.core.store import postgres
-    from ragdesk.core.store.sqlite import vault as vault_store
     from ragdesk.core.store.keys import KdfParams
+    from ragdesk.core.store.sqlite import vault as vault_store
 
     out: dict[str, Any] = {}
     times: dict[str, float] = {}
@@ -425,7 +424,7 @@ def pg_vector_checks(url: str, store: Any, qvecs: np.ndarray, truth: np.ndarray,
         found, times = 0, []
         with psycopg.connect(url) as conn:
             conn.execute("SET enable_indexscan = off")
-            for qv, want in zip(qvecs[:exact_queries], truth[:exact_queries]):
+            for qv, want in zip(qvecs[:exact_queries], truth[:exact_queries], strict=True):
                 t = time.perf_counter()
                 got = conn.execute("SELECT chunk_id FROM chunk_vectors ORDER BY embedding <=>"
                                    " %s::halfvec LIMIT %s", (_vector_literal(qv), K)).fetchall()
@@ -448,8 +447,7 @@ def extension_version(url: str) -> str:
 
 
 def report(r: dict[str, Any]) -> str:
-    mib = lambda b: f"{b / 2**20:,.0f} MiB"
-    fmt = lambda s: f"{s['p50']:7.1f} / {s['p95']:7.1f}"
+    mib, fmt = speed.mib, speed.fmt
     pg, va = r["postgres"], r.get("vault")
     lines = []
     width = 24
@@ -457,7 +455,8 @@ def report(r: dict[str, Any]) -> str:
     def row(label: str, a: str, b: str = "") -> None:
         lines.append(f"| {label:<56} | {a:>{width}} | {b:>{width}} |")
 
-    row(f"p50 / p95 ms, {r['load']['chunks']:,} chunks", "PostgreSQL + HNSW", "vault" if va else "vault: not run")
+    row(f"p50 / p95 ms, {r['load']['chunks']:,} chunks", "PostgreSQL + HNSW",
+        "vault" if va else "vault: not run")
     lines.append("|" + "-" * 58 + "|" + "-" * (width + 2) + "|" + "-" * (width + 2) + "|")
     for name, label in (("questions", f"questions (first sentence, <= {speed.QUESTION_WORDS} words)"),
                         ("cisi", "CISI queries verbatim")):
@@ -523,7 +522,8 @@ def save(path: Path | None, result: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pginstall", type=Path, required=True)
     parser.add_argument("--data", type=Path, default=Path("/tmp/bench-keep/n1000000"))
     parser.add_argument("--rows", type=int, default=0, help="load only this many chunks (0 = all)")

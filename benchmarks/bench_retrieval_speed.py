@@ -60,10 +60,10 @@ RARE_RATE = 0.03  # share of words replaced by rare tokens (names, numbers, code
 
 def cisi_embeddings(workdir: Path) -> np.ndarray:
     """The built-in embedder's vectors of the CISI abstracts (cached in workdir)."""
-    from ragdesk.core.embedding import BuiltinEmbedder  # noqa: PLC0415
+    from ragdesk.core.embedding import BuiltinEmbedder
 
     sys.path.insert(0, str(HERE))
-    import cisi  # noqa: PLC0415
+    import cisi
 
     cached = workdir / "cisi_embeddings.npy"
     if cached.is_file():
@@ -97,7 +97,7 @@ class TextModel:
 
     def __init__(self, seed: int) -> None:
         sys.path.insert(0, str(HERE))
-        import cisi  # noqa: PLC0415
+        import cisi
 
         docs = cisi.load_docs()
         self.words = " ".join(docs.values()).split()
@@ -128,7 +128,7 @@ class TextModel:
 
 def question_sets(limit: int) -> dict[str, list[str]]:
     sys.path.insert(0, str(HERE))
-    import cisi  # noqa: PLC0415
+    import cisi
 
     full = [q for q in cisi.load_queries().values() if q.strip()]
     short = []
@@ -149,7 +149,7 @@ def without_memory_security() -> None:
     """Build shortcut: SQLCipher's cipher_memory_security (mlock + wipe of every allocation)
     makes inserts ~7x slower on this machine. The database file is the same without it; only
     this process's heap is not wiped. Queries are always measured with the vault's settings."""
-    import sqlcipher3  # noqa: PLC0415
+    import sqlcipher3
 
     class Connection(sqlcipher3.Connection):
         def execute(self, sql: str, *args: Any) -> Any:  # type: ignore[override]
@@ -162,10 +162,10 @@ def without_memory_security() -> None:
 
 
 def build_vault(sizedir: Path, vectors: np.ndarray, seed: int, fast: bool = False) -> dict[str, Any]:
-    from ragdesk.core.embedding import BUILTIN_MODEL  # noqa: PLC0415
-    from ragdesk.core.records import ChunkDraft, DocumentInfo, VectorSpace  # noqa: PLC0415
-    from ragdesk.core.store.sqlite import vault as vault_store  # noqa: PLC0415
-    from ragdesk.core.store.keys import KdfParams  # noqa: PLC0415
+    from ragdesk.core.embedding import BUILTIN_MODEL
+    from ragdesk.core.records import ChunkDraft, DocumentInfo, VectorSpace
+    from ragdesk.core.store.keys import KdfParams
+    from ragdesk.core.store.sqlite import vault as vault_store
 
     if fast:
         without_memory_security()
@@ -319,7 +319,7 @@ def agreement(store: Any, retriever: Any, questions: list[str]) -> dict[str, flo
 
 def recall(store: Any, qvecs: np.ndarray, truth_ids: np.ndarray, k: int) -> tuple[float, dict[str, float]]:
     found, times = 0, []
-    for qv, truth in zip(qvecs, truth_ids):
+    for qv, truth in zip(qvecs, truth_ids, strict=True):
         t = time.perf_counter()
         got = store.vector_search(qv, k)
         times.append((time.perf_counter() - t) * 1000)
@@ -329,9 +329,9 @@ def recall(store: Any, qvecs: np.ndarray, truth_ids: np.ndarray, k: int) -> tupl
 
 def child_main(sizedir: Path, fallback_queries: int, agreement_queries: int) -> None:
     """Runs in a fresh interpreter: what the application would see. Prints one JSON line."""
-    from ragdesk.core.embedding import BuiltinEmbedder  # noqa: PLC0415
-    from ragdesk.core.retrieval import Retriever  # noqa: PLC0415
-    from ragdesk.core.store.sqlite import vault as vault_store  # noqa: PLC0415
+    from ragdesk.core.embedding import BuiltinEmbedder
+    from ragdesk.core.retrieval import Retriever
+    from ragdesk.core.store.sqlite import vault as vault_store
 
     spec = json.loads((sizedir / "queries.json").read_text())
     truth = np.load(sizedir / "truth_ids.npy")  # (unique queries, K) chunk ids
@@ -397,8 +397,8 @@ def child_main(sizedir: Path, fallback_queries: int, agreement_queries: int) -> 
 def chroma_main(sizedir: Path) -> None:
     """Runs under chroma's interpreter (numpy + chromadb only). Prints one JSON line."""
     os.environ["ANONYMIZED_TELEMETRY"] = "False"
-    import chromadb  # noqa: PLC0415
-    from chromadb.config import Settings  # noqa: PLC0415
+    import chromadb
+    from chromadb.config import Settings
 
     qvecs = np.load(sizedir / "query_vectors.npy")
     truth_rows = np.load(sizedir / "truth_rows.npy")
@@ -467,7 +467,7 @@ def measure_size(n: int, workdir: Path, reference: np.ndarray, sets: dict[str, l
                  chroma_python: str | None, fallback_queries: int,
                  build_only: bool = False, fast_build: bool = False,
                  agreement_queries: int = 0) -> dict[str, Any]:
-    from ragdesk.core.embedding import BuiltinEmbedder  # noqa: PLC0415
+    from ragdesk.core.embedding import BuiltinEmbedder
 
     sizedir = workdir / f"n{n}"
     sizedir.mkdir(parents=True, exist_ok=True)
@@ -510,7 +510,8 @@ def measure_size(n: int, workdir: Path, reference: np.ndarray, sets: dict[str, l
         env = dict(os.environ, ANONYMIZED_TELEMETRY="False")
         theirs = run_child([chroma_python, __file__, "--chroma", str(sizedir)], env=env)
         embed_each = ours["cisi"]["embed_ms_each"]
-        with_embed = [a + b for a, b in zip(theirs["query_ms_each"], embed_each)]
+        # Both children timed the same CISI questions in the same order (queries.json).
+        with_embed = [a + b for a, b in zip(theirs["query_ms_each"], embed_each, strict=True)]
         theirs["query"] = summary(theirs["query_ms_each"])
         theirs["query_with_embed"] = summary(with_embed)
     return {"n": n, "build": build, "ours": ours, "chroma": theirs}
@@ -518,6 +519,10 @@ def measure_size(n: int, workdir: Path, reference: np.ndarray, sets: dict[str, l
 
 def fmt(s: dict[str, float]) -> str:
     return f"{s['p50']:7.1f} / {s['p95']:7.1f}"
+
+
+def mib(n: float) -> str:
+    return f"{n / 2**20:,.0f} MiB"
 
 
 def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
@@ -530,7 +535,6 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
 
     row("p50 / p95 ms (targets: p95 <= 50 ms at 100k, <= 200 ms at 1M)", cols)
     lines.append("|" + "-" * 54 + "|" + "|".join("-" * (width + 2) for _ in cols) + "|")
-    mib = lambda b: f"{b / 2**20:,.0f} MiB"  # noqa: E731
     for name, label in (("questions", f"questions (first sentence, <= {QUESTION_WORDS} words)"),
                         ("cisi", "CISI queries verbatim (avg 76 words)")):
         row(f"hybrid search, {label}", [fmt(r["ours"][name]["total"]) for r in results])
@@ -552,9 +556,11 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
             row(f"{name}: hybrid top-10 shared with exact-BM25 hybrid",
                 [f"{r['ours'][key]['hybrid_overlap_at_10']:.2f}" for r in results])
     if all("vec0_cisi" in r["ours"] for r in results):
-        row("vec0 fallback: hybrid search, CISI queries", [fmt(r["ours"]["vec0_cisi"]["total"]) for r in results])
+        row("vec0 fallback: hybrid search, CISI queries",
+            [fmt(r["ours"]["vec0_cisi"]["total"]) for r in results])
         row("vec0 fallback: vector part (k=100)", [fmt(r["ours"]["vec0_cisi"]["vector"]) for r in results])
-        row("vec0 fallback: vector search alone, k=10", [fmt(r["ours"]["vector_only_vec0_k10"]) for r in results])
+        row("vec0 fallback: vector search alone, k=10",
+            [fmt(r["ours"]["vector_only_vec0_k10"]) for r in results])
         row("vec0 fallback: recall@10 vs exact", [f"{r['ours']['recall_vec0']:.3f}" for r in results])
     if any(r.get("chroma") for r in results):
         ch = [r["chroma"] or {} for r in results]
@@ -566,15 +572,15 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
         row("ratio RagDesk/chroma, vector only (p50 / p95)", [
             f"{r['ours']['vector_only_memory_k10']['p50'] / c['query']['p50']:.2f} / "
             f"{r['ours']['vector_only_memory_k10']['p95'] / c['query']['p95']:.2f}" if c else na
-            for r, c in zip(results, ch)])
+            for r, c in zip(results, ch, strict=True)])
         row("ratio RagDesk hybrid / chroma+embed, CISI (p50 / p95)", [
             f"{r['ours']['cisi']['total']['p50'] / c['query_with_embed']['p50']:.2f} / "
             f"{r['ours']['cisi']['total']['p95'] / c['query_with_embed']['p95']:.2f}" if c else na
-            for r, c in zip(results, ch)])
+            for r, c in zip(results, ch, strict=True)])
         row("chromadb build time, s per 100k", [
-            f"{c['build_s'] / r['n'] * 1e5:.0f}" if c else na for r, c in zip(results, ch)])
+            f"{c['build_s'] / r['n'] * 1e5:.0f}" if c else na for r, c in zip(results, ch, strict=True)])
         row("chromadb disk size per 100k", [
-            mib(c["disk_bytes"] / r["n"] * 1e5) if c else na for r, c in zip(results, ch)])
+            mib(c["disk_bytes"] / r["n"] * 1e5) if c else na for r, c in zip(results, ch, strict=True)])
         row("chromadb peak RSS (querying)", [mib(c["hwm_kib"] * 1024) if c else na for c in ch])
     row("build time (put_document), s per 100k chunks",
         [f"{r['build']['build_s'] / r['n'] * 1e5:.0f}"
@@ -604,7 +610,8 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--queries", type=int, default=200, help="queries per set (cycled)")
     parser.add_argument("--fallback-queries", type=int, default=200,
@@ -614,7 +621,8 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="keep the vaults etc. here and reuse them")
     parser.add_argument("--chroma-python", help="an interpreter with chromadb (not a RagDesk dependency)")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
-    parser.add_argument("--build-only", action="store_true", help="build (or reuse) the vaults, measure nothing")
+    parser.add_argument("--build-only", action="store_true",
+                        help="build (or reuse) the vaults, measure nothing")
     parser.add_argument("--fast-build", action="store_true",
                         help="build without SQLCipher's memory security (~7x faster inserts; same file)")
     parser.add_argument("--report", type=Path, help="print the table again from a --json file")

@@ -54,12 +54,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Self
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests.fakes
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadclients import ClientProcess, latency_lines, pct, rss_bytes, synthetic_pages
 
+REPO = Path(__file__).resolve().parents[1]
 INSTALLER_CONF = REPO / "installer" / "nginx" / "ragdesk.conf"
 PASSPHRASE = "scale-out benchmark passphrase"
 EMBED_MODEL = "nomic-embed-text"
@@ -78,7 +78,8 @@ def installer_pool(conf_text: str) -> tuple[str, str, str]:
     balance = re.search(r"^\s*(least_conn|ip_hash|random[^;]*|hash [^;]*);", body, re.MULTILINE)
     params = re.search(r"^\s*server \S+ ([^;]*);", body, re.MULTILINE)
     assert params, "no server line in `upstream ragdesk_pool`"
-    location = re.search(r"\n(    location / \{\n.*?proxy_pass http://ragdesk_pool;.*?\n    \})", conf_text, re.DOTALL)
+    location = re.search(r"\n(    location / \{\n.*?proxy_pass http://ragdesk_pool;.*?\n    \})",
+                         conf_text, re.DOTALL)
     assert location, "no `location /` proxying to ragdesk_pool"
     return (balance.group(1) + ";" if balance else ""), params.group(1).strip(), location.group(1)
 
@@ -86,7 +87,9 @@ def installer_pool(conf_text: str) -> tuple[str, str, str]:
 def nginx_conf(port: int, upstreams: list[int], workdir: Path, conf_text: str | None = None) -> str:
     """A whole nginx.conf for loopback: the installer's pool and `location /`, TLS with the
     certificate in `workdir`, every path inside `workdir` (nothing under /var or /etc)."""
-    balance, params, location = installer_pool(conf_text if conf_text is not None else INSTALLER_CONF.read_text())
+    if conf_text is None:
+        conf_text = INSTALLER_CONF.read_text()
+    balance, params, location = installer_pool(conf_text)
     servers = "\n".join(f"        server 127.0.0.1:{p} {params};" for p in upstreams)
     # The benchmark's only addition: which instance answered (clients count answers per instance).
     location = location.replace("        proxy_buffering off;",
@@ -146,7 +149,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(predicate: Any, what: str, timeout: float = 60.0, proc: subprocess.Popen[Any] | None = None) -> Any:
+def wait_for(predicate: Any, what: str, timeout: float = 60.0,
+             proc: subprocess.Popen[Any] | None = None) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -430,11 +434,13 @@ def run_phase(c: Cluster, name: str, spec: dict[str, Any], kill_after: float | N
     writes = out["writes"]
     by_port = Counter((r.get("upstream") or "?").rsplit(":", 1)[-1] for r in ok)
     return {
-        "phase": name, "clients": spec["clients"], "rounds": spec["rounds"], "retries_allowed": spec["retries"],
+        "phase": name, "clients": spec["clients"], "rounds": spec["rounds"],
+        "retries_allowed": spec["retries"],
         "asks": len(asks), "answered": len(ok), "failed": len(out["asks"]) - len(ok),
         "retried": sum(1 for r in asks if r.get("attempts", 1) > 1),
         "extra_attempts": sum(r.get("attempts", 1) - 1 for r in asks),
-        "errors_seen": Counter(e.split(":")[0][:60] for r in out["asks"] for e in r.get("errors", [])).most_common(5),
+        "errors_seen": Counter(
+            e.split(":")[0][:60] for r in out["asks"] for e in r.get("errors", [])).most_common(5),
         "ttfb_ms": [r["ttfb"] * 1000 for r in ok if "ttfb" in r],
         "total_ms": [r["total"] * 1000 for r in ok if "total" in r],
         "elapsed_ms": [r["elapsed"] * 1000 for r in ok if "elapsed" in r],
@@ -475,7 +481,8 @@ def report(phases: list[dict[str, Any]], writes: dict[str, Any], ports: list[int
         rss = ", ".join(f":{port} {mib}" for port, mib in p["rss_peak_mib"].items())
         lines.append(
             f"| {p['phase']} | {p['clients']} x {p['rounds']} | {p['answered']} | {p['failed']} | "
-            f"{p['retried']} ({p['extra_attempts']}) | {pct(p['ttfb_ms'], 50):.0f} / {pct(p['ttfb_ms'], 95):.0f} | "
+            f"{p['retried']} ({p['extra_attempts']}) | "
+            f"{pct(p['ttfb_ms'], 50):.0f} / {pct(p['ttfb_ms'], 95):.0f} | "
             f"{pct(p['total_ms'], 50):.0f} / {pct(p['total_ms'], 95):.0f} | {pct(p['elapsed_ms'], 95):.0f} | "
             f"{per} | {rss} | {p['wall_s']:.1f} |")
     lines.append("")
@@ -496,7 +503,8 @@ def report(phases: list[dict[str, Any]], writes: dict[str, Any], ports: list[int
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=1, help="questions per client, per phase")
     parser.add_argument("--kill-after", type=float, default=3.0,

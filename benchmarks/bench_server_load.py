@@ -9,9 +9,9 @@ Three processes, so that neither the model nor the clients steal the server's in
   - the server, in this process: a fresh vault (cheap key derivation) holding --docs documents,
     the hashed bag-of-words embedder, `ServerHandle` with TLS and the default limits, and one
     token per --per-token clients (each user their own token, as deployed);
-  - the clients (benchmarks/loadclients.py, shared with bench_scaleout.py): aiohttp, one connection per client, opened
-    first (TLS handshake) and then all asking at once, --rounds times: POST /api/v1/ask and read
-    the whole SSE stream.
+  - the clients (benchmarks/loadclients.py, shared with bench_scaleout.py): aiohttp, one
+    connection per client, opened first (TLS handshake) and then all asking at once, --rounds
+    times: POST /api/v1/ask and read the whole SSE stream.
 
 Per request: time to first byte (the `: accepted` SSE comment the server sends once the request is
 authenticated, validated and given a stream slot), time to the `sources` event (retrieval done), time to
@@ -31,11 +31,17 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests.fakes
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadclients import ClientProcess, pct, rss_bytes, synthetic_pages
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def percentiles(values: list[float]) -> str:
+    return f"p50 {pct(values, 50):.0f}  p95 {pct(values, 95):.0f}  p99 {pct(values, 99):.0f}"
+
 
 def cpu_seconds(pid: int | str) -> float:
     """User + system CPU time of a process so far (0 once it is gone)."""
@@ -51,8 +57,8 @@ def cpu_seconds(pid: int | str) -> float:
 
 def make_vault(home: Path, docs: int):  # type: ignore[no-untyped-def]
     from ragdesk.core.records import ChunkDraft, DocumentInfo, VectorSpace
-    from ragdesk.core.store.sqlite import vault as vault_store
     from ragdesk.core.store.keys import KdfParams
+    from ragdesk.core.store.sqlite import vault as vault_store
     from tests.fakes.embedder import HashEmbedder
 
     vault = vault_store.create(home, "bench", kdf=KdfParams.fresh(memory_kib=8192, iterations=1, lanes=1))
@@ -68,7 +74,8 @@ def make_vault(home: Path, docs: int):  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--per-token", type=int, default=5, help="clients sharing one token")
@@ -80,7 +87,8 @@ def main() -> None:
                         help="seconds over which the clients' first asks are spread (0: all at once, "
                              "rounds separated by a barrier)")
     parser.add_argument("--think", type=float, default=3.0,
-                        help="with --ramp: seconds (+-50%%) a client waits after an answer before asking again")
+                        help="with --ramp: seconds (+-50%%) a client waits after an answer before "
+                             "asking again")
     args = parser.parse_args()
 
     from ragdesk.app import Services
@@ -129,7 +137,8 @@ def main() -> None:
             finally:
                 clients.kill()
                 stop.set()
-            cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in (("server", "self"), ("model", fake.pid))}
+            cpu = {name: cpu_seconds(pid) - cpu_before[name]
+                   for name, pid in (("server", "self"), ("model", fake.pid))}
             cpu["clients"] = client_cpu
             sampler.join()
             rss_after = rss_bytes()
@@ -146,8 +155,9 @@ def main() -> None:
     ttft = [r["ttft"] * 1000 for r in results if "ttft" in r]
     ttfs = [r["ttfs"] * 1000 for r in results if "ttfs" in r]
     total = [r["total"] * 1000 for r in results if "total" in r]
-    arrival = (f"first asks spread over {args.ramp:g} s, then again {args.think:g} s (+-50 %) after each answer"
-               if args.ramp > 0 else "all asking at once, rounds separated by a barrier")
+    arrival = (f"first asks spread over {args.ramp:g} s, then again {args.think:g} s (+-50 %)"
+               " after each answer" if args.ramp > 0
+               else "all asking at once, rounds separated by a barrier")
     print(f"clients {args.clients} x rounds {args.rounds} = {len(results)} streamed answers over TLS, "
           f"{n_tokens} tokens, {args.docs * 3} chunks, model token delay {args.token_delay * 1000:.0f} ms; "
           f"{arrival}")
@@ -158,10 +168,9 @@ def main() -> None:
           + f" (wall {out['seconds']:.1f} s, 2 cores = {2 * out['seconds']:.0f} CPU s)")
     print(f"failed requests: {len(failed)}" + (f"  e.g. {failed[0]['errors'][-1][:200]}"
                                                if failed else ""))
-    print(f"time to first byte  ms: p50 {pct(ttfb, 50):.0f}  p95 {pct(ttfb, 95):.0f}  p99 {pct(ttfb, 99):.0f}  "
-          f"max {max(ttfb):.0f}   (target p95 <= 250)")
-    print(f"time to sources     ms: p50 {pct(ttfs, 50):.0f}  p95 {pct(ttfs, 95):.0f}  p99 {pct(ttfs, 99):.0f}")
-    print(f"time to first token ms: p50 {pct(ttft, 50):.0f}  p95 {pct(ttft, 95):.0f}  p99 {pct(ttft, 99):.0f}")
+    print(f"time to first byte  ms: {percentiles(ttfb)}  max {max(ttfb):.0f}   (target p95 <= 250)")
+    print(f"time to sources     ms: {percentiles(ttfs)}")
+    print(f"time to first token ms: {percentiles(ttft)}")
     print(f"whole answer        ms: p50 {pct(total, 50):.0f}  p95 {pct(total, 95):.0f}  max {max(total):.0f}")
     print(f"wall time {out['seconds']:.1f} s, {len(results) / out['seconds']:.0f} answers/s")
     print(f"server RSS MiB: before {rss_before / 2**20:.0f}, peak {max(samples) / 2**20:.0f}, "

@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from ragdesk.core.store.sqlite import vault as vault_store
 from ragdesk.core.store.keys import KdfParams
+from ragdesk.core.store.sqlite import vault as vault_store
 
 
 def main() -> None:
