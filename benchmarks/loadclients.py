@@ -186,8 +186,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
 
     def new_client(token: str, timeout: float = float(spec.get("timeout", 300))) -> Any:
         # aiohttp, not httpx: its C HTTP parser keeps the clients' own process from lagging
-        # (with httpx, reading 2,500 SSE events/s took the client process ~0.6 s of CPU per
-        # second, and its late reads counted as the server's latency). One connection per
+        # (late reads would count as the server's latency; RESULTS.md). One connection per
         # client; an idle connection is kept as long as the server keeps it (30 s), as
         # browsers do, not reconnecting after every answer.
         connector = aiohttp.TCPConnector(limit=1, ssl=ctx, keepalive_timeout=30)
