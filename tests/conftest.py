@@ -27,7 +27,7 @@ CISI = SHARED / "data" / "cisi"
 
 PASSPHRASE = "correct horse battery staple"
 
-pytest_plugins = ["tests.fakes.fixtures", "tests.fakes.postgres"]
+pytest_plugins = ["tests.fakes.fixtures", "tests.fakes.postgres", "tests.fakes.server"]
 
 
 def fast_kdf() -> KdfParams:

@@ -12,27 +12,27 @@ import ollama
 import openai
 import pytest
 
-from tests.integration.test_server_support import Running, server, sse_events  # noqa: F401
+from tests.fakes.server import Running, sse_events
 
 pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture(scope="module")
-def secret(server: Running) -> str:  # noqa: F811
+def secret(server: Running) -> str:
     return server.token("clients")
 
 
-def openai_client(server: Running, secret: str) -> openai.OpenAI:  # noqa: F811
+def openai_client(server: Running, secret: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=server.url + "v1", api_key=secret, max_retries=0,
                          http_client=httpx.Client(verify=server.verify, timeout=30))
 
 
-def ollama_client(server: Running, secret: str) -> ollama.Client:  # noqa: F811
+def ollama_client(server: Running, secret: str) -> ollama.Client:
     return ollama.Client(host=server.url.rstrip("/"), headers={"Authorization": f"Bearer {secret}"},
                          verify=server.verify, timeout=30)
 
 
-def test_openai_models_and_completion(server: Running, secret: str) -> None:  # noqa: F811
+def test_openai_models_and_completion(server: Running, secret: str) -> None:
     client = openai_client(server, secret)
     ids = [m.id for m in client.models.list().data]
     assert ids[0] == "ragdesk" and "llama3.2:3b" in ids
@@ -47,7 +47,7 @@ def test_openai_models_and_completion(server: Running, secret: str) -> None:  # 
     assert completion.choices[0].finish_reason == "stop"
 
 
-def test_openai_streaming_with_history(server: Running, secret: str) -> None:  # noqa: F811
+def test_openai_streaming_with_history(server: Running, secret: str) -> None:
     client = openai_client(server, secret)
     stream = client.chat.completions.create(
         model="llama3.2:3b", stream=True,
@@ -67,13 +67,13 @@ def test_openai_streaming_with_history(server: Running, secret: str) -> None:  #
     assert not any("ignored: grounding" in m["content"] for m in sent)
 
 
-def test_openai_unknown_model_is_404(server: Running, secret: str) -> None:  # noqa: F811
+def test_openai_unknown_model_is_404(server: Running, secret: str) -> None:
     with pytest.raises(openai.NotFoundError):
         openai_client(server, secret).chat.completions.create(
             model="no-such-model", messages=[{"role": "user", "content": "budget?"}])
 
 
-def test_ollama_client_list_version_chat(server: Running, secret: str) -> None:  # noqa: F811
+def test_ollama_client_list_version_chat(server: Running, secret: str) -> None:
     client = ollama_client(server, secret)
     names = [m.model for m in client.list().models]
     assert "ragdesk:latest" in names and "llama3.2:3b" in names
@@ -96,7 +96,7 @@ def test_ollama_client_list_version_chat(server: Running, secret: str) -> None: 
     assert version.count(".") == 2
 
 
-def test_native_ask_streams_sources_tokens_citations_done(server: Running, secret: str) -> None:  # noqa: F811
+def test_native_ask_streams_sources_tokens_citations_done(server: Running, secret: str) -> None:
     with server.client(secret) as c:
         with c.stream("POST", "/api/v1/ask", json={"question": "What is the lighthouse budget?"}) as r:
             assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
@@ -122,7 +122,7 @@ def test_native_ask_streams_sources_tokens_citations_done(server: Running, secre
         assert r.status_code == 404
 
 
-def test_search_and_collection_scope(server: Running, secret: str) -> None:  # noqa: F811
+def test_search_and_collection_scope(server: Running, secret: str) -> None:
     with server.client(secret) as c:
         hits = c.post("/api/v1/search", json={"query": "contract terminated notice", "k": 3}).json()["hits"]
         assert hits[0]["path"] == "/legal/contract.txt" and hits[0]["collection"] == "legal"
@@ -140,7 +140,7 @@ def test_search_and_collection_scope(server: Running, secret: str) -> None:  # n
         assert all(x["path"] != "/legal/contract.txt" for x in completion["citations"])
 
 
-def test_client_disconnect_cancels_the_chat(server: Running, secret: str) -> None:  # noqa: F811
+def test_client_disconnect_cancels_the_chat(server: Running, secret: str) -> None:
     server.fake.fault("slow_every_token", 0.2)
     try:
         with (server.client(secret) as c,
@@ -161,7 +161,7 @@ def test_client_disconnect_cancels_the_chat(server: Running, secret: str) -> Non
         server.fake.clear()
 
 
-def test_ollama_down_gives_extractive_answer(server: Running, secret: str) -> None:  # noqa: F811
+def test_ollama_down_gives_extractive_answer(server: Running, secret: str) -> None:
     server.fake.fault("refused")
     try:
         with (server.client(secret) as c,
@@ -177,7 +177,7 @@ def test_ollama_down_gives_extractive_answer(server: Running, secret: str) -> No
         server.fake.clear()
 
 
-def test_disconnect_keeps_the_partial_answer_as_stopped(server: Running, secret: str) -> None:  # noqa: F811
+def test_disconnect_keeps_the_partial_answer_as_stopped(server: Running, secret: str) -> None:
     server.fake.fault("slow_every_token", 0.2)
     ctx = server.handle.app.state.ctx
     try:
@@ -198,7 +198,7 @@ def test_disconnect_keeps_the_partial_answer_as_stopped(server: Running, secret:
         server.fake.clear()
 
 
-def test_stream_cut_keeps_the_partial_answer_and_says_so(server: Running, secret: str) -> None:  # noqa: F811
+def test_stream_cut_keeps_the_partial_answer_and_says_so(server: Running, secret: str) -> None:
     server.fake.fault("cut_mid_stream", 4)
     try:
         with (server.client(secret) as c,
@@ -218,7 +218,7 @@ def test_stream_cut_keeps_the_partial_answer_and_says_so(server: Running, secret
         server.fake.clear()
 
 
-def test_streams_need_no_thread_each(server: Running) -> None:  # noqa: F811
+def test_streams_need_no_thread_each(server: Running) -> None:
     """Answers stream on the event loop: six at once add no thread per answer."""
     import threading
 

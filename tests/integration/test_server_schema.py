@@ -15,14 +15,14 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 
-from tests.integration.test_server_support import Running, server  # noqa: F401
+from tests.fakes.server import Running
 
 pytestmark = pytest.mark.timeout(150)
 
 EXAMPLES = {GenerationMode.POSITIVE: 6, GenerationMode.NEGATIVE: 4}
 
 
-def test_generated_requests_never_get_a_server_error(server: Running, tmp_path: Path) -> None:  # noqa: F811
+def test_generated_requests_never_get_a_server_error(server: Running, tmp_path: Path) -> None:
     reader = server.token("schemathesis")
     operations = _operations(server, reader)
     assert len(operations) >= 14
@@ -30,7 +30,7 @@ def test_generated_requests_never_get_a_server_error(server: Running, tmp_path: 
     assert calls >= len(operations) * 4
 
 
-def test_generated_admin_requests_never_get_a_server_error(server: Running, tmp_path: Path) -> None:  # noqa: F811
+def test_generated_admin_requests_never_get_a_server_error(server: Running, tmp_path: Path) -> None:
     """What only an admin token reaches: uploads, removals, token management (the read-only run
     stops at 403 before their bodies are looked at)."""
     admin = server.token("schemathesis-admin", admin=True)
@@ -42,14 +42,14 @@ def test_generated_admin_requests_never_get_a_server_error(server: Running, tmp_
     assert _fuzz(server, admin, changing, tmp_path) >= len(changing) * 4
 
 
-def _operations(server: Running, token: str) -> list:  # type: ignore[type-arg]  # noqa: F811
+def _operations(server: Running, token: str) -> list:  # type: ignore[type-arg]
     with server.client(token) as c:
         spec = c.get("/openapi.json").json()
     schema = schemathesis.openapi.from_dict(spec)
     return [result.ok() for result in schema.get_all_operations()]
 
 
-def _fuzz(server: Running, token: str, operations: list, tmp_path: Path) -> int:  # type: ignore[type-arg]  # noqa: F811
+def _fuzz(server: Running, token: str, operations: list, tmp_path: Path) -> int:  # type: ignore[type-arg]
     """Generated requests to each operation; fails on any 5xx. Returns the number sent."""
     ca_file = tmp_path / "server.pem"  # the certificate only: public
     ca_file.write_text(server.handle.cert_pem or "")

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from ragdesk.server.tls import fingerprint
-from tests.integration.test_server_support import Running, server, sse_events  # noqa: F401
+from tests.fakes.server import Running, sse_events
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -26,7 +26,7 @@ SAMPLE_BODIES = {
 }
 
 
-def routes(server: Running) -> list[tuple[str, str]]:  # noqa: F811
+def routes(server: Running) -> list[tuple[str, str]]:
     """Every (method, path) in the OpenAPI description, plus the description itself."""
     secret = server.token(f"lister-{time.monotonic_ns()}")
     with server.client(secret) as c:
@@ -38,7 +38,7 @@ def routes(server: Running) -> list[tuple[str, str]]:  # noqa: F811
     return found
 
 
-def test_every_route_but_health_needs_a_valid_token(server: Running) -> None:  # noqa: F811
+def test_every_route_but_health_needs_a_valid_token(server: Running) -> None:
     secret = server.token("soon-revoked")
     with server.client(secret) as c:
         assert c.get("/api/v1/me").status_code == 200
@@ -66,7 +66,7 @@ def test_every_route_but_health_needs_a_valid_token(server: Running) -> None:  #
         assert c.get("/").status_code == 200  # the web client's static page holds no data
 
 
-def test_repeated_failures_are_throttled_per_address(server: Running) -> None:  # noqa: F811
+def test_repeated_failures_are_throttled_per_address(server: Running) -> None:
     server.handle.app.state.ctx.throttle.reset()
     good = server.token("throttle-victim")
     attacker = {"X-Forwarded-For": "10.9.9.9"}
@@ -87,7 +87,7 @@ def test_repeated_failures_are_throttled_per_address(server: Running) -> None:  
     server.handle.app.state.ctx.throttle.reset()
 
 
-def test_read_only_token_cannot_change_anything(server: Running) -> None:  # noqa: F811
+def test_read_only_token_cannot_change_anything(server: Running) -> None:
     reader = server.token("reader")
     before = [(d.id, d.path, d.content_hash) for d in server.vault.documents()]
     doc_id = before[0][0]
@@ -118,7 +118,7 @@ def test_read_only_token_cannot_change_anything(server: Running) -> None:  # noq
     assert {"document added", "document removed", "api access"} <= events
 
 
-def test_tls_by_default_and_plain_http_is_refused(server: Running) -> None:  # noqa: F811
+def test_tls_by_default_and_plain_http_is_refused(server: Running) -> None:
     assert server.url.startswith("https://")
     # A plain-HTTP request to the TLS port gets no HTTP answer.
     with pytest.raises(httpx.HTTPError):
@@ -135,7 +135,7 @@ def test_tls_by_default_and_plain_http_is_refused(server: Running) -> None:  # n
     assert "PRIVATE KEY" in stored[1]
 
 
-def test_private_key_is_never_on_disk(server: Running) -> None:  # noqa: F811
+def test_private_key_is_never_on_disk(server: Running) -> None:
     key_pem = server.vault.server_identity()[1]  # type: ignore[index]
     body = "".join(key_pem.strip().splitlines()[1:-1])[:40].encode()
     for path in Path(server.home).rglob("*"):
@@ -144,7 +144,7 @@ def test_private_key_is_never_on_disk(server: Running) -> None:  # noqa: F811
             assert b"PRIVATE KEY" not in data and body not in data, path
 
 
-def test_security_headers_and_strict_csp(server: Running) -> None:  # noqa: F811
+def test_security_headers_and_strict_csp(server: Running) -> None:
     with server.client(None) as c:
         for path in ("/", "/static/app.js", "/health"):
             r = c.get(path)
@@ -162,7 +162,7 @@ def test_security_headers_and_strict_csp(server: Running) -> None:  # noqa: F811
         assert c.get("/static/swagger/swagger-ui-bundle.js").status_code == 200
 
 
-def test_limits_body_question_and_streams(server: Running) -> None:  # noqa: F811
+def test_limits_body_question_and_streams(server: Running) -> None:
     secret = server.token("limited")
     with server.client(secret) as c:
         r = c.post("/api/v1/search", content=b"{" + b" " * (70 * 1024) + b"}",
@@ -202,7 +202,7 @@ def test_limits_body_question_and_streams(server: Running) -> None:  # noqa: F81
         assert r.status_code == 200
 
 
-def test_server_busy_answers_503(server: Running) -> None:  # noqa: F811
+def test_server_busy_answers_503(server: Running) -> None:
     ctx = server.handle.app.state.ctx
     secret = server.token("busy")
     deadline = time.monotonic() + 10  # streams of earlier tests may still be ending: they would
@@ -221,7 +221,7 @@ def test_server_busy_answers_503(server: Running) -> None:  # noqa: F811
         ctx._streams = saved
 
 
-def test_ready_and_metrics(server: Running) -> None:  # noqa: F811
+def test_ready_and_metrics(server: Running) -> None:
     with server.client(server.token("ops")) as c:
         ready = c.get("/ready")
         assert ready.status_code == 200
@@ -236,7 +236,7 @@ def test_ready_and_metrics(server: Running) -> None:  # noqa: F811
     assert json.dumps(events[0].detail)  # plain data
 
 
-def test_an_admin_manages_tokens_while_the_server_runs(server: Running) -> None:  # noqa: F811
+def test_an_admin_manages_tokens_while_the_server_runs(server: Running) -> None:
     admin = server.token("token-admin", admin=True)
     legal_admin = server.token("legal-admin", collections=["legal"], admin=True)
     with server.client(admin) as c:

@@ -15,7 +15,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from tests.integration.test_server_support import Running, server  # noqa: F401
+from tests.fakes.server import Running
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -35,7 +35,7 @@ def spki_hash(cert_pem: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def browser(server: Running, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:  # noqa: F811
+def browser(server: Running, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -67,7 +67,7 @@ def wait_for(condition, timeout: float = 15.0, what: str = "condition"):  # type
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def signed_in(d, server: Running, name: str):  # type: ignore[no-untyped-def]  # noqa: F811
+def signed_in(d, server: Running, name: str):  # type: ignore[no-untyped-def]
     """The page signed in (with a new token called `name` unless an earlier test signed in);
     returns a lookup of elements by id."""
     from selenium.webdriver.common.by import By
@@ -91,7 +91,7 @@ def ask_anew(el, question: str) -> None:  # type: ignore[no-untyped-def]
     wait_for(lambda: el("status").text == "Done", timeout=30, what="the answer")
 
 
-def test_sign_in_ask_stream_and_cite(server: Running, browser) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_sign_in_ask_stream_and_cite(server: Running, browser) -> None:  # type: ignore[no-untyped-def]
     from selenium.webdriver.common.by import By
 
     secret = server.token("browser-user")
@@ -131,7 +131,7 @@ def test_sign_in_ask_stream_and_cite(server: Running, browser) -> None:  # type:
     assert not errors, errors
 
 
-def test_document_text_is_shown_never_run(server: Running, browser) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_document_text_is_shown_never_run(server: Running, browser) -> None:  # type: ignore[no-untyped-def]
     from selenium.webdriver.common.by import By
 
     d = browser
@@ -148,7 +148,7 @@ def test_document_text_is_shown_never_run(server: Running, browser) -> None:  # 
         "document.body.append(s); return window.inline === undefined;")
 
 
-def test_a_follow_up_the_server_no_longer_knows_starts_over(server: Running, browser) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_a_follow_up_the_server_no_longer_knows_starts_over(server: Running, browser) -> None:  # type: ignore[no-untyped-def]
     d = browser
     el = signed_in(d, server, "browser-user-3")
     ask_anew(el, "What is the lighthouse budget?")

@@ -1,5 +1,5 @@
-"""Shared set-up for the LAN server tests (no tests here): a vault with a few documents, the
-fake Ollama, and a real uvicorn server with TLS on an ephemeral loopback port."""
+"""Shared set-up for the LAN server tests (a pytest plugin: the `server` fixture): a vault with
+a few documents, the fake Ollama, and a real uvicorn server with TLS on an ephemeral loopback port."""
 
 from __future__ import annotations
 
