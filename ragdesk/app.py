@@ -43,6 +43,10 @@ class Services:
                 self._embedder = BuiltinEmbedder(spinning=self.batch)
         return self._embedder
 
+    def forget_embedder(self) -> None:
+        """The vault's embedder setting changed: the chosen one is loaded on next use."""
+        self._embedder = None
+
     def indexer(self, **options: Any) -> Indexer:
         return Indexer(self.store, self.embedder, IndexOptions(**options))
 

@@ -55,7 +55,7 @@ class SettingsController(QObject):
 
         def stored(_v: SettingsValues) -> None:
             if old.embedder != values.embedder and services is self.services:
-                services._embedder = None  # loaded again, the new choice, on next use
+                services.forget_embedder()
             self.saved.emit(values)
 
         self.pool.run(save, "save settings", on_result=stored, on_error=self.host.report_error)
