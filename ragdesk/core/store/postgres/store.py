@@ -10,6 +10,7 @@ so it stays one piece (~600 lines) rather than being split across mixins.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import threading
 import time
@@ -45,14 +46,34 @@ from ragdesk.core.store.postgres.seal import (
     reseal,
     seal,
 )
+from ragdesk.core.store.rows import (
+    AUDIT_COLUMNS,
+    CHUNK_COLUMNS,
+    CONVERSATION_COLUMNS,
+    DOCUMENT_COLUMNS,
+    MESSAGE_COLUMNS,
+    NEW_MESSAGE_COLUMNS,
+    TOKEN_COLUMNS,
+    audit_from_row,
+    audit_values,
+    chunk_from_row,
+    collection_from_rows,
+    conversation_from_row,
+    document_from_row,
+    message_changes,
+    message_from_row,
+    message_values,
+    new_message,
+    scope,
+    scope_json,
+    token_from_row,
+)
 from ragdesk.errors import RagdeskError
 
-_DOCUMENT_COLUMNS = (
-    "id, collection_id, path, title, format, size, mtime, content_hash, status, error, pages,"
-    " chunk_count, added_at, updated_at"
+_NEW_CONVERSATION = (
+    "INSERT INTO conversations(title, created_at, updated_at) VALUES (%s, %s, %s) RETURNING id"
 )
-_CHUNK_COLUMNS = "id, document_id, ordinal, text, page_start, page_end, char_start, char_end, heading"
-_TOKEN_COLUMNS = "id, name, token_hash, collections, admin, created_at, revoked_at"
+_NEW_MESSAGE = f"INSERT INTO messages({NEW_MESSAGE_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)"
 
 
 def pg_text(value: str) -> str:
@@ -178,19 +199,16 @@ class PostgresStore:
         self.audit_many([(time.time(), event, detail)])
 
     def audit_events(self, limit: int = 100) -> list[AuditEvent]:
-        rows = self._query(
-            "SELECT id, at, event, detail FROM audit_log ORDER BY id DESC LIMIT %s", (limit,)
-        )
-        return [AuditEvent(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+        rows = self._query(f"SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY id DESC LIMIT %s",
+                           (limit,))
+        return [audit_from_row(r) for r in rows]
 
     def audit_many(self, events: Sequence[tuple[float, str, dict[str, Any]]]) -> None:
         if not events:
             return
         with self._transaction() as conn, conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO audit_log(at, event, detail) VALUES (%s, %s, %s)",
-                [(at, event, json.dumps(detail, default=str)) for at, event, detail in events],
-            )
+            cur.executemany("INSERT INTO audit_log(at, event, detail) VALUES (%s, %s, %s)",
+                            audit_values(events))
 
     # --- collections ------------------------------------------------------------------------
 
@@ -215,7 +233,7 @@ class PostgresStore:
             "SELECT folder FROM collection_folders WHERE collection_id = %s ORDER BY folder",
             (collection_id,),
         ).fetchall()
-        return Collection(collection_id, name, tuple(f[0] for f in folders))
+        return collection_from_rows(collection_id, name, folders)
 
     def collections(self) -> list[Collection]:
         with self._transaction() as conn:
@@ -233,28 +251,28 @@ class PostgresStore:
     # --- documents --------------------------------------------------------------------------
 
     def document(self, document_id: int) -> Document | None:
-        rows = self._query(f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE id = %s",
+        rows = self._query(f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE id = %s",
                            (document_id,))
-        return Document(*rows[0]) if rows else None
+        return document_from_row(rows[0]) if rows else None
 
     def document_by_path(self, collection_id: int, path: str) -> Document | None:
         rows = self._query(
-            f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE collection_id = %s AND path = %s",
+            f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE collection_id = %s AND path = %s",
             (collection_id, path),
         )
-        return Document(*rows[0]) if rows else None
+        return document_from_row(rows[0]) if rows else None
 
     def documents(self, collection_id: int | None = None) -> list[Document]:
         # COLLATE "C": the byte order SQLite uses, so both backends list paths alike.
         if collection_id is None:
-            rows = self._query(f'SELECT {_DOCUMENT_COLUMNS} FROM documents ORDER BY path COLLATE "C"')
+            rows = self._query(f'SELECT {DOCUMENT_COLUMNS} FROM documents ORDER BY path COLLATE "C"')
         else:
             rows = self._query(
-                f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE collection_id = %s"
+                f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE collection_id = %s"
                 ' ORDER BY path COLLATE "C"',
                 (collection_id,),
             )
-        return [Document(*r) for r in rows]
+        return [document_from_row(r) for r in rows]
 
     def put_document(
         self,
@@ -341,17 +359,17 @@ class PostgresStore:
     def chunks(self, chunk_ids: Sequence[int]) -> list[Chunk]:
         if not chunk_ids:
             return []
-        rows = self._query(f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE id = ANY(%s)",
+        rows = self._query(f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE id = ANY(%s)",
                            (list(chunk_ids),))
-        by_id = {r[0]: Chunk(*r) for r in rows}
+        by_id = {r[0]: chunk_from_row(r) for r in rows}
         return [by_id[i] for i in chunk_ids if i in by_id]
 
     def document_chunks(self, document_id: int) -> list[Chunk]:
         rows = self._query(
-            f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE document_id = %s ORDER BY ordinal",
+            f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE document_id = %s ORDER BY ordinal",
             (document_id,),
         )
-        return [Chunk(*r) for r in rows]
+        return [chunk_from_row(r) for r in rows]
 
     def keyword_search(
         self, query: str, k: int, collection_ids: Sequence[int] | None = None
@@ -399,27 +417,19 @@ class PostgresStore:
     def create_conversation(self, title: str) -> Conversation:
         now = time.time()
         with self._transaction() as conn:
-            cid = _one(
-                conn,
-                "INSERT INTO conversations(title, created_at, updated_at) VALUES (%s, %s, %s)"
-                " RETURNING id",
-                (title, now, now),
-            )[0]
+            cid = _one(conn, _NEW_CONVERSATION, (title, now, now))[0]
         return Conversation(cid, title, now, now)
 
     def conversation(self, conversation_id: int) -> Conversation | None:
-        rows = self._query(
-            "SELECT id, title, created_at, updated_at FROM conversations WHERE id = %s",
-            (conversation_id,),
-        )
-        return Conversation(*rows[0]) if rows else None
+        rows = self._query(f"SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = %s",
+                           (conversation_id,))
+        return conversation_from_row(rows[0]) if rows else None
 
     def conversations(self) -> list[Conversation]:
         rows = self._query(
-            "SELECT id, title, created_at, updated_at FROM conversations"
-            " ORDER BY updated_at DESC, id DESC"
+            f"SELECT {CONVERSATION_COLUMNS} FROM conversations ORDER BY updated_at DESC, id DESC"
         )
-        return [Conversation(*r) for r in rows]
+        return [conversation_from_row(r) for r in rows]
 
     def rename_conversation(self, conversation_id: int, title: str) -> None:
         with self._transaction() as conn:
@@ -441,17 +451,12 @@ class PostgresStore:
     ) -> Message:
         now = time.time()
         with self._transaction() as conn:
-            mid = _one(
-                conn,
-                "INSERT INTO messages(conversation_id, role, content, citations, status, meta,"
-                " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                (conversation_id, role, pg_text(content), json.dumps(list(citations)), status,
-                 json.dumps(meta or {}), now),
-            )[0]
+            mid = _one(conn, f"{_NEW_MESSAGE} RETURNING id",
+                       message_values(conversation_id, role, pg_text(content), citations, status,
+                                      meta, now))[0]
             conn.execute("UPDATE conversations SET updated_at = %s WHERE id = %s",
                          (now, conversation_id))
-        return Message(mid, conversation_id, role, content, list(citations), status, now,
-                       dict(meta or {}))
+        return new_message(mid, conversation_id, role, content, citations, status, now, meta)
 
     def update_message(
         self,
@@ -461,28 +466,18 @@ class PostgresStore:
         status: str | None = None,
         meta: dict[str, Any] | None = None,
     ) -> None:
-        sets, params = ["content = %s"], [pg_text(content)]
-        if citations is not None:
-            sets.append("citations = %s")
-            params.append(json.dumps(list(citations)))
-        if status is not None:
-            sets.append("status = %s")
-            params.append(status)
-        if meta is not None:
-            sets.append("meta = %s")
-            params.append(json.dumps(meta))
+        changes = message_changes(pg_text(content), citations, status, meta)
+        sets = ", ".join(f"{column} = %s" for column, _ in changes)
         with self._transaction() as conn:
-            conn.execute(f"UPDATE messages SET {', '.join(sets)} WHERE id = %s",
-                         (*params, message_id))
+            conn.execute(f"UPDATE messages SET {sets} WHERE id = %s",
+                         (*(value for _, value in changes), message_id))
 
     def messages(self, conversation_id: int) -> list[Message]:
         rows = self._query(
-            "SELECT id, conversation_id, role, content, citations, status, created_at, meta"
-            " FROM messages WHERE conversation_id = %s ORDER BY id",
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = %s ORDER BY id",
             (conversation_id,),
         )
-        return [Message(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], json.loads(r[7]))
-                for r in rows]
+        return [message_from_row(r) for r in rows]
 
     # --- health -----------------------------------------------------------------------------
 
@@ -507,13 +502,6 @@ class PostgresStore:
 
     # --- LAN sharing ------------------------------------------------------------------------
 
-    @staticmethod
-    def _token(row: Sequence[Any]) -> ApiToken:
-        collections = json.loads(row[3]) if row[3] is not None else None
-        return ApiToken(row[0], row[1], row[2],
-                        tuple(collections) if collections is not None else None,
-                        bool(row[4]), row[5], row[6])
-
     def create_token(self, name: str, token_hash: str, collections: Sequence[str] | None = None,
                      admin: bool = False) -> ApiToken:
         now = time.time()
@@ -523,19 +511,16 @@ class PostgresStore:
                     conn,
                     "INSERT INTO api_tokens(name, token_hash, collections, admin, created_at)"
                     " VALUES (%s, %s, %s, %s, %s) RETURNING id",
-                    (name, token_hash,
-                     json.dumps(list(collections)) if collections is not None else None,
-                     bool(admin), now),
+                    (name, token_hash, scope_json(collections), bool(admin), now),
                 )[0]
         except psycopg.errors.UniqueViolation:
             raise RagdeskError(f"a token named {name!r} already exists; revoke it first") from None
-        return ApiToken(tid, name, token_hash,
-                        tuple(collections) if collections is not None else None, admin, now)
+        return ApiToken(tid, name, token_hash, scope(collections), admin, now)
 
     def tokens(self, include_revoked: bool = False) -> list[ApiToken]:
         where = "" if include_revoked else " WHERE revoked_at IS NULL"
-        rows = self._query(f"SELECT {_TOKEN_COLUMNS} FROM api_tokens{where} ORDER BY name, id")
-        return [self._token(r) for r in rows]
+        rows = self._query(f"SELECT {TOKEN_COLUMNS} FROM api_tokens{where} ORDER BY name, id")
+        return [token_from_row(r) for r in rows]
 
     def revoke_token(self, name: str) -> bool:
         with self._transaction() as conn:
@@ -586,21 +571,14 @@ class PostgresStore:
         """A conversation and its messages as they were (times, status, citations, meta), in one
         transaction; ids are new."""
         with self._transaction() as conn:
-            cid = _one(
-                conn,
-                "INSERT INTO conversations(title, created_at, updated_at) VALUES (%s, %s, %s)"
-                " RETURNING id",
-                (pg_text(conversation.title), conversation.created_at, conversation.updated_at),
-            )[0]
+            cid = _one(conn, _NEW_CONVERSATION, (pg_text(conversation.title),
+                                                 conversation.created_at,
+                                                 conversation.updated_at))[0]
             with conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO messages(conversation_id, role, content, citations, status, meta,"
-                    " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                    [(cid, m.role, pg_text(m.content), json.dumps(list(m.citations)), m.status,
-                      json.dumps(m.meta or {}), m.created_at) for m in messages],
-                )
-        return Conversation(cid, conversation.title, conversation.created_at,
-                            conversation.updated_at)
+                cur.executemany(_NEW_MESSAGE, [
+                    message_values(cid, m.role, pg_text(m.content), m.citations, m.status, m.meta,
+                                   m.created_at) for m in messages])
+        return dataclasses.replace(conversation, id=cid)
 
     def import_token(self, token: ApiToken) -> ApiToken:
         """A client token as it was (hash, scope, created and revoked times); the id is new."""
@@ -610,12 +588,10 @@ class PostgresStore:
                     conn,
                     "INSERT INTO api_tokens(name, token_hash, collections, admin, created_at,"
                     " revoked_at) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-                    (token.name, token.token_hash,
-                     json.dumps(list(token.collections)) if token.collections is not None else None,
-                     bool(token.admin), token.created_at, token.revoked_at),
+                    (token.name, token.token_hash, scope_json(token.collections), bool(token.admin),
+                     token.created_at, token.revoked_at),
                 )[0]
         except psycopg.errors.UniqueViolation:
             raise RagdeskError(f"a token named {token.name!r} or with the same secret already"
                                " exists") from None
-        return ApiToken(tid, token.name, token.token_hash, token.collections, token.admin,
-                        token.created_at, token.revoked_at)
+        return dataclasses.replace(token, id=tid)

@@ -13,6 +13,7 @@ per-thread connections they share in connections.py.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import time
@@ -36,6 +37,28 @@ from ragdesk.core.records import (
     StoreStatus,
 )
 from ragdesk.core.store.keys import KdfParams, derive_key, wipe
+from ragdesk.core.store.rows import (
+    AUDIT_COLUMNS,
+    CHUNK_COLUMNS,
+    CONVERSATION_COLUMNS,
+    DOCUMENT_COLUMNS,
+    MESSAGE_COLUMNS,
+    NEW_MESSAGE_COLUMNS,
+    TOKEN_COLUMNS,
+    audit_from_row,
+    audit_values,
+    chunk_from_row,
+    collection_from_rows,
+    conversation_from_row,
+    document_from_row,
+    message_changes,
+    message_from_row,
+    message_values,
+    new_message,
+    scope,
+    scope_json,
+    token_from_row,
+)
 from ragdesk.core.store.sqlite import keyfile, schema
 from ragdesk.core.store.sqlite.errors import sorted_errors
 from ragdesk.core.store.sqlite.fts import KeywordSearch
@@ -46,11 +69,8 @@ from ragdesk.errors import RagdeskError, StorageError, VaultExists, VaultMissing
 
 __all__ = ["Vault", "create", "exists", "unlock"]
 
-_DOCUMENT_COLUMNS = (
-    "id, collection_id, path, title, format, size, mtime, content_hash, status, error, pages,"
-    " chunk_count, added_at, updated_at"
-)
-_CHUNK_COLUMNS = "id, document_id, ordinal, text, page_start, page_end, char_start, char_end, heading"
+_NEW_CONVERSATION = "INSERT INTO conversations(title, created_at, updated_at) VALUES (?, ?, ?)"
+_NEW_MESSAGE = f"INSERT INTO messages({NEW_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
 
 
 def create(
@@ -193,17 +213,19 @@ class Vault(KeywordSearch, VectorSearch):
     # --- audit ------------------------------------------------------------------------------
 
     def audit(self, event: str, **detail: Any) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO audit_log(at, event, detail) VALUES (?, ?, ?)",
-                (time.time(), event, json.dumps(detail, default=str)),
-            )
+        self.audit_many([(time.time(), event, detail)])
 
     def audit_events(self, limit: int = 100) -> list[AuditEvent]:
-        rows = self._query(
-            "SELECT id, at, event, detail FROM audit_log ORDER BY id DESC LIMIT ?", (limit,)
-        )
-        return [AuditEvent(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+        rows = self._query(f"SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY id DESC LIMIT ?", (limit,))
+        return [audit_from_row(r) for r in rows]
+
+    def audit_many(self, events: Sequence[tuple[float, str, dict[str, Any]]]) -> None:
+        """Append many (time, event, detail) entries in one transaction (one disk sync)."""
+        if not events:
+            return
+        with self._transaction() as db:
+            db.executemany("INSERT INTO audit_log(at, event, detail) VALUES (?, ?, ?)",
+                           audit_values(events))
 
     # --- collections ------------------------------------------------------------------------
 
@@ -226,7 +248,7 @@ class Vault(KeywordSearch, VectorSearch):
             "SELECT folder FROM collection_folders WHERE collection_id = ? ORDER BY folder",
             (collection_id,),
         )
-        return Collection(collection_id, name, tuple(f[0] for f in folders))
+        return collection_from_rows(collection_id, name, folders)
 
     def collections(self) -> list[Collection]:
         return [self._collection(r[0]) for r in self._query("SELECT id FROM collections ORDER BY name")]
@@ -240,30 +262,26 @@ class Vault(KeywordSearch, VectorSearch):
 
     # --- documents --------------------------------------------------------------------------
 
-    @staticmethod
-    def _document(row: Sequence[Any]) -> Document:
-        return Document(*row)
-
     def document(self, document_id: int) -> Document | None:
-        rows = self._query(f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE id = ?", (document_id,))
-        return self._document(rows[0]) if rows else None
+        rows = self._query(f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE id = ?", (document_id,))
+        return document_from_row(rows[0]) if rows else None
 
     def document_by_path(self, collection_id: int, path: str) -> Document | None:
         rows = self._query(
-            f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE collection_id = ? AND path = ?",
+            f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE collection_id = ? AND path = ?",
             (collection_id, path),
         )
-        return self._document(rows[0]) if rows else None
+        return document_from_row(rows[0]) if rows else None
 
     def documents(self, collection_id: int | None = None) -> list[Document]:
         if collection_id is None:
-            rows = self._query(f"SELECT {_DOCUMENT_COLUMNS} FROM documents ORDER BY path")
+            rows = self._query(f"SELECT {DOCUMENT_COLUMNS} FROM documents ORDER BY path")
         else:
             rows = self._query(
-                f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE collection_id = ? ORDER BY path",
+                f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE collection_id = ? ORDER BY path",
                 (collection_id,),
             )
-        return [self._document(r) for r in rows]
+        return [document_from_row(r) for r in rows]
 
     def put_document(
         self,
@@ -378,40 +396,33 @@ class Vault(KeywordSearch, VectorSearch):
         if not chunk_ids:
             return []
         marks = ",".join("?" * len(chunk_ids))
-        rows = self._query(f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE id IN ({marks})", list(chunk_ids))
-        by_id = {r[0]: Chunk(*r) for r in rows}
+        rows = self._query(f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE id IN ({marks})", list(chunk_ids))
+        by_id = {r[0]: chunk_from_row(r) for r in rows}
         return [by_id[i] for i in chunk_ids if i in by_id]
 
     def document_chunks(self, document_id: int) -> list[Chunk]:
         rows = self._query(
-            f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE document_id = ? ORDER BY ordinal",
+            f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE document_id = ? ORDER BY ordinal",
             (document_id,),
         )
-        return [Chunk(*r) for r in rows]
+        return [chunk_from_row(r) for r in rows]
 
     # --- conversations ----------------------------------------------------------------------
 
     def create_conversation(self, title: str) -> Conversation:
         now = time.time()
         with self._transaction() as db:
-            cur = db.execute(
-                "INSERT INTO conversations(title, created_at, updated_at) VALUES (?, ?, ?)",
-                (title, now, now),
-            )
+            cur = db.execute(_NEW_CONVERSATION, (title, now, now))
         return Conversation(cur.lastrowid, title, now, now)
 
     def conversation(self, conversation_id: int) -> Conversation | None:
-        rows = self._query(
-            "SELECT id, title, created_at, updated_at FROM conversations WHERE id = ?",
-            (conversation_id,),
-        )
-        return Conversation(*rows[0]) if rows else None
+        rows = self._query(f"SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?",
+                           (conversation_id,))
+        return conversation_from_row(rows[0]) if rows else None
 
     def conversations(self) -> list[Conversation]:
-        rows = self._query(
-            "SELECT id, title, created_at, updated_at FROM conversations ORDER BY updated_at DESC"
-        )
-        return [Conversation(*r) for r in rows]
+        rows = self._query(f"SELECT {CONVERSATION_COLUMNS} FROM conversations ORDER BY updated_at DESC")
+        return [conversation_from_row(r) for r in rows]
 
     def rename_conversation(self, conversation_id: int, title: str) -> None:
         with self._transaction() as db:
@@ -435,17 +446,13 @@ class Vault(KeywordSearch, VectorSearch):
     ) -> Message:
         now = time.time()
         with self._transaction() as db:
-            cur = db.execute(
-                "INSERT INTO messages(conversation_id, role, content, citations, status, meta,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (conversation_id, role, content, json.dumps(list(citations)), status,
-                 json.dumps(meta or {}), now),
-            )
+            cur = db.execute(_NEW_MESSAGE, message_values(conversation_id, role, content,
+                                                          citations, status, meta, now))
             db.execute(
                 "UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id)
             )
-        return Message(cur.lastrowid, conversation_id, role, content, list(citations), status,
-                       now, dict(meta or {}))
+        return new_message(cur.lastrowid, conversation_id, role, content, citations, status, now,
+                           meta)
 
     def update_message(
         self,
@@ -455,29 +462,18 @@ class Vault(KeywordSearch, VectorSearch):
         status: str | None = None,
         meta: dict[str, Any] | None = None,
     ) -> None:
-        sets, params = ["content = ?"], [content]
-        if citations is not None:
-            sets.append("citations = ?")
-            params.append(json.dumps(list(citations)))
-        if status is not None:
-            sets.append("status = ?")
-            params.append(status)
-        if meta is not None:
-            sets.append("meta = ?")
-            params.append(json.dumps(meta))
+        changes = message_changes(content, citations, status, meta)
+        sets = ", ".join(f"{column} = ?" for column, _ in changes)
         with self._transaction() as db:
-            db.execute(f"UPDATE messages SET {', '.join(sets)} WHERE id = ?", (*params, message_id))
+            db.execute(f"UPDATE messages SET {sets} WHERE id = ?",
+                       (*(value for _, value in changes), message_id))
 
     def messages(self, conversation_id: int) -> list[Message]:
         rows = self._query(
-            "SELECT id, conversation_id, role, content, citations, status, created_at, meta"
-            " FROM messages WHERE conversation_id = ? ORDER BY id",
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY id",
             (conversation_id,),
         )
-        return [
-            Message(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], json.loads(r[7]))
-            for r in rows
-        ]
+        return [message_from_row(r) for r in rows]
 
     # --- health -----------------------------------------------------------------------------
 
@@ -500,15 +496,7 @@ class Vault(KeywordSearch, VectorSearch):
             kdf={k: v for k, v in self._params.to_json().items() if k != "salt"},
         )
 
-    # --- LAN sharing: client tokens, the server's TLS identity, batched audit -----------------
-
-    _TOKEN_COLUMNS = "id, name, token_hash, collections, admin, created_at, revoked_at"
-
-    @staticmethod
-    def _token(row: Sequence[Any]) -> ApiToken:
-        collections = json.loads(row[3]) if row[3] is not None else None
-        return ApiToken(row[0], row[1], row[2], tuple(collections) if collections is not None else None,
-                        bool(row[4]), row[5], row[6])
+    # --- LAN sharing: client tokens, the server's TLS identity ---------------------------------
 
     def create_token(self, name: str, token_hash: str, collections: Sequence[str] | None = None,
                      admin: bool = False) -> ApiToken:
@@ -519,18 +507,16 @@ class Vault(KeywordSearch, VectorSearch):
                 cur = db.execute(
                     "INSERT INTO api_tokens(name, token_hash, collections, admin, created_at)"
                     " VALUES (?, ?, ?, ?, ?)",
-                    (name, token_hash, json.dumps(list(collections)) if collections is not None else None,
-                     int(admin), now),
+                    (name, token_hash, scope_json(collections), int(admin), now),
                 )
         except sqlcipher3.IntegrityError:
             raise RagdeskError(f"a token named {name!r} already exists; revoke it first") from None
-        return ApiToken(cur.lastrowid, name, token_hash,
-                        tuple(collections) if collections is not None else None, admin, now)
+        return ApiToken(cur.lastrowid, name, token_hash, scope(collections), admin, now)
 
     def tokens(self, include_revoked: bool = False) -> list[ApiToken]:
         where = "" if include_revoked else " WHERE revoked_at IS NULL"
-        rows = self._query(f"SELECT {self._TOKEN_COLUMNS} FROM api_tokens{where} ORDER BY name, id")
-        return [self._token(r) for r in rows]
+        rows = self._query(f"SELECT {TOKEN_COLUMNS} FROM api_tokens{where} ORDER BY name, id")
+        return [token_from_row(r) for r in rows]
 
     def revoke_token(self, name: str) -> bool:
         """Revoke the active token of that name; False if there is none."""
@@ -555,16 +541,6 @@ class Vault(KeywordSearch, VectorSearch):
                 (cert_pem, key_pem, time.time()),
             )
 
-    def audit_many(self, events: Sequence[tuple[float, str, dict[str, Any]]]) -> None:
-        """Append many (time, event, detail) entries in one transaction (one disk sync)."""
-        if not events:
-            return
-        with self._transaction() as db:
-            db.executemany(
-                "INSERT INTO audit_log(at, event, detail) VALUES (?, ?, ?)",
-                [(at, event, json.dumps(detail, default=str)) for at, event, detail in events],
-            )
-
     # --- whole-store copies (`ragdesk migrate`): exact reads and writes that keep the times ---
 
     def settings(self) -> dict[str, Any]:
@@ -581,19 +557,12 @@ class Vault(KeywordSearch, VectorSearch):
         """A conversation and its messages as they were (times, status, citations, meta), in one
         transaction; ids are new."""
         with self._transaction() as db:
-            cur = db.execute(
-                "INSERT INTO conversations(title, created_at, updated_at) VALUES (?, ?, ?)",
-                (conversation.title, conversation.created_at, conversation.updated_at),
-            )
-            cid = cur.lastrowid
-            db.executemany(
-                "INSERT INTO messages(conversation_id, role, content, citations, status, meta,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(cid, m.role, m.content, json.dumps(list(m.citations)), m.status,
-                  json.dumps(m.meta or {}), m.created_at) for m in messages],
-            )
-        return Conversation(cid, conversation.title, conversation.created_at,
-                            conversation.updated_at)
+            cid = db.execute(_NEW_CONVERSATION, (conversation.title, conversation.created_at,
+                                                 conversation.updated_at)).lastrowid
+            db.executemany(_NEW_MESSAGE, [
+                message_values(cid, m.role, m.content, m.citations, m.status, m.meta, m.created_at)
+                for m in messages])
+        return dataclasses.replace(conversation, id=cid)
 
     def import_token(self, token: ApiToken) -> ApiToken:
         """A client token as it was (hash, scope, created and revoked times); the id is new."""
@@ -602,12 +571,10 @@ class Vault(KeywordSearch, VectorSearch):
                 cur = db.execute(
                     "INSERT INTO api_tokens(name, token_hash, collections, admin, created_at,"
                     " revoked_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (token.name, token.token_hash,
-                     json.dumps(list(token.collections)) if token.collections is not None else None,
-                     int(token.admin), token.created_at, token.revoked_at),
+                    (token.name, token.token_hash, scope_json(token.collections), int(token.admin),
+                     token.created_at, token.revoked_at),
                 )
         except sqlcipher3.IntegrityError:
             raise RagdeskError(f"a token named {token.name!r} or with the same secret already"
                                " exists") from None
-        return ApiToken(cur.lastrowid, token.name, token.token_hash, token.collections,
-                        token.admin, token.created_at, token.revoked_at)
+        return dataclasses.replace(token, id=cur.lastrowid)
