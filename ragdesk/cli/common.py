@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 from urllib.parse import urlsplit
 
 from ragdesk import paths
-from ragdesk.core.store.open import is_database_url, open_store, store_exists
+from ragdesk.core.store.open import backend_available, is_database_url, open_store, store_exists
 from ragdesk.errors import RagdeskError, UsageError
 
 if TYPE_CHECKING:
@@ -175,6 +175,9 @@ def open_command_store(args: argparse.Namespace, *, create: bool = False) -> Sto
     must exist (`ragdesk init` makes it)."""
     url = database_url(args)
     if url:
+        missing = backend_available(url)  # said before the passphrase is asked for
+        if missing is not None:
+            raise RagdeskError(missing)
         return open_store_at(url, passphrase(args), create=create)
     home = home_of(args)
     if not store_exists(home):

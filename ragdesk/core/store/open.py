@@ -7,6 +7,7 @@ in how one is unlocked lands here and nowhere else.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from ragdesk.core.store.base import Store
@@ -19,6 +20,19 @@ POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 def is_database_url(where: str | Path) -> bool:
     """True for a PostgreSQL URL, False for a vault folder."""
     return isinstance(where, str) and where.startswith(POSTGRES_SCHEMES)
+
+
+def backend_available(where: str | Path) -> str | None:
+    """None if this installation can open a store at `where`, else the reason it cannot. Asked
+    before the passphrase is, so that nobody types it for nothing."""
+    if not is_database_url(where):
+        return None  # the vault's engine is part of every installation
+    try:  # importing, not just finding: psycopg without its libpq fails here too
+        for module in ("psycopg", "psycopg_pool"):
+            importlib.import_module(module)
+    except ImportError:
+        return "the PostgreSQL backend needs psycopg: pip install 'ragdesk[postgres]'"
+    return None
 
 
 def store_exists(where: str | Path) -> bool:
@@ -49,11 +63,11 @@ def open_store(
     if read_only and create:
         raise ValueError("a read-only store cannot be created")
     if is_database_url(where):
-        try:
-            from ragdesk.core.store import postgres
-        except ImportError as exc:
-            raise RagdeskError(
-                "the PostgreSQL backend needs psycopg: pip install 'ragdesk[postgres]'") from exc
+        missing = backend_available(where)
+        if missing is not None:
+            raise RagdeskError(missing)
+        from ragdesk.core.store import postgres
+
         return postgres.connect(str(where), passphrase, create=create, kdf=kdf,
                                 vector_index=vector_index, read_only=read_only)
     from ragdesk.core.store.sqlite import vault
