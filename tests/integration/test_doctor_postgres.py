@@ -5,6 +5,9 @@ the contents; each problem with its remedy."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,7 +19,7 @@ import pytest
 from ragdesk.cli import doctor
 from ragdesk.cli.doctor import postgres as doctor_pg
 from ragdesk.core.store import postgres
-from tests.conftest import PASSPHRASE, run_cli
+from tests.conftest import PASSPHRASE, REPO, run_cli
 from tests.fakes.postgres import open_pg
 from tests.store.test_behaviour import add
 
@@ -84,6 +87,38 @@ def test_wrong_passphrase_and_no_passphrase(pg_url: str, home: Path) -> None:
     assert without.check("db.schema").status == "pass"
 
 
+# `ragdesk ARGS` in a Python where psycopg cannot be imported, as on an install without the
+# postgres extra.
+WITHOUT_PSYCOPG = (
+    "import sys\n"
+    "sys.modules['psycopg'] = sys.modules['psycopg_pool'] = None\n"
+    "from ragdesk.cli.main import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
+def test_without_psycopg_it_is_said_before_the_passphrase_is_asked(tmp_path: Path) -> None:
+    url = f"postgresql://nobody@/ragdesk?host={tmp_path}"
+
+    def ragdesk(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", WITHOUT_PSYCOPG, *args], capture_output=True,
+                              text=True, cwd=REPO, env=dict(os.environ, **env),
+                              stdin=subprocess.DEVNULL, timeout=120)
+
+    # No passphrase anywhere: asking for it first would end in "no passphrase" (exit 2).
+    status = ragdesk("--database", url, "status")
+    assert status.returncode == 1, status.stderr
+    assert "the PostgreSQL backend needs psycopg" in status.stderr
+    assert "passphrase" not in status.stderr
+    # The doctor reports it as its finding, and skips what needs a connection.
+    doctor_run = ragdesk("--database", url, "doctor", "--json", RAGDESK_PASSPHRASE=PASSPHRASE)
+    checks = {c["name"]: c for c in json.loads(doctor_run.stdout)["checks"]}
+    assert doctor_run.returncode == 1
+    assert checks["db.connection"]["status"] == "fail"
+    assert "psycopg" in checks["db.connection"]["summary"]
+    assert {checks[name]["status"] for name in DB_CHECKS[1:]} <= {"skip", "warn"}
+
+
 def test_a_database_without_ragdesk_schema(pg_url: str, home: Path) -> None:
     report = doctor.run(home, PASSPHRASE, ollama_host=NO_OLLAMA, database=pg_url)
     schema = report.check("db.schema")
@@ -118,9 +153,12 @@ def test_pgvector_not_created(database_without_pgvector: str, home: Path) -> Non
 
 
 def _tcp_context(sslmode: str | None, in_use: bool) -> Any:
+    """A doctor's context whose connection went over TCP, as psycopg would describe it."""
     params = {"sslmode": sslmode} if sslmode else {}
-    info = SimpleNamespace(host="db.example.internal", get_parameters=lambda: params)
-    return SimpleNamespace(pg=SimpleNamespace(info=info, pgconn=SimpleNamespace(ssl_in_use=in_use)))
+    info = SimpleNamespace(host="db.example.internal", port=5432, dbname="ragdesk", user="ragdesk",
+                           get_parameters=lambda: params)
+    conn = SimpleNamespace(info=info, pgconn=SimpleNamespace(ssl_in_use=in_use))
+    return SimpleNamespace(pg=conn, pg_link=postgres.health.link(conn))
 
 
 @pytest.mark.parametrize(("sslmode", "in_use", "status", "words"), [

@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+if TYPE_CHECKING:
+    from ragdesk.core.store.postgres.health import Connection, Link
 
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
 
@@ -59,7 +62,8 @@ class Context:
     mismatched_documents: int = 0
     builtin_dimension: int | None = None
     database: str | None = None  # a PostgreSQL URL: its checks replace the vault's
-    pg: Any = None  # the psycopg connection the database checks share
+    pg: Connection | None = None  # the connection the database checks share (postgres.health)
+    pg_link: Link | None = None  # how it reached the server
 
     def __post_init__(self) -> None:
         from ragdesk.core.store.sqlite.keyfile import DB_NAME

@@ -4,13 +4,16 @@ pgvector, schema version, TLS, encryption at rest, and with the passphrase the c
 PostgreSQL does not encrypt its files; the doctor says so plainly, and when the server runs on
 this machine it looks whether the data directory sits on a dm-crypt (LUKS) device. Of a remote
 server it cannot see the disks.
+
+What the server says is read by the store (core/store/postgres/health.py); these checks judge it.
+psycopg is imported only once a database is checked, so the command line starts without it.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ragdesk.cli.common import describe_location, open_store_at
 from ragdesk.cli.doctor.checks import (
@@ -25,6 +28,11 @@ from ragdesk.cli.doctor.checks import (
     skipped,
 )
 from ragdesk.cli.doctor.index import vectors
+from ragdesk.core.store.open import backend_available
+from ragdesk.errors import StorageError
+
+if TYPE_CHECKING:
+    from ragdesk.core.store.postgres.health import Link
 
 POSTGRES_README = "installer/postgres/README.md"
 MIN_SERVER_VERSION = 130000  # pgvector 0.8 supports PostgreSQL 13 and later
@@ -33,17 +41,16 @@ _LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 def pg_connection(ctx: Context) -> Check:
-    try:
-        import psycopg
-    except ImportError:
+    if backend_available(ctx.database or "") is not None:
         return Check("db.connection", FAIL, "the PostgreSQL client library (psycopg) is missing",
                      "pip install 'ragdesk[postgres]'")
+    from ragdesk.core.store.postgres import health
+
     where = describe_location(ctx.database or "")
     try:
-        ctx.pg = psycopg.connect(ctx.database or "", connect_timeout=max(1, int(ctx.timeout)),
-                                 autocommit=True)
-    except psycopg.Error as exc:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        ctx.pg = health.connect(ctx.database or "", ctx.timeout)
+    except StorageError as exc:
+        text = str(exc)
         lowered = text.lower()
         if "password" in lowered or "authentication" in lowered:
             remedy = ("check the user and password (~/.pgpass, mode 0600) or the client"
@@ -58,43 +65,43 @@ def pg_connection(ctx: Context) -> Check:
                       " listens there (listen_addresses, port), and that no firewall is in the way")
         return Check("db.connection", FAIL, f"cannot connect to {where}: {text}", remedy,
                      {"url": where})
-    info = ctx.pg.info
-    socket = info.host.startswith("/")
-    details = {"url": where, "host": info.host, "port": info.port, "database": info.dbname,
-               "user": info.user, "unix_socket": socket}
-    via = f"the Unix socket in {info.host}" if socket else f"{info.host}:{info.port}"
-    return Check("db.connection", PASS, f"connected to database {info.dbname} as {info.user} via {via}",
+    link = ctx.pg_link = health.link(ctx.pg)
+    details = {"url": where, "host": link.host, "port": link.port, "database": link.dbname,
+               "user": link.user, "unix_socket": link.unix_socket}
+    via = f"the Unix socket in {link.host}" if link.unix_socket else f"{link.host}:{link.port}"
+    return Check("db.connection", PASS, f"connected to database {link.dbname} as {link.user} via {via}",
                  details=details)
 
 
 def pg_server(ctx: Context) -> Check:
     if ctx.pg is None:
         return Check("db.server", SKIP, "skipped: no connection")
-    number = int(ctx.pg.info.server_version)
-    text = ctx.pg.execute("SHOW server_version").fetchone()[0]
-    details = {"version": text, "version_num": number}
-    if number < MIN_SERVER_VERSION:
-        return Check("db.server", FAIL, f"PostgreSQL {text} is too old for pgvector 0.8",
+    from ragdesk.core.store.postgres import health
+
+    version = health.server_version(ctx.pg)
+    details = {"version": version.text, "version_num": version.number}
+    if version.number < MIN_SERVER_VERSION:
+        return Check("db.server", FAIL, f"PostgreSQL {version.text} is too old for pgvector 0.8",
                      "upgrade to PostgreSQL 13 or later (17 or 18 recommended)", details)
-    return Check("db.server", PASS, f"PostgreSQL {text}", details=details)
+    return Check("db.server", PASS, f"PostgreSQL {version.text}", details=details)
 
 
 def pg_vector(ctx: Context) -> Check:
     if ctx.pg is None:
         return Check("db.pgvector", SKIP, "skipped: no connection")
-    row = ctx.pg.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
-    if row is None:
-        available = ctx.pg.execute(
-            "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'").fetchone()
-        if available is None:
+    from ragdesk.core.store.postgres import health
+
+    found = health.pgvector(ctx.pg)
+    if found.installed is None:
+        if found.available is None:
             return Check("db.pgvector", FAIL, "pgvector is not installed on the database server",
                          "install it there (Debian/Ubuntu: `apt install postgresql-NN-pgvector`),"
                          f" then `CREATE EXTENSION vector;` in the database ({POSTGRES_README})")
         return Check("db.pgvector", FAIL,
-                     f"pgvector {available[0]} is installed but not created in this database",
+                     f"pgvector {found.available} is installed but not created in this database",
                      f"as the PostgreSQL admin: `CREATE EXTENSION vector;` in it ({POSTGRES_README})",
-                     {"available": available[0]})
-    version = str(row[0])
+                     {"available": found.available})
+    version = found.installed
     details = {"version": version}
     numbers = tuple(int(x) for x in version.split(".")[:2] if x.isdigit())
     if numbers < MIN_PGVECTOR:
@@ -108,7 +115,7 @@ def pg_vector(ctx: Context) -> Check:
 def pg_schema(ctx: Context) -> Check:
     if ctx.pg is None:
         return Check("db.schema", SKIP, "skipped: no connection")
-    from ragdesk.core.store.postgres.schema import SCHEMA_VERSION, schema_version
+    from ragdesk.core.store.postgres import SCHEMA_VERSION, schema_version
 
     found, known = schema_version(ctx.pg), SCHEMA_VERSION
     details = {"found": found, "known": known}
@@ -124,16 +131,15 @@ def pg_schema(ctx: Context) -> Check:
 
 
 def pg_tls(ctx: Context) -> Check:
-    if ctx.pg is None:
+    link = ctx.pg_link
+    if link is None:
         return Check("db.tls", SKIP, "skipped: no connection")
-    info = ctx.pg.info
-    sslmode = info.get_parameters().get("sslmode", "prefer")  # only non-defaults are listed
-    in_use = bool(ctx.pg.pgconn.ssl_in_use)
+    sslmode, in_use = link.sslmode, link.tls_in_use
     details = {"sslmode": sslmode, "tls_in_use": in_use}
     remedy = ("use `sslmode=verify-full` with `sslrootcert=` the CA that signed the server's"
               " certificate, e.g. RAGDESK_DATABASE_URL=postgresql://ragdesk@db.example.internal/ragdesk"
               f"?sslmode=verify-full&sslrootcert=/etc/ragdesk/db-ca.pem ({POSTGRES_README})")
-    if info.host.startswith("/"):
+    if link.unix_socket:
         return Check("db.tls", PASS, "Unix socket: the connection does not cross a network, so"
                      " TLS is not needed", details=details)
     if sslmode == "verify-full" and in_use:
@@ -147,9 +153,8 @@ def pg_tls(ctx: Context) -> Check:
                  " path could read or change answers", remedy, details)
 
 
-def _is_local(ctx: Context) -> bool:
-    host = ctx.pg.info.host if ctx.pg is not None else ""
-    return host.startswith("/") or host in _LOCAL_HOSTS
+def _is_local(link: Link) -> bool:
+    return link.unix_socket or link.host in _LOCAL_HOSTS
 
 
 def block_device_encrypted(device: str, sys_block: Path = Path("/sys/block")) -> bool | None:
@@ -213,15 +218,17 @@ def pg_encryption(ctx: Context) -> Check:
                  " its data directory, WAL and backups, which must sit on an encrypted volume")
     remedy = (f"put the data directory on LUKS (recipe in {POSTGRES_README}); check on the"
               " database server with `lsblk -o NAME,TYPE,MOUNTPOINT` (a `crypt` device above it)")
-    if ctx.pg is None:
+    if ctx.pg is None or ctx.pg_link is None:
         return Check("db.encryption", WARN, statement + "; this could not be checked", remedy)
-    if not _is_local(ctx):
+    if not _is_local(ctx.pg_link):
         return Check("db.encryption", WARN,
-                     statement + f"; the server {ctx.pg.info.host} is another machine, whose disks"
+                     statement + f"; the server {ctx.pg_link.host} is another machine, whose disks"
                      " the doctor cannot see", remedy, {"local": False})
+    from ragdesk.core.store.postgres import health
+
     try:
-        data_dir = str(ctx.pg.execute("SHOW data_directory").fetchone()[0])
-    except Exception as exc:  # needs superuser or pg_read_all_settings
+        data_dir = health.data_directory(ctx.pg)
+    except StorageError as exc:  # needs superuser or pg_read_all_settings
         return Check("db.encryption", WARN,
                      statement + "; the server is on this machine but does not tell this user"
                      " where its data directory is", remedy + " (or grant pg_read_all_settings"
@@ -271,15 +278,13 @@ def pg_contents(ctx: Context) -> list[Check]:
     finally:
         store.close()
     ctx.settings = {k: settings.get(k) for k in ("embedder", "chat_model", "ollama_host")}
-    vector_count = None
-    if ctx.pg.execute("SELECT to_regclass('chunk_vectors') IS NOT NULL").fetchone()[0]:
-        vector_count = int(ctx.pg.execute("SELECT count(*) FROM chunk_vectors").fetchone()[0])
-    ctx.mismatched_documents = int(ctx.pg.execute(
-        "SELECT count(*) FROM documents d WHERE d.chunk_count !="
-        " (SELECT count(*) FROM chunks c WHERE c.document_id = d.id)").fetchone()[0])
+    from ragdesk.core.store.postgres import health
+
+    index = health.index_counts(ctx.pg)
+    ctx.mismatched_documents = index.mismatched_documents
     ctx.health = Health(
         schema_version=status.schema_version, counts={"chunks": status.chunks},
-        vector_space=status.vector_space, chunks=status.chunks, vectors=vector_count,
+        vector_space=status.vector_space, chunks=status.chunks, vectors=index.vectors,
         documents=status.documents, conversations=status.conversations, messages=status.messages)
     unlock = Check("db.unlock", PASS,
                    f"the passphrase opens the store: {status.documents} documents,"

@@ -1,5 +1,6 @@
 """The doctor's checks of the installation and the machine: the database engine (SQLCipher,
-FTS5, sqlite-vec), the built-in embedding model's weights, Tesseract, free disk and memory."""
+FTS5, sqlite-vec; probed by core/store/sqlite/inspect.py), the built-in embedding model's weights,
+Tesseract, free disk and memory."""
 
 from __future__ import annotations
 
@@ -25,8 +26,7 @@ MEMORY_WARN_BYTES = 1 * GIB
 
 def runtime(ctx: Context) -> Check:
     """SQLCipher with FTS5 and the sqlite-vec extension load: without them nothing works."""
-    import sqlcipher3
-    import sqlite_vec
+    from ragdesk.core.store.sqlite.inspect import engine_versions
 
     details: dict[str, Any] = {
         "ragdesk": __version__,
@@ -34,25 +34,19 @@ def runtime(ctx: Context) -> Check:
         "platform": platform.platform(terse=True),
         "bundled": bool(getattr(sys, "frozen", False)),
     }
-    conn = sqlcipher3.connect(":memory:")
-    try:
-        details["sqlcipher"] = conn.execute("PRAGMA cipher_version").fetchone()[0]
-        conn.enable_load_extension(True)
-        sqlite_vec.load(conn)
-        conn.enable_load_extension(False)
-        details["sqlite_vec"] = conn.execute("SELECT vec_version()").fetchone()[0]
-        conn.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize = 'porter unicode61')")
-    except Exception as exc:  # any failure here means a broken installation
-        return Check("runtime", FAIL, f"the database engine is incomplete: {exc}",
+    engine = engine_versions()
+    details.update({name: version for name, version in (("sqlcipher", engine.sqlcipher),
+                                                        ("sqlite_vec", engine.sqlite_vec))
+                    if version is not None})
+    if engine.error is not None:
+        return Check("runtime", FAIL, f"the database engine is incomplete: {engine.error}",
                      "reinstall RagDesk (SQLCipher, sqlite-vec and FTS5 are part of it)", details)
-    finally:
-        conn.close()
-    if not details["sqlcipher"]:
+    if not engine.sqlcipher:
         return Check("runtime", FAIL, "SQLite was loaded without SQLCipher: vaults cannot be opened",
                      "reinstall RagDesk", details)
     return Check("runtime", PASS,
-                 f"RagDesk {__version__}, SQLCipher {details['sqlcipher']}, "
-                 f"sqlite-vec {details['sqlite_vec']}, FTS5", details=details)
+                 f"RagDesk {__version__}, SQLCipher {engine.sqlcipher}, "
+                 f"sqlite-vec {engine.sqlite_vec}, FTS5", details=details)
 
 
 def builtin_model(ctx: Context) -> Check:

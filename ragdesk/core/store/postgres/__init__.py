@@ -6,13 +6,16 @@
     search.py   keyword search (BM25 over tsvector, as the vault ranks) and vector search (halfvec)
     seal.py     AES-GCM sealing of the original files and the server key, and the key check
     errors.py   which failures are the environment's (a clear message) and which are bugs
+    health.py   what the doctor reads of a server: versions, TLS, data directory, index counts
 
-Callers use `postgres.connect(url, passphrase, ...)` (through `store.open.open_store`) and the
-schema's version for diagnosis; the rest is this package's own.
+Callers use `postgres.connect(url, passphrase, ...)` (through `store.open.open_store`), and for
+diagnosis the schema's version and `health`; the rest is this package's own.
 """
 
+from ragdesk.core.store.postgres import health
 from ragdesk.core.store.postgres.connect import connect
 from ragdesk.core.store.postgres.schema import MIGRATIONS, SCHEMA_VERSION, TS_CONFIG, schema_version
 from ragdesk.core.store.postgres.store import PostgresStore
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "TS_CONFIG", "PostgresStore", "connect", "schema_version"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "TS_CONFIG", "PostgresStore", "connect", "health",
+           "schema_version"]

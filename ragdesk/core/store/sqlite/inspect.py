@@ -8,7 +8,8 @@ carries on.
 
 `health()` runs the checks a backup is verified with and the doctor reports:
 `PRAGMA cipher_integrity_check` (every page's HMAC), `PRAGMA integrity_check` (b-trees, indexes),
-the schema version, and the row counts of every table.
+the schema version, and the row counts of every table. `engine_versions()` looks at the engine
+itself, without a vault: SQLCipher, the sqlite-vec extension and FTS5.
 """
 
 from __future__ import annotations
@@ -88,6 +89,33 @@ def open_readonly(folder: Path, passphrase: str) -> Iterator[VaultFile]:
     finally:
         opened.conn.close()
         wipe(opened.key)
+
+
+@dataclass
+class EngineVersions:
+    """The database engine this installation runs on; `error` set means a part of it is missing
+    (and the versions read before that part failed are kept)."""
+
+    sqlcipher: str | None = None  # empty: SQLite without SQLCipher
+    sqlite_vec: str | None = None
+    error: str | None = None
+
+
+def engine_versions() -> EngineVersions:
+    """SQLCipher's and sqlite-vec's versions, with FTS5 and its `porter unicode61` tokenizer
+    tried, in a throw-away in-memory database."""
+    found = EngineVersions()
+    conn = sqlcipher3.connect(":memory:")
+    try:
+        found.sqlcipher = conn.execute("PRAGMA cipher_version").fetchone()[0]
+        keyfile._load_sqlite_vec(conn)  # the same loading every vault connection does
+        found.sqlite_vec = conn.execute("SELECT vec_version()").fetchone()[0]
+        conn.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize = 'porter unicode61')")
+    except Exception as exc:  # any failure here means a broken installation
+        found.error = str(exc)
+    finally:
+        conn.close()
+    return found
 
 
 # --- checks -----------------------------------------------------------------------------------
