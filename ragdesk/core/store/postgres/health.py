@@ -10,11 +10,12 @@ mean (pass, warn, fail) and what to do about them is the doctor's to say.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 import psycopg
 from psycopg.rows import TupleRow
 
+from ragdesk.core.store.postgres.schema import scalar
 from ragdesk.errors import StorageError
 
 # What psycopg.connect() returns without a row factory: rows are plain tuples.
@@ -76,7 +77,7 @@ def link(conn: Connection) -> Link:
 
 
 def server_version(conn: Connection) -> ServerVersion:
-    return ServerVersion(text=str(_value(conn, "SHOW server_version")),
+    return ServerVersion(text=str(scalar(conn, "SHOW server_version")),
                          number=int(conn.info.server_version))
 
 
@@ -93,7 +94,7 @@ def data_directory(conn: Connection) -> str:
     """The server's data directory. StorageError if this user may not see it (that takes a
     superuser or the pg_read_all_settings role)."""
     try:
-        return str(_value(conn, "SHOW data_directory"))
+        return str(scalar(conn, "SHOW data_directory"))
     except psycopg.Error as exc:
         raise StorageError(str(exc).strip()) from exc
 
@@ -102,15 +103,9 @@ def index_counts(conn: Connection) -> IndexCounts:
     """The vectors, and the documents whose chunk count does not hold, of the RagDesk schema
     on the connection's search path."""
     vectors = None
-    if _value(conn, "SELECT to_regclass('chunk_vectors') IS NOT NULL"):
-        vectors = int(_value(conn, "SELECT count(*) FROM chunk_vectors"))
-    mismatched = int(_value(
+    if scalar(conn, "SELECT to_regclass('chunk_vectors') IS NOT NULL"):
+        vectors = int(scalar(conn, "SELECT count(*) FROM chunk_vectors"))
+    mismatched = int(scalar(
         conn, "SELECT count(*) FROM documents d WHERE d.chunk_count !="
               " (SELECT count(*) FROM chunks c WHERE c.document_id = d.id)"))
     return IndexCounts(vectors=vectors, mismatched_documents=mismatched)
-
-
-def _value(conn: Connection, sql: str) -> Any:
-    row = conn.execute(sql).fetchone()
-    assert row is not None  # SHOW and aggregates always return a row
-    return row[0]

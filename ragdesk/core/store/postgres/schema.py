@@ -232,13 +232,14 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 def schema_version(conn: psycopg.Connection) -> int:
     """The migrations applied to the database (0: no RagDesk schema)."""
-    exists = _value(conn, "SELECT to_regclass('schema_migrations') IS NOT NULL")
+    exists = scalar(conn, "SELECT to_regclass('schema_migrations') IS NOT NULL")
     if not exists:
         return 0
-    return int(_value(conn, "SELECT coalesce(max(version), 0) FROM schema_migrations"))
+    return int(scalar(conn, "SELECT coalesce(max(version), 0) FROM schema_migrations"))
 
 
-def _value(conn: psycopg.Connection, sql: str) -> Any:
+def scalar(conn: psycopg.Connection[Any], sql: str) -> Any:
+    """The one value of a query that always returns one row (SHOW, an aggregate)."""
     row = conn.execute(sql).fetchone()
     assert row is not None  # an aggregate always has a row
     return row[0]

@@ -108,7 +108,7 @@ def engine_versions() -> EngineVersions:
     conn = sqlcipher3.connect(":memory:")
     try:
         found.sqlcipher = conn.execute("PRAGMA cipher_version").fetchone()[0]
-        keyfile._load_sqlite_vec(conn)  # the same loading every vault connection does
+        keyfile.load_sqlite_vec(conn)  # the same loading every vault connection does
         found.sqlite_vec = conn.execute("SELECT vec_version()").fetchone()[0]
         conn.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize = 'porter unicode61')")
     except Exception as exc:  # any failure here means a broken installation

@@ -204,7 +204,8 @@ def _open(db_file: Path, key: bytes | bytearray, mode: str, timeout: float) -> s
     return conn
 
 
-def _load_sqlite_vec(conn: sqlcipher3.Connection) -> None:
+def load_sqlite_vec(conn: sqlcipher3.Connection) -> None:
+    """sqlite-vec into this connection (vault connections and the doctor's engine probe)."""
     conn.enable_load_extension(True)
     sqlite_vec.load(conn)
     conn.enable_load_extension(False)
@@ -218,7 +219,7 @@ def connect(db_file: Path, key: bytes | bytearray, read_only: bool = True) -> sq
     conn = _open(db_file, key, "ro" if read_only else "rw", timeout=30.0)
     try:
         conn.execute(f"PRAGMA cache_size = -{_INSPECT_CACHE_KIB}")
-        _load_sqlite_vec(conn)
+        load_sqlite_vec(conn)
     except BaseException:
         conn.close()
         raise
@@ -234,7 +235,7 @@ def connect_working(db_file: Path, key: bytes | bytearray, read_only: bool,
         with sorted_errors():
             found = conn.execute("PRAGMA user_version").fetchone()[0]
         schema.check_version(found)
-        _load_sqlite_vec(conn)
+        load_sqlite_vec(conn)
         with sorted_errors():
             if not read_only:  # WAL is recorded in the file; a reader need not set it
                 conn.execute("PRAGMA journal_mode = WAL")
