@@ -1,5 +1,6 @@
-"""Records to rows and back, the same in both stores: the columns read, and how the fields kept as
-JSON text (message citations and meta, audit detail, a token's collections) are written and read.
+"""Records to rows and back, the same in both stores: the columns read, how the fields kept as
+JSON text (message citations and meta, audit detail, a token's collections) are written and read,
+and which vectors a document's chunks may be stored with.
 
 Each backend keeps its own SQL (placeholders, upserts, column types); what a row holds and which
 record it becomes is decided here once, so that the vault and the PostgreSQL store cannot drift
@@ -9,8 +10,10 @@ apart (`ragdesk migrate` copies one into the other and compares them field by fi
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
+
+import numpy as np
 
 from ragdesk.core.records import (
     ApiToken,
@@ -20,6 +23,7 @@ from ragdesk.core.records import (
     Conversation,
     Document,
     Message,
+    VectorSpace,
 )
 
 # The columns each mapper below reads, in its order.
@@ -121,6 +125,24 @@ def new_message(message_id: int, conversation_id: int, role: str, content: str,
     """The record of a message just added, as `message_from_row` would read it back."""
     return Message(message_id, conversation_id, role, content, list(citations), status,
                    created_at, dict(meta or {}))
+
+
+def vectors_to_store(chunk_count: int, vectors: np.ndarray | None,
+                     space: Callable[[], VectorSpace | None], store: str) -> np.ndarray | None:
+    """The vectors `put_document` stores with its chunks, None for none; a ValueError when they
+    do not fit the chunks or the store's vector space (`space` is asked only when there are
+    vectors to store). `store` names the backend in the message ("vault", "store")."""
+    if vectors is not None and len(vectors) != chunk_count:
+        raise ValueError(f"{chunk_count} chunks but {len(vectors)} vectors")
+    if vectors is None or not chunk_count:
+        return None
+    found = space()
+    if found is None:
+        raise ValueError(f"set the {store}'s vector space before storing vectors")
+    if vectors.shape[1] != found.dimension:
+        raise ValueError(
+            f"vectors have {vectors.shape[1]} dimensions, the {store} {found.dimension}")
+    return vectors
 
 
 def message_changes(content: str, citations: Sequence[dict[str, Any]] | None, status: str | None,

@@ -67,6 +67,7 @@ from ragdesk.core.store.rows import (
     scope,
     scope_json,
     token_from_row,
+    vectors_to_store,
 )
 from ragdesk.errors import RagdeskError
 
@@ -281,18 +282,7 @@ class PostgresStore:
         vectors: np.ndarray | None,
         original: bytes | None,
     ) -> Document:
-        if vectors is not None and len(vectors) != len(chunks):
-            raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
-        with_vectors = vectors is not None and len(chunks) > 0
-        if with_vectors:
-            space = self.vector_space()
-            if space is None:
-                raise ValueError("set the store's vector space before storing vectors")
-            assert vectors is not None
-            if vectors.shape[1] != space.dimension:
-                raise ValueError(
-                    f"vectors have {vectors.shape[1]} dimensions, the store {space.dimension}"
-                )
+        vectors = vectors_to_store(len(chunks), vectors, self.vector_space, "store")
         now = time.time()
         with self._transaction() as conn:
             # One statement inserts or updates, so two instances storing the same path at once
@@ -328,8 +318,7 @@ class PostgresStore:
                      [pg_text(c.heading) for c in chunks]),
                 ).fetchall()
                 chunk_ids = [cid for _, cid in sorted(rows)]
-                if with_vectors:
-                    assert vectors is not None
+                if vectors is not None:
                     search.insert_vectors(conn, info.collection_id, chunk_ids, vectors)
             if original is not None:
                 conn.execute(

@@ -58,6 +58,7 @@ from ragdesk.core.store.rows import (
     scope,
     scope_json,
     token_from_row,
+    vectors_to_store,
 )
 from ragdesk.core.store.sqlite import keyfile, schema
 from ragdesk.core.store.sqlite.errors import sorted_errors
@@ -290,16 +291,7 @@ class Vault(KeywordSearch, VectorSearch):
         vectors: np.ndarray | None,
         original: bytes | None,
     ) -> Document:
-        if vectors is not None and len(vectors) != len(chunks):
-            raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
-        space = self.vector_space() if vectors is not None and len(chunks) else None
-        if vectors is not None and len(chunks):
-            if space is None:
-                raise ValueError("set the vault's vector space before storing vectors")
-            if vectors.shape[1] != space.dimension:
-                raise ValueError(
-                    f"vectors have {vectors.shape[1]} dimensions, the vault {space.dimension}"
-                )
+        vectors = vectors_to_store(len(chunks), vectors, self.vector_space, "vault")
         now = time.time()
         old_chunk_ids: list[int] = []
         row = (
@@ -337,7 +329,7 @@ class Vault(KeywordSearch, VectorSearch):
                      c.char_start, c.char_end, c.heading),
                 )
                 chunk_ids.append(cur.lastrowid)
-            if vectors is not None and len(chunks):
+            if vectors is not None:
                 matrix = np.ascontiguousarray(vectors, dtype=np.float32)
                 db.executemany(
                     "INSERT INTO chunk_vectors(chunk_id, embedding, collection_id) VALUES (?, ?, ?)",
@@ -353,7 +345,7 @@ class Vault(KeywordSearch, VectorSearch):
                 )
             self._after_commit(functools.partial(
                 self._index_vectors, old_chunk_ids, chunk_ids,
-                vectors if vectors is not None and chunk_ids else None, info.collection_id))
+                vectors, info.collection_id))
         doc = self.document(document_id)
         assert doc is not None
         return doc
