@@ -62,6 +62,11 @@ def _token_counts(blobs: list[bytes]) -> np.ndarray:
     return lengths
 
 
+def _match(words: Sequence[str], op: str) -> str:
+    """An FTS5 query of the words (`keyword.query_terms`: word characters only) joined by `op`
+    ("OR", "AND"), each one quoted, so that no word a user typed reads as FTS5 syntax."""
+    return f" {op} ".join(f'"{t}"' for t in words)
+
 
 @contextlib.contextmanager
 def _read_transaction(db: sqlcipher3.Connection) -> Iterator[None]:
@@ -88,12 +93,6 @@ class KeywordSearch(Connections):
         # (cap, chunks in the index when counted) -> {word: chunks holding it, counted up to cap}
         self._word_chunks_cache: tuple[tuple[int, int], dict[str, int]] | None = None
 
-    @staticmethod
-    def fts_query(text: str) -> str:
-        """Turn anything a user typed into a safe FTS5 query: each word quoted, OR-ed (BM25
-        ranks documents with more and rarer matching words first). '' when there is no word."""
-        return " OR ".join(f'"{t}"' for t in query_terms(text))
-
     def keyword_search(
         self, query: str, k: int, collection_ids: Sequence[int] | None = None
     ) -> list[tuple[int, float]]:
@@ -118,7 +117,7 @@ class KeywordSearch(Connections):
             rows = self._query(
                 f"SELECT f.rowid FROM {source} WHERE chunks_fts MATCH ?{where} AND f.rowid > ?"
                 " ORDER BY f.rowid LIMIT ?",
-                (" AND ".join(f'"{t}"' for t in words), *params,
+                (_match(words, "AND"), *params,
                  newest - UNRANKED_WINDOW * self.keyword_budget, k),
             )
             return [(r[0], 0.0) for r in rows]
@@ -135,7 +134,7 @@ class KeywordSearch(Connections):
         # each row (an mlock/munlock pair each with cipher_memory_security).
         rows = self._query(
             f"SELECT f.rowid, bm25(chunks_fts) FROM {source} WHERE chunks_fts MATCH ?{where}",
-            (" OR ".join(f'"{t}"' for t in words), *params),
+            (_match(words, "OR"), *params),
         )
         best = sorted(rows, key=lambda r: (r[1], r[0]))[:k]  # bm25(): lower is better
         return [(r[0], -r[1]) for r in best]
