@@ -184,7 +184,7 @@ class StoreStatus:
 
 @dataclass(frozen=True)
 class ApiToken:
-    """A LAN client's bearer token as the vault keeps it: only the SHA-256 of the secret."""
+    """A LAN client's bearer token as a store keeps it: only the SHA-256 of the secret."""
 
     id: int
     name: str
