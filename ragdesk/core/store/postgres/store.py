@@ -34,6 +34,7 @@ from ragdesk.core.records import (
     StoreStatus,
     VectorSpace,
 )
+from ragdesk.core.store import rowmap
 from ragdesk.core.store.keys import KdfParams, derive_key, wipe
 from ragdesk.core.store.keyword import KEYWORD_BUDGET, query_terms
 from ragdesk.core.store.postgres import search
@@ -46,35 +47,12 @@ from ragdesk.core.store.postgres.seal import (
     reseal,
     seal,
 )
-from ragdesk.core.store.rows import (
-    AUDIT_COLUMNS,
-    CHUNK_COLUMNS,
-    CONVERSATION_COLUMNS,
-    DOCUMENT_COLUMNS,
-    MESSAGE_COLUMNS,
-    NEW_MESSAGE_COLUMNS,
-    TOKEN_COLUMNS,
-    audit_from_row,
-    audit_values,
-    chunk_from_row,
-    collection_from_rows,
-    conversation_from_row,
-    document_from_row,
-    message_changes,
-    message_from_row,
-    message_values,
-    new_message,
-    scope,
-    scope_json,
-    token_from_row,
-    vectors_to_store,
-)
 from ragdesk.errors import RagdeskError
 
 _NEW_CONVERSATION = (
     "INSERT INTO conversations(title, created_at, updated_at) VALUES (%s, %s, %s) RETURNING id"
 )
-_NEW_MESSAGE = f"INSERT INTO messages({NEW_MESSAGE_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+_NEW_MESSAGE = f"INSERT INTO messages({rowmap.NEW_MESSAGE_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)"
 
 
 def pg_text(value: str) -> str:
@@ -200,16 +178,16 @@ class PostgresStore:
         self.audit_many([(time.time(), event, detail)])
 
     def audit_events(self, limit: int = 100) -> list[AuditEvent]:
-        rows = self._query(f"SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY id DESC LIMIT %s",
+        rows = self._query(f"SELECT {rowmap.AUDIT_COLUMNS} FROM audit_log ORDER BY id DESC LIMIT %s",
                            (limit,))
-        return [audit_from_row(r) for r in rows]
+        return [rowmap.audit_from_row(r) for r in rows]
 
     def audit_many(self, events: Sequence[tuple[float, str, dict[str, Any]]]) -> None:
         if not events:
             return
         with self._transaction() as conn, conn.cursor() as cur:
             cur.executemany("INSERT INTO audit_log(at, event, detail) VALUES (%s, %s, %s)",
-                            audit_values(events))
+                            rowmap.audit_values(events))
 
     # --- collections ------------------------------------------------------------------------
 
@@ -234,7 +212,7 @@ class PostgresStore:
             "SELECT folder FROM collection_folders WHERE collection_id = %s ORDER BY folder",
             (collection_id,),
         ).fetchall()
-        return collection_from_rows(collection_id, name, folders)
+        return rowmap.collection_from_rows(collection_id, name, folders)
 
     def collections(self) -> list[Collection]:
         with self._transaction() as conn:
@@ -252,28 +230,28 @@ class PostgresStore:
     # --- documents --------------------------------------------------------------------------
 
     def document(self, document_id: int) -> Document | None:
-        rows = self._query(f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE id = %s",
+        rows = self._query(f"SELECT {rowmap.DOCUMENT_COLUMNS} FROM documents WHERE id = %s",
                            (document_id,))
-        return document_from_row(rows[0]) if rows else None
+        return rowmap.document_from_row(rows[0]) if rows else None
 
     def document_by_path(self, collection_id: int, path: str) -> Document | None:
         rows = self._query(
-            f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE collection_id = %s AND path = %s",
+            f"SELECT {rowmap.DOCUMENT_COLUMNS} FROM documents WHERE collection_id = %s AND path = %s",
             (collection_id, path),
         )
-        return document_from_row(rows[0]) if rows else None
+        return rowmap.document_from_row(rows[0]) if rows else None
 
     def documents(self, collection_id: int | None = None) -> list[Document]:
         # COLLATE "C": the byte order SQLite uses, so both backends list paths alike.
         if collection_id is None:
-            rows = self._query(f'SELECT {DOCUMENT_COLUMNS} FROM documents ORDER BY path COLLATE "C"')
+            rows = self._query(f'SELECT {rowmap.DOCUMENT_COLUMNS} FROM documents ORDER BY path COLLATE "C"')
         else:
             rows = self._query(
-                f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE collection_id = %s"
+                f"SELECT {rowmap.DOCUMENT_COLUMNS} FROM documents WHERE collection_id = %s"
                 ' ORDER BY path COLLATE "C"',
                 (collection_id,),
             )
-        return [document_from_row(r) for r in rows]
+        return [rowmap.document_from_row(r) for r in rows]
 
     def put_document(
         self,
@@ -282,7 +260,7 @@ class PostgresStore:
         vectors: np.ndarray | None,
         original: bytes | None,
     ) -> Document:
-        vectors = vectors_to_store(len(chunks), vectors, self.vector_space, "store")
+        vectors = rowmap.vectors_to_store(len(chunks), vectors, self.vector_space, "store")
         now = time.time()
         with self._transaction() as conn:
             # One statement inserts or updates, so two instances storing the same path at once
@@ -348,17 +326,17 @@ class PostgresStore:
     def chunks(self, chunk_ids: Sequence[int]) -> list[Chunk]:
         if not chunk_ids:
             return []
-        rows = self._query(f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE id = ANY(%s)",
+        rows = self._query(f"SELECT {rowmap.CHUNK_COLUMNS} FROM chunks WHERE id = ANY(%s)",
                            (list(chunk_ids),))
-        by_id = {r[0]: chunk_from_row(r) for r in rows}
+        by_id = {r[0]: rowmap.chunk_from_row(r) for r in rows}
         return [by_id[i] for i in chunk_ids if i in by_id]
 
     def document_chunks(self, document_id: int) -> list[Chunk]:
         rows = self._query(
-            f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE document_id = %s ORDER BY ordinal",
+            f"SELECT {rowmap.CHUNK_COLUMNS} FROM chunks WHERE document_id = %s ORDER BY ordinal",
             (document_id,),
         )
-        return [chunk_from_row(r) for r in rows]
+        return [rowmap.chunk_from_row(r) for r in rows]
 
     def keyword_search(
         self, query: str, k: int, collection_ids: Sequence[int] | None = None
@@ -410,15 +388,15 @@ class PostgresStore:
         return Conversation(cid, title, now, now)
 
     def conversation(self, conversation_id: int) -> Conversation | None:
-        rows = self._query(f"SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = %s",
+        rows = self._query(f"SELECT {rowmap.CONVERSATION_COLUMNS} FROM conversations WHERE id = %s",
                            (conversation_id,))
-        return conversation_from_row(rows[0]) if rows else None
+        return rowmap.conversation_from_row(rows[0]) if rows else None
 
     def conversations(self) -> list[Conversation]:
         rows = self._query(
-            f"SELECT {CONVERSATION_COLUMNS} FROM conversations ORDER BY updated_at DESC, id DESC"
+            f"SELECT {rowmap.CONVERSATION_COLUMNS} FROM conversations ORDER BY updated_at DESC, id DESC"
         )
-        return [conversation_from_row(r) for r in rows]
+        return [rowmap.conversation_from_row(r) for r in rows]
 
     def rename_conversation(self, conversation_id: int, title: str) -> None:
         with self._transaction() as conn:
@@ -441,11 +419,11 @@ class PostgresStore:
         now = time.time()
         with self._transaction() as conn:
             mid = _one(conn, f"{_NEW_MESSAGE} RETURNING id",
-                       message_values(conversation_id, role, pg_text(content), citations, status,
-                                      meta, now))[0]
+                       rowmap.message_values(conversation_id, role, pg_text(content), citations,
+                                             status, meta, now))[0]
             conn.execute("UPDATE conversations SET updated_at = %s WHERE id = %s",
                          (now, conversation_id))
-        return new_message(mid, conversation_id, role, content, citations, status, now, meta)
+        return rowmap.new_message(mid, conversation_id, role, content, citations, status, now, meta)
 
     def update_message(
         self,
@@ -455,7 +433,7 @@ class PostgresStore:
         status: str | None = None,
         meta: dict[str, Any] | None = None,
     ) -> None:
-        changes = message_changes(pg_text(content), citations, status, meta)
+        changes = rowmap.message_changes(pg_text(content), citations, status, meta)
         sets = ", ".join(f"{column} = %s" for column, _ in changes)
         with self._transaction() as conn:
             conn.execute(f"UPDATE messages SET {sets} WHERE id = %s",
@@ -463,10 +441,10 @@ class PostgresStore:
 
     def messages(self, conversation_id: int) -> list[Message]:
         rows = self._query(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = %s ORDER BY id",
+            f"SELECT {rowmap.MESSAGE_COLUMNS} FROM messages WHERE conversation_id = %s ORDER BY id",
             (conversation_id,),
         )
-        return [message_from_row(r) for r in rows]
+        return [rowmap.message_from_row(r) for r in rows]
 
     # --- health -----------------------------------------------------------------------------
 
@@ -500,16 +478,16 @@ class PostgresStore:
                     conn,
                     "INSERT INTO api_tokens(name, token_hash, collections, admin, created_at)"
                     " VALUES (%s, %s, %s, %s, %s) RETURNING id",
-                    (name, token_hash, scope_json(collections), bool(admin), now),
+                    (name, token_hash, rowmap.scope_json(collections), bool(admin), now),
                 )[0]
         except psycopg.errors.UniqueViolation:
             raise RagdeskError(f"a token named {name!r} already exists; revoke it first") from None
-        return ApiToken(tid, name, token_hash, scope(collections), admin, now)
+        return ApiToken(tid, name, token_hash, rowmap.scope(collections), admin, now)
 
     def tokens(self, include_revoked: bool = False) -> list[ApiToken]:
         where = "" if include_revoked else " WHERE revoked_at IS NULL"
-        rows = self._query(f"SELECT {TOKEN_COLUMNS} FROM api_tokens{where} ORDER BY name, id")
-        return [token_from_row(r) for r in rows]
+        rows = self._query(f"SELECT {rowmap.TOKEN_COLUMNS} FROM api_tokens{where} ORDER BY name, id")
+        return [rowmap.token_from_row(r) for r in rows]
 
     def revoke_token(self, name: str) -> bool:
         with self._transaction() as conn:
@@ -565,8 +543,8 @@ class PostgresStore:
                                                  conversation.updated_at))[0]
             with conn.cursor() as cur:
                 cur.executemany(_NEW_MESSAGE, [
-                    message_values(cid, m.role, pg_text(m.content), m.citations, m.status, m.meta,
-                                   m.created_at) for m in messages])
+                    rowmap.message_values(cid, m.role, pg_text(m.content), m.citations, m.status,
+                                          m.meta, m.created_at) for m in messages])
         return dataclasses.replace(conversation, id=cid)
 
     def import_token(self, token: ApiToken) -> ApiToken:
@@ -577,8 +555,8 @@ class PostgresStore:
                     conn,
                     "INSERT INTO api_tokens(name, token_hash, collections, admin, created_at,"
                     " revoked_at) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-                    (token.name, token.token_hash, scope_json(token.collections), bool(token.admin),
-                     token.created_at, token.revoked_at),
+                    (token.name, token.token_hash, rowmap.scope_json(token.collections),
+                     bool(token.admin), token.created_at, token.revoked_at),
                 )[0]
         except psycopg.errors.UniqueViolation:
             raise RagdeskError(f"a token named {token.name!r} or with the same secret already"

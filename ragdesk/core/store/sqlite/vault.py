@@ -36,30 +36,8 @@ from ragdesk.core.records import (
     Message,
     StoreStatus,
 )
+from ragdesk.core.store import rowmap
 from ragdesk.core.store.keys import KdfParams, derive_key, wipe
-from ragdesk.core.store.rows import (
-    AUDIT_COLUMNS,
-    CHUNK_COLUMNS,
-    CONVERSATION_COLUMNS,
-    DOCUMENT_COLUMNS,
-    MESSAGE_COLUMNS,
-    NEW_MESSAGE_COLUMNS,
-    TOKEN_COLUMNS,
-    audit_from_row,
-    audit_values,
-    chunk_from_row,
-    collection_from_rows,
-    conversation_from_row,
-    document_from_row,
-    message_changes,
-    message_from_row,
-    message_values,
-    new_message,
-    scope,
-    scope_json,
-    token_from_row,
-    vectors_to_store,
-)
 from ragdesk.core.store.sqlite import keyfile, schema
 from ragdesk.core.store.sqlite.errors import sorted_errors
 from ragdesk.core.store.sqlite.fts import KeywordSearch
@@ -71,7 +49,7 @@ from ragdesk.errors import RagdeskError, StorageError, VaultExists, VaultMissing
 __all__ = ["Vault", "create", "exists", "unlock"]
 
 _NEW_CONVERSATION = "INSERT INTO conversations(title, created_at, updated_at) VALUES (?, ?, ?)"
-_NEW_MESSAGE = f"INSERT INTO messages({NEW_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+_NEW_MESSAGE = f"INSERT INTO messages({rowmap.NEW_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
 
 
 def create(
@@ -217,8 +195,8 @@ class Vault(KeywordSearch, VectorSearch):
         self.audit_many([(time.time(), event, detail)])
 
     def audit_events(self, limit: int = 100) -> list[AuditEvent]:
-        rows = self._query(f"SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY id DESC LIMIT ?", (limit,))
-        return [audit_from_row(r) for r in rows]
+        rows = self._query(f"SELECT {rowmap.AUDIT_COLUMNS} FROM audit_log ORDER BY id DESC LIMIT ?", (limit,))
+        return [rowmap.audit_from_row(r) for r in rows]
 
     def audit_many(self, events: Sequence[tuple[float, str, dict[str, Any]]]) -> None:
         """Append many (time, event, detail) entries in one transaction (one disk sync)."""
@@ -226,7 +204,7 @@ class Vault(KeywordSearch, VectorSearch):
             return
         with self._transaction() as db:
             db.executemany("INSERT INTO audit_log(at, event, detail) VALUES (?, ?, ?)",
-                           audit_values(events))
+                           rowmap.audit_values(events))
 
     # --- collections ------------------------------------------------------------------------
 
@@ -249,7 +227,7 @@ class Vault(KeywordSearch, VectorSearch):
             "SELECT folder FROM collection_folders WHERE collection_id = ? ORDER BY folder",
             (collection_id,),
         )
-        return collection_from_rows(collection_id, name, folders)
+        return rowmap.collection_from_rows(collection_id, name, folders)
 
     def collections(self) -> list[Collection]:
         return [self._collection(r[0]) for r in self._query("SELECT id FROM collections ORDER BY name")]
@@ -264,25 +242,25 @@ class Vault(KeywordSearch, VectorSearch):
     # --- documents --------------------------------------------------------------------------
 
     def document(self, document_id: int) -> Document | None:
-        rows = self._query(f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE id = ?", (document_id,))
-        return document_from_row(rows[0]) if rows else None
+        rows = self._query(f"SELECT {rowmap.DOCUMENT_COLUMNS} FROM documents WHERE id = ?", (document_id,))
+        return rowmap.document_from_row(rows[0]) if rows else None
 
     def document_by_path(self, collection_id: int, path: str) -> Document | None:
         rows = self._query(
-            f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE collection_id = ? AND path = ?",
+            f"SELECT {rowmap.DOCUMENT_COLUMNS} FROM documents WHERE collection_id = ? AND path = ?",
             (collection_id, path),
         )
-        return document_from_row(rows[0]) if rows else None
+        return rowmap.document_from_row(rows[0]) if rows else None
 
     def documents(self, collection_id: int | None = None) -> list[Document]:
         if collection_id is None:
-            rows = self._query(f"SELECT {DOCUMENT_COLUMNS} FROM documents ORDER BY path")
+            rows = self._query(f"SELECT {rowmap.DOCUMENT_COLUMNS} FROM documents ORDER BY path")
         else:
             rows = self._query(
-                f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE collection_id = ? ORDER BY path",
+                f"SELECT {rowmap.DOCUMENT_COLUMNS} FROM documents WHERE collection_id = ? ORDER BY path",
                 (collection_id,),
             )
-        return [document_from_row(r) for r in rows]
+        return [rowmap.document_from_row(r) for r in rows]
 
     def put_document(
         self,
@@ -291,7 +269,7 @@ class Vault(KeywordSearch, VectorSearch):
         vectors: np.ndarray | None,
         original: bytes | None,
     ) -> Document:
-        vectors = vectors_to_store(len(chunks), vectors, self.vector_space, "vault")
+        vectors = rowmap.vectors_to_store(len(chunks), vectors, self.vector_space, "vault")
         now = time.time()
         old_chunk_ids: list[int] = []
         row = (
@@ -388,16 +366,17 @@ class Vault(KeywordSearch, VectorSearch):
         if not chunk_ids:
             return []
         marks = ",".join("?" * len(chunk_ids))
-        rows = self._query(f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE id IN ({marks})", list(chunk_ids))
-        by_id = {r[0]: chunk_from_row(r) for r in rows}
+        rows = self._query(f"SELECT {rowmap.CHUNK_COLUMNS} FROM chunks WHERE id IN ({marks})",
+                           list(chunk_ids))
+        by_id = {r[0]: rowmap.chunk_from_row(r) for r in rows}
         return [by_id[i] for i in chunk_ids if i in by_id]
 
     def document_chunks(self, document_id: int) -> list[Chunk]:
         rows = self._query(
-            f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE document_id = ? ORDER BY ordinal",
+            f"SELECT {rowmap.CHUNK_COLUMNS} FROM chunks WHERE document_id = ? ORDER BY ordinal",
             (document_id,),
         )
-        return [chunk_from_row(r) for r in rows]
+        return [rowmap.chunk_from_row(r) for r in rows]
 
     # --- conversations ----------------------------------------------------------------------
 
@@ -408,13 +387,14 @@ class Vault(KeywordSearch, VectorSearch):
         return Conversation(cur.lastrowid, title, now, now)
 
     def conversation(self, conversation_id: int) -> Conversation | None:
-        rows = self._query(f"SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?",
+        rows = self._query(f"SELECT {rowmap.CONVERSATION_COLUMNS} FROM conversations WHERE id = ?",
                            (conversation_id,))
-        return conversation_from_row(rows[0]) if rows else None
+        return rowmap.conversation_from_row(rows[0]) if rows else None
 
     def conversations(self) -> list[Conversation]:
-        rows = self._query(f"SELECT {CONVERSATION_COLUMNS} FROM conversations ORDER BY updated_at DESC")
-        return [conversation_from_row(r) for r in rows]
+        rows = self._query(
+            f"SELECT {rowmap.CONVERSATION_COLUMNS} FROM conversations ORDER BY updated_at DESC")
+        return [rowmap.conversation_from_row(r) for r in rows]
 
     def rename_conversation(self, conversation_id: int, title: str) -> None:
         with self._transaction() as db:
@@ -438,13 +418,13 @@ class Vault(KeywordSearch, VectorSearch):
     ) -> Message:
         now = time.time()
         with self._transaction() as db:
-            cur = db.execute(_NEW_MESSAGE, message_values(conversation_id, role, content,
-                                                          citations, status, meta, now))
+            cur = db.execute(_NEW_MESSAGE, rowmap.message_values(conversation_id, role, content,
+                                                                 citations, status, meta, now))
             db.execute(
                 "UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id)
             )
-        return new_message(cur.lastrowid, conversation_id, role, content, citations, status, now,
-                           meta)
+        return rowmap.new_message(cur.lastrowid, conversation_id, role, content, citations, status,
+                                  now, meta)
 
     def update_message(
         self,
@@ -454,7 +434,7 @@ class Vault(KeywordSearch, VectorSearch):
         status: str | None = None,
         meta: dict[str, Any] | None = None,
     ) -> None:
-        changes = message_changes(content, citations, status, meta)
+        changes = rowmap.message_changes(content, citations, status, meta)
         sets = ", ".join(f"{column} = ?" for column, _ in changes)
         with self._transaction() as db:
             db.execute(f"UPDATE messages SET {sets} WHERE id = ?",
@@ -462,10 +442,10 @@ class Vault(KeywordSearch, VectorSearch):
 
     def messages(self, conversation_id: int) -> list[Message]:
         rows = self._query(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY id",
+            f"SELECT {rowmap.MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY id",
             (conversation_id,),
         )
-        return [message_from_row(r) for r in rows]
+        return [rowmap.message_from_row(r) for r in rows]
 
     # --- health -----------------------------------------------------------------------------
 
@@ -499,16 +479,16 @@ class Vault(KeywordSearch, VectorSearch):
                 cur = db.execute(
                     "INSERT INTO api_tokens(name, token_hash, collections, admin, created_at)"
                     " VALUES (?, ?, ?, ?, ?)",
-                    (name, token_hash, scope_json(collections), int(admin), now),
+                    (name, token_hash, rowmap.scope_json(collections), int(admin), now),
                 )
         except sqlcipher3.IntegrityError:
             raise RagdeskError(f"a token named {name!r} already exists; revoke it first") from None
-        return ApiToken(cur.lastrowid, name, token_hash, scope(collections), admin, now)
+        return ApiToken(cur.lastrowid, name, token_hash, rowmap.scope(collections), admin, now)
 
     def tokens(self, include_revoked: bool = False) -> list[ApiToken]:
         where = "" if include_revoked else " WHERE revoked_at IS NULL"
-        rows = self._query(f"SELECT {TOKEN_COLUMNS} FROM api_tokens{where} ORDER BY name, id")
-        return [token_from_row(r) for r in rows]
+        rows = self._query(f"SELECT {rowmap.TOKEN_COLUMNS} FROM api_tokens{where} ORDER BY name, id")
+        return [rowmap.token_from_row(r) for r in rows]
 
     def revoke_token(self, name: str) -> bool:
         """Revoke the active token of that name; False if there is none."""
@@ -552,7 +532,7 @@ class Vault(KeywordSearch, VectorSearch):
             cid = db.execute(_NEW_CONVERSATION, (conversation.title, conversation.created_at,
                                                  conversation.updated_at)).lastrowid
             db.executemany(_NEW_MESSAGE, [
-                message_values(cid, m.role, m.content, m.citations, m.status, m.meta, m.created_at)
+                rowmap.message_values(cid, m.role, m.content, m.citations, m.status, m.meta, m.created_at)
                 for m in messages])
         return dataclasses.replace(conversation, id=cid)
 
@@ -563,8 +543,8 @@ class Vault(KeywordSearch, VectorSearch):
                 cur = db.execute(
                     "INSERT INTO api_tokens(name, token_hash, collections, admin, created_at,"
                     " revoked_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (token.name, token.token_hash, scope_json(token.collections), int(token.admin),
-                     token.created_at, token.revoked_at),
+                    (token.name, token.token_hash, rowmap.scope_json(token.collections),
+                     int(token.admin), token.created_at, token.revoked_at),
                 )
         except sqlcipher3.IntegrityError:
             raise RagdeskError(f"a token named {token.name!r} or with the same secret already"
