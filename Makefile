@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: run test install install-test system-deps lint lint-imports benchmarks clean bundle bundle-test screenshots
+.PHONY: run test install install-test system-deps lint lint-imports benchmarks eval clean bundle bundle-test screenshots
 
 # Stamps record what has been installed, so a second `make` does no work.
 $(VENV)/.installed: pyproject.toml scripts/install-python-deps
@@ -56,6 +56,13 @@ bundle-test: $(BUNDLE)
 
 benchmarks: install-test
 	@echo "see benchmarks/README.md for each benchmark's command"
+
+# Retrieval quality on the dev sets (issue 16), outside in through the CLI: indexes CISI, CACM and
+# ../shared/corpus in throw-away vaults and prints one table (keyword, vector, hybrid, plain RRF;
+# nDCG@10, R@100; docqa page hit@1/@5, MRR@10) with the targets met or not. A few minutes.
+# EVAL_ARGS passes options, e.g. make eval EVAL_ARGS="--sets cacm --json /tmp/q.json".
+eval: install-test
+	$(PY) benchmarks/bench_quality.py $(EVAL_ARGS)
 
 # Renders the desktop app's main states offscreen into docs/screenshots/*.png.
 screenshots: install-test
