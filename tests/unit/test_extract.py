@@ -23,6 +23,7 @@ from ragdesk.core.extract import (
     supported,
 )
 from ragdesk.core.extract import mupdf as mupdf_module
+from ragdesk.core.extract.title import MAX_TITLE, choose_title, file_title, meaningful_title
 from ragdesk.core.records import Extracted
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
@@ -35,31 +36,40 @@ MB = 1024 * 1024
 # and page count), or the error class and a fragment of the reason.
 TEXT = "text"
 EXPECTED: dict[str, tuple] = {
-    "001003ED.pdf": (TEXT, ["Zukunft", "Observatorium"], None, 1),
-    "2201.00069.pdf": (TEXT, ["MeerKAT", "FRB"], None, 1),
+    "001003ED.pdf": (TEXT, ["Zukunft", "Observatorium"], "Schöne neue Welten", 1),
+    "2201.00069.pdf": (
+        TEXT,
+        ["MeerKAT", "FRB"],
+        "MeerKAT, e-MERLIN, Swift and H.E.S.S., observations of three localised FRBs",
+        1,
+    ),
     "Bezier.epub": (TEXT, ["Bézier", "kappa"], "Bézier Circles and other shapes", None),
     "bug1971.pdf": (ExtractionError, "no text found"),
     "chinese-tables.pdf": (TEXT, ["发行人历史信用评级情况", "工商银行"], None, 1),
-    "circular-toc.pdf": (TEXT, ["Page1", "Page2"], None, 2),
+    "circular-toc.pdf": (TEXT, ["Page1", "Page2"], "circular-toc", 2),
     "cython.pdf": (TEXT, ["Compiling with distutils"], "Cython Reference Guide", 11),
-    "github_sample.pdf": (TEXT, ["NOTES TO FINANCIAL STATEMENTS", "AB Bond Fund"], None, 1),
+    "github_sample.pdf": (TEXT, ["NOTES TO FINANCIAL STATEMENTS", "AB Bond Fund"], "github_sample", 1),
     "has-bad-fonts.pdf": (TEXT, ["TORONTO", "佛山"], None, 1),
     "image-file1.pdf": ("ocr", ["Never", "look", "back"], None, 1),
     "mupdf_explored.pdf": (TEXT, ["What is MuPDF?", "fz_context"], "MuPDF Explored", 285),
     "small-table.pdf": (TEXT, ["Noble gases", "2755.9"], None, 1),
     "test-linebreaks.pdf": (TEXT, ["Header1", "Col33"], None, 1),
     "test_3493.epub": (TEXT, ["Rabbit-Hole", "Cheshire"], "Alice's Adventures in Wonderland", None),
-    "test_3654.docx": (TEXT, ["TEST"], None, 1),
+    "test_3654.docx": (TEXT, ["TEST"], "test_3654", 1),
     "test_4496.hwpx": (TEXT, ["안녕하세요"], None, 1),
-    "test_markdown_bad_unicode.md": (TEXT, ["Boiling Points °C", "Still open"], "Title", 1),
+    "test_markdown_bad_unicode.md": (
+        TEXT, ["Boiling Points °C", "Still open"], "test_markdown_bad_unicode", 1
+    ),
     "test_open2.doc": (UnsupportedFormat, "legacy Word .doc is not supported"),
-    "test_open2.docx": (TEXT, ["Some minimal content"], "Document Title", 1),
+    "test_open2.docx": (TEXT, ["Some minimal content"], "test_open2", 1),
     "test_open2.fb2": (TEXT, ["Test Header h1", "Yet more copy"], "Sample FB2 book", 1),
     "test_open2.html": (TEXT, ["Spektrum der Wissenschaft", "MathWorld"], None, 1),
-    "test_open2.mobi": (TEXT, ["A test paragraph.", "A Test Header h3"], None, 1),
+    "test_open2.mobi": (TEXT, ["A test paragraph.", "A Test Header h3"], "test_open2", 1),
     "test_open2.svg": (ExtractionError, "no text found"),
     "test_open2.xhtml": (TEXT, ["Some text"], None, 1),
-    "test_open2.xps": (TEXT, ["BeautifulSoup4", "Optional dependencies"], None, 1),
+    "test_open2.xps": (
+        TEXT, ["BeautifulSoup4", "Optional dependencies"], "Optional dependencies", 1
+    ),
     "text-find-ligatures.pdf": (TEXT, ["Does 'flag' have a ligature?"], None, 1),
     "type3font.pdf": (ExtractionError, "no text found"),
     "v110-changes.pdf": (
@@ -549,3 +559,136 @@ def test_pptx_is_read_through_pymupdf() -> None:
     doc = extract(Path("deck.pptx"), data=_minimal_pptx("Quarterly giraffe census"))
     assert doc.format == "pptx"
     assert "Quarterly giraffe census" in flat(doc)
+
+
+# --- titles -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("metadata", "expected"),
+    [
+        ("Annual Report 2023", "Annual Report 2023"),
+        ("  Annual\n Report\t2023 ", "Annual Report 2023"),  # whitespace normalised
+        ("", ""),
+        ("   ", ""),
+        ("Title", ""),
+        ("Document Title", ""),
+        ("untitled", ""),
+        ("Untitled-1", ""),
+        ("none", ""),
+        ("NULL", ""),
+        ("Unknown", ""),
+        ("Document", ""),
+        ("Document1", ""),
+        ("New Document", ""),
+        ("default", ""),
+        ("n/a", ""),
+        ("Slide 1", ""),
+        ("PowerPoint Presentation", ""),
+        ("Microsoft Word - Quarterly budget review.doc", "Quarterly budget review"),
+        ("Microsoft Word - Document1", ""),
+        ("Microsoft Word - report_v2.docx", ""),  # the rest is a file name
+        ("Microsoft PowerPoint - Launch plan.pptx", "Launch plan"),
+        ("report.pdf", ""),  # the file's own name
+        ("RUBRIK_Editorial_01-06.indd", ""),  # another file name
+        ("Final_Report_v2", ""),  # a file name without its extension
+        ("C:\\Users\\anna\\Documents\\plan.docx", ""),
+        ("/home/anna/plan", ""),
+        ("https://example.org/paper", ""),
+        ("!\"\ufffd\ufffd*\ufffd$\ufffd*$:*(M\ufffd", ""),  # mis-decoded font
+        ("Caf\ufffd menu", ""),
+        ("Budget\x07 2023", ""),  # control character
+        ("\ue001\ue002\ue003 Report", ""),  # private-use glyphs
+        ("CafÃ© menu", "Café menu"),  # UTF-8 read as cp1252 is repaired
+        ("12/03/2019", ""),
+        ("#### ---- ####", ""),
+        ("Ab", ""),  # fewer than three letters
+        ("ISO 26262 functional safety", "ISO 26262 functional safety"),
+        ("第七章企业资信状况", "第七章企业资信状况"),
+        ("Title: A Study of Tides", "Title: A Study of Tides"),  # a placeholder only when alone
+    ],
+)
+def test_meaningful_metadata_title(metadata: str, expected: str) -> None:
+    assert meaningful_title(metadata, "report.pdf") == expected
+
+
+def test_an_absurdly_long_title_is_cut_at_a_word() -> None:
+    long = " ".join(["Observations"] * 40)
+    title = meaningful_title(long)
+    assert len(title) <= MAX_TITLE and title.endswith("Observations…")
+
+
+@pytest.mark.parametrize(
+    ("metadata", "headings", "expected"),
+    [
+        ("A Study of Tides", ["Introduction"], "A Study of Tides"),  # metadata first
+        ("none", ["A Study of Tides", "Methods"], "A Study of Tides"),  # then the first heading
+        ("", ["", "A Study of Tides"], "A Study of Tides"),  # no cover title: next candidate
+        ("Title", ["A Study of Tides\n5"], "A Study of Tides"),  # page number set with it
+        ("", ["This is some text set large on the page.", "Tides"], "Tides"),  # a sentence
+        ("", ["Contents", "Tides and Currents"], "tide_report"),  # a section: file name
+        ("", ["Title", "A Table"], "tide_report"),  # a placeholder heading: file name
+        ("", ["test_book_epub", "Test Header h1"], "tide_report"),
+        ("", [], "tide_report"),  # nothing: the file name without extension, as written
+        ("Document1", ["1 Introduction"], "tide_report"),
+    ],
+)
+def test_choose_title(metadata: str, headings: list[str], expected: str) -> None:
+    assert choose_title(metadata, headings, "tide_report.pdf") == expected
+
+
+def test_file_name_title_keeps_the_name_as_written() -> None:
+    assert file_title("annual-report_2023.pdf") == "annual-report_2023"
+    assert file_title("notes") == "notes"
+
+
+def test_every_reader_chooses_titles_the_same_way() -> None:
+    md = b"# Title\n\nSome text.\n\n## Usage\n\nMore text.\n"
+    assert extract(Path("install_notes.md"), data=md).title == "install_notes"
+    front = b"---\ntitle: \"Harbour Committee Minutes\"\n---\n\n# Minutes\n\nText.\n"
+    assert extract(Path("m.md"), data=front).title == "Harbour Committee Minutes"
+    mail = b"From: a@example.org\nSubject: untitled\n\nThe lamp is fixed.\n"
+    assert extract(Path("lamp.eml"), data=mail).title == "lamp"
+    page = b"<html><head><title>Lighthouse &amp; Harbour</title></head><body><p>Hi</p></body></html>"
+    assert extract(Path("page.html"), data=page).title == "Lighthouse & Harbour"
+    assert extract(Path("plain.txt"), data=b"Title\n\nText.\n").title == "plain"
+    assert extract(Path("main.py"), data=b"print('hi')\n").title == "main.py"
+
+
+def _pdf_with_title(metadata_title: str, heading: str | None) -> bytes:
+    doc = pymupdf.open()
+    page = doc.new_page()
+    if heading:
+        page.insert_text((72, 80), heading, fontsize=24)
+    page.insert_text((72, 140), "The committee approved the new lighthouse lamp.", fontsize=10)
+    doc.set_metadata({"title": metadata_title})
+    data = doc.tobytes()
+    doc.close()
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "heading", "expected"),
+    [
+        ("Microsoft Word - Lamp decision.docx", "Minutes", "Lamp decision"),
+        ("untitled", "Harbour Committee Minutes", "Harbour Committee Minutes"),
+        ("Document Title", None, "minutes_0412"),
+    ],
+)
+def test_pdf_title(metadata: str, heading: str | None, expected: str) -> None:
+    doc = extract(Path("minutes_0412.pdf"), data=_pdf_with_title(metadata, heading))
+    assert doc.title == expected
+
+
+@needs_corpus
+def test_corpus_placeholder_titles_are_replaced() -> None:
+    """Files whose metadata says "none", "Document Title" or a file name, or whose first heading
+    is "Title", show a real title or their file name: never the placeholder."""
+    shown = {name: corpus_result(name) for name in EXPECTED}
+    titles = {n: r.title for n, r in shown.items() if isinstance(r, Extracted)}
+    assert titles["v110-changes.pdf"] == "MuPDF v1.10 Changes and their Implications for PyMuPDF"
+    assert titles["001003ED.pdf"] == "Schöne neue Welten"
+    assert titles["test_open2.docx"] == "test_open2"
+    assert titles["test_markdown_bad_unicode.md"] == "test_markdown_bad_unicode"
+    for name, title in titles.items():
+        assert meaningful_title(title) or title == Path(name).stem, (name, title)

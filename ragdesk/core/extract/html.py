@@ -1,8 +1,10 @@
-"""The visible text of HTML (an e-mail's HTML body), with line breaks at block elements."""
+"""The visible text of HTML (an e-mail's HTML body), with line breaks at block elements; and an
+HTML page's <title>."""
 
 from __future__ import annotations
 
 import re
+from html import unescape
 from html.parser import HTMLParser
 
 
@@ -47,3 +49,12 @@ def html_to_text(html: str) -> str:
     parser.close()
     lines = [" ".join(line.split()) for line in "".join(parser.parts).split("\n")]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.I | re.S)
+
+
+def html_title(html: str) -> str:
+    """The text of the page's <title> element, or "" (MuPDF does not report it)."""
+    found = _TITLE.search(html)
+    return " ".join(unescape(re.sub(r"<[^>]*>", "", found.group(1))).split()) if found else ""

@@ -1,6 +1,6 @@
 """From the lines PyMuPDF read to pages and blocks: which lines are headings (from the document's
 outline when it matches the text, otherwise from font size and weight), how lines group into
-paragraphs, lists, code and tables, and which title a document shows."""
+paragraphs, lists, code and tables, and the cover title (the largest type on the first page)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ragdesk.core.extract.text import CJK, LIST_MARK, clean
+from ragdesk.core.extract.text import CJK, LIST_MARK
 from ragdesk.core.records import Block, Page
 
 
@@ -90,7 +90,7 @@ def cover_title(pages: list[PageLines], body_size: float) -> str:
         if ln.size != top or ln.block != first.lines[start].block:
             break
         picked.append(ln.text)
-    title = " ".join(" ".join(picked).split())
+    title = "\n".join(" ".join(line.split()) for line in picked)  # a line may be a page number
     return title if _headingish(title, 200) and len(picked) <= 3 else ""
 
 
@@ -259,24 +259,3 @@ def _join_lines(lines: list[str]) -> str:
         else:
             out = f"{out}\n{line}" if out else line
     return out
-
-
-_FILENAME_TITLE = re.compile(
-    r"\.(indd|eps|docx?|pdf|tex|dvi|qxd|qxp|pages|rtf|txt|ps|ai|xlsx?|pptx?|odt|html?|cdr|pub)$",
-    re.I,
-)
-
-
-def plausible_title(title: str) -> str:
-    """A metadata title worth showing, or "" (producers fill it with file names and junk)."""
-    title = " ".join(clean(title).split())
-    for prefix in ("Microsoft Word - ", "Microsoft PowerPoint - ", "Microsoft Excel - "):
-        if title.startswith(prefix):
-            title = _FILENAME_TITLE.sub("", title[len(prefix) :]).strip()
-    if len(title) < 3 or len(title) > 250 or _FILENAME_TITLE.search(title):
-        return ""
-    if title.casefold() in {"untitled", "none", "unknown", "title", "document", "null", "n/a"}:
-        return ""
-    if not any(c.isalpha() for c in title):
-        return ""
-    return title

@@ -12,6 +12,7 @@ from typing import Any
 from ragdesk.core.extract.formats import ExtractionError
 from ragdesk.core.extract.html import html_to_text
 from ragdesk.core.extract.text import clean, paragraph_blocks
+from ragdesk.core.extract.title import choose_title
 from ragdesk.core.records import Block, Extracted, Page
 
 
@@ -63,4 +64,5 @@ def extract_email(data: bytes, path: Path, warnings: list[str]) -> Extracted:
         text += "\n"
         blocks += paragraph_blocks(body, base=len(text))
         text += body
-    return Extracted(subject or path.stem, "email", [Page(1, text)], blocks, warnings)
+    title = choose_title(subject, [], path.name)
+    return Extracted(title, "email", [Page(1, text)], blocks, warnings)

@@ -23,19 +23,22 @@ from ragdesk.core.extract.formats import (
     ExtractionError,
     Limits,
 )
+from ragdesk.core.extract.html import html_title
 from ragdesk.core.extract.layout import (
     Line,
     PageLines,
     assign_headings,
     cover_title,
     layout,
-    plausible_title,
 )
 from ragdesk.core.extract.text import CJK, clean
+from ragdesk.core.extract.title import choose_title, lead_headings
 from ragdesk.core.extract.zipsafe import check_zip
 from ragdesk.core.records import Extracted
 
 log = logging.getLogger("ragdesk.extract")
+
+_HTML_HEAD = 64 * 1024  # bytes searched for an HTML page's <title>
 
 _pymupdf: Any = None  # PyMuPDF, imported on first use (it is slow to import, and untyped)
 
@@ -110,6 +113,8 @@ def _illegible(text: str) -> bool:
 
 _MONO_FONT = re.compile(r"mono|courier|consol|menlo|typewriter|code|inconsolata|\btt", re.I)
 _BOLD_FONT = re.compile(r"bold|black|heavy|semibold|demi", re.I)
+# Ornament fonts map their glyphs to letters ("z" for an arrow): they carry no text.
+_DINGBAT_FONT = re.compile(r"dingbat|wingding|webding", re.I)
 
 
 _LEADERS = re.compile(r"(?:[ \t]?[.·…]){5,}[ \t]?")  # table-of-contents dot leaders
@@ -121,7 +126,11 @@ def _dict_lines(page_dict: dict[str, Any]) -> list[Line]:
         if block.get("type") != 0:
             continue
         for line in block.get("lines", ()):
-            spans = [s for s in line.get("spans", ()) if s.get("text")]
+            spans = [
+                s
+                for s in line.get("spans", ())
+                if s.get("text") and not _DINGBAT_FONT.search(s.get("font", ""))
+            ]
             text = _LEADERS.sub(" … ", clean("".join(s["text"] for s in spans))).strip()
             if not text or text == "[image]":  # MuPDF's stand-in for an HTML/EPUB picture
                 continue
@@ -232,16 +241,11 @@ def extract_mupdf(
 
     body_size = assign_headings(pages, outline)
     out_pages, blocks = layout(pages)
-    title = plausible_title(meta_title) or cover_title(pages, body_size)
-    if not title:
-        title = next(
-            (out_pages[b.page - 1].text[b.start : b.end] for b in blocks if b.kind == "heading"),
-            "",
-        )
-        title = " ".join(title.split())[:200]
-    return Extracted(
-        title=title or path.stem, format=fmt, pages=out_pages, blocks=blocks, warnings=warnings
-    )
+    if not meta_title.strip() and fmt in ("html", "xhtml"):
+        meta_title = html_title(data[:_HTML_HEAD].decode("utf-8", errors="replace"))
+    headings = [cover_title(pages, body_size), *lead_headings(out_pages, blocks)]
+    title = choose_title(meta_title, headings, path.name)
+    return Extracted(title=title, format=fmt, pages=out_pages, blocks=blocks, warnings=warnings)
 
 
 def _read_pages(doc: Any, fmt: str, limits: Limits, warnings: list[str]) -> list[PageLines]:

@@ -15,6 +15,7 @@ from typing import Any
 from charset_normalizer import from_bytes
 
 from ragdesk.core.extract.formats import MB, ExtractionError, extension
+from ragdesk.core.extract.title import choose_title
 from ragdesk.core.records import Block, Extracted, Page
 
 CONTROL_CHARS = dict.fromkeys([*range(0, 9), *range(11, 32), 127, *range(128, 160), 0xFFFE, 0xFFFF])
@@ -131,10 +132,12 @@ def paragraph_blocks(text: str, kind: str = "paragraph", base: int = 0) -> list[
 
 def extract_plain(data: bytes, path: Path, warnings: list[str]) -> Extracted:
     text = decode_text(data, warnings)
-    return Extracted(path.stem, "text", [Page(1, text)], paragraph_blocks(text), warnings)
+    title = choose_title("", [], path.name)
+    return Extracted(title, "text", [Page(1, text)], paragraph_blocks(text), warnings)
 
 
 def extract_code(data: bytes, path: Path, warnings: list[str]) -> Extracted:
+    # Source files keep their extension in the title: main.py and main.rs are different files.
     text = decode_text(data, warnings)
     return Extracted(path.name, "code", [Page(1, text)], paragraph_blocks(text, "code"), warnings)
 
@@ -167,7 +170,7 @@ def extract_markdown(data: bytes, path: Path, warnings: list[str]) -> Extracted:
         "html_block": "paragraph",
     }
     blocks: list[Block] = []
-    title = ""
+    first_h1: list[str] = []
     for i, tok in enumerate(tokens):
         if tok.level != 0 or tok.map is None:
             continue
@@ -180,15 +183,32 @@ def extract_markdown(data: bytes, path: Path, warnings: list[str]) -> Extracted:
             if s < e:
                 level = int(tok.tag[1:])
                 blocks.append(Block(1, s, e, "heading", level))
-                if not title and level == 1:
-                    title = content
+                if not first_h1 and level == 1:
+                    first_h1.append(content)
             continue
         kind = kinds.get(tok.type)
         if kind:
             s, e = span(tok.map)
             if s < e:
                 blocks.append(Block(1, s, e, kind, 0))
-    return Extracted(title or path.stem, "markdown", [Page(1, text)], blocks, warnings)
+    title = choose_title(front_matter_title(text), first_h1, path.name)
+    return Extracted(title, "markdown", [Page(1, text)], blocks, warnings)
+
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
+_FRONT_TITLE = re.compile(r"^title[ \t]*:[ \t]*(.+?)[ \t]*$", re.M | re.I)
+
+
+def front_matter_title(text: str) -> str:
+    """The ``title:`` of a Markdown file's YAML front matter (its metadata), or ""."""
+    block = _FRONT_MATTER.match(text)
+    found = _FRONT_TITLE.search(block.group(1)) if block else None
+    if not found:
+        return ""
+    value = found.group(1)
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        value = value[1:-1]
+    return value
 
 
 def extract_csv(data: bytes, path: Path, warnings: list[str]) -> Extracted:
@@ -209,10 +229,11 @@ def extract_csv(data: bytes, path: Path, warnings: list[str]) -> Extracted:
                 lines.append(" | ".join(cells))
     except csv.Error as exc:
         warnings.append(f"malformed CSV ({exc}); indexed as plain text")
-        return Extracted(path.stem, "csv", [Page(1, text)], paragraph_blocks(text), warnings)
+        title = choose_title("", [], path.name)
+        return Extracted(title, "csv", [Page(1, text)], paragraph_blocks(text), warnings)
     body = "\n".join(lines)
     blocks = [Block(1, 0, len(body), "table", 0)] if body else []
-    return Extracted(path.stem, "csv", [Page(1, body)], blocks, warnings)
+    return Extracted(choose_title("", [], path.name), "csv", [Page(1, body)], blocks, warnings)
 
 
 def _flatten_json(value: Any, prefix: str, out: list[str], depth: int = 0) -> None:
@@ -259,7 +280,8 @@ def extract_json(data: bytes, path: Path, warnings: list[str]) -> Extracted:
                 records = [("", value)]
     except (ValueError, RecursionError) as exc:
         warnings.append(f"not valid JSON ({str(exc)[:80]}); indexed as plain text")
-        return Extracted(path.stem, "json", [Page(1, text)], paragraph_blocks(text), warnings)
+        title = choose_title("", [], path.name)
+        return Extracted(title, "json", [Page(1, text)], paragraph_blocks(text), warnings)
     parts: list[str] = []
     blocks: list[Block] = []
     pos = 0
@@ -275,4 +297,5 @@ def extract_json(data: bytes, path: Path, warnings: list[str]) -> Extracted:
         blocks.append(Block(1, pos, pos + len(chunk), "code", 0))
         parts.append(chunk)
         pos += len(chunk)
-    return Extracted(path.stem, "json", [Page(1, "".join(parts))], blocks, warnings)
+    title = choose_title("", [], path.name)
+    return Extracted(title, "json", [Page(1, "".join(parts))], blocks, warnings)
