@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ragdesk.core import followup
 from ragdesk.core.ollama import OllamaProblem, describe_error, make_client, missing_model_remedy
 from ragdesk.core.records import Hit, Message
 from ragdesk.core.retrieval import Retriever
@@ -420,15 +421,16 @@ class ChatService:
 
     def _sources(self, question: str, history: list[Message],
                  collection_ids: Sequence[int] | None) -> list[Source]:
-        """Retrieve for the question; a follow-up ("and page 3?") also uses the last question
-        and the pages it cited."""
-        previous = [m for m in history if m.role == "user"][-1:]
-        query = question
-        if previous and len(question.split()) < 8:
-            query = f"{previous[0].content} {question}"
+        """Retrieve for the question. Only a follow-up ("and page 3?", "what about its license?")
+        also searches with the earlier questions' words and, for a page, looks in the documents
+        cited before; a new topic searches alone (`followup.search_query` decides)."""
+        asked = [m.content for m in history if m.role == "user"]
+        query, decision = followup.search_query(question, asked)
+        if asked:
+            log.debug("follow-up: %s (%s)", decision.depends, decision.reason)
         hits = self.retriever.search(query, k=self.settings.k, collection_ids=collection_ids)
         page = _PAGE_REF.search(question)
-        if page and history:
+        if page and decision.depends:
             cited_docs = [c["document_id"] for m in history if m.role == "assistant"
                           for c in m.citations if "document_id" in c]
             if cited_docs:

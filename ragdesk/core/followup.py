@@ -70,6 +70,8 @@ _DEMONSTRATIVES = _vocabulary("this that these those das dies diese dieser diese
 _AUXILIARIES = _vocabulary("""is are was were do does did can could will would should shall may might
 must has have had ist sind war waren hat haben hatte kann können konnte wird werden wurde soll
 sollen muss müssen""")
+_DETERMINERS = _vocabulary("""a an the my your our his its their this that these those some any each
+every no der die das dem den des ein eine einer einem einen eines""")
 _PAGE_WORDS = _vocabulary("page pages p pp section sections chapter chapters seite seiten s abschnitt"
                           " kapitel")
 _NOT_CONTENT = _FUNCTION_WORDS | _REFERENCES | _PAGE_WORDS
@@ -110,6 +112,7 @@ _CLAUSE_START = _vocabulary("the a an my your our its their i you we it they he 
 # A question that brings this many content words the previous turn did not have names its subject.
 OWN_SUBJECT_WORDS = 4
 FOLDED_WORDS_MAX = 16  # content words carried from earlier turns into the search
+CHAIN_MAX = 6  # earlier questions looked at: a follow-up of a follow-up of ...
 
 
 @dataclass(frozen=True)
@@ -145,10 +148,10 @@ def _unresolved_reference(question: str) -> str | None:
 
     A possessive ("its reference guide"), a demonstrative ("these observations", "Why is that?")
     or a subject pronoun after an auxiliary ("did they", "does it", "hat es") needs a name before
-    it ("In the MuPDF book, ... its value"); any other pronoun needs a content word before it
-    ("holds a reference to it" after "a path object")."""
+    it ("In the MuPDF book, ... its value"); any other pronoun needs a name or a noun after an
+    article before it ("change a path object ... a reference to it"; not "Who wrote them?")."""
     tokens = words(_EXPLETIVE.sub(" ", question))
-    seen_content = seen_name = False
+    seen_noun = seen_name = False
     for i, word in enumerate(tokens):
         low = word.lower()
         before = tokens[i - 1].lower() if i else ""
@@ -163,11 +166,11 @@ def _unresolved_reference(question: str) -> str | None:
             if low == "das" and following[:1].isupper():
                 continue  # the article: German nouns are capitalised ("das Heft")
             strong = low in _POSSESSIVES or low in _DEMONSTRATIVES or before in _AUXILIARIES
-            if not (seen_name if strong else seen_content):
+            if not (seen_name if strong else seen_name or seen_noun):
                 return word
             continue
         if low not in _FUNCTION_WORDS and low not in _PAGE_WORDS and not low.isdigit():
-            seen_content = True
+            seen_noun = seen_noun or before in _DETERMINERS
             seen_name = seen_name or _is_name(word)
     return None
 
@@ -205,7 +208,7 @@ def decide(question: str, previous: str | None) -> FollowUp:
 def search_query(question: str, previous_questions: Sequence[str]) -> tuple[str, FollowUp]:
     """The text to search for `question`, given the user's earlier questions (oldest first), and
     the decision behind it. A follow-up of a follow-up carries what its own search carried."""
-    query, decision = _resolve(question, list(previous_questions))
+    query, decision = _resolve(question, list(previous_questions)[-CHAIN_MAX:])
     return query, decision
 
 
