@@ -589,6 +589,7 @@ def test_pptx_is_read_through_pymupdf() -> None:
         ("Microsoft Word - Document1", ""),
         ("Microsoft Word - report_v2.docx", ""),  # the rest is a file name
         ("Microsoft PowerPoint - Launch plan.pptx", "Launch plan"),
+        ("Excel - Tips and Tricks", "Excel - Tips and Tricks"),  # a real title about Excel
         ("report.pdf", ""),  # the file's own name
         ("RUBRIK_Editorial_01-06.indd", ""),  # another file name
         ("Final_Report_v2", ""),  # a file name without its extension
@@ -606,6 +607,10 @@ def test_pptx_is_read_through_pymupdf() -> None:
         ("ISO 26262 functional safety", "ISO 26262 functional safety"),
         ("第七章企业资信状况", "第七章企业资信状况"),
         ("Title: A Study of Tides", "Title: A Study of Tides"),  # a placeholder only when alone
+        ('"Hamlet"', "Hamlet"),  # quotes around the whole title go
+        ('Harbour plan "B"', 'Harbour plan "B"'),  # a quote that ends it stays
+        ("Contingency plan B", "Contingency plan B"),
+        ("- Harbour lamp -", "Harbour lamp"),
     ],
 )
 def test_meaningful_metadata_title(metadata: str, expected: str) -> None:

@@ -22,7 +22,7 @@ _EXTENSIONS = (
     "cdr|pub|wpd|fm|key|numbers|epub|mobi|xps|hwpx?|jpe?g|png|tiff?|psd|csv"
 )
 _EXTENSION = re.compile(rf"\.(?:{_EXTENSIONS})$", re.I)
-_OFFICE_PREFIX = re.compile(r"^(?:Microsoft\s+)?(?:Word|PowerPoint|Excel|Visio)\s*[-–—:]\s*", re.I)
+_OFFICE_PREFIX = re.compile(r"^Microsoft\s+(?:Word|PowerPoint|Excel|Visio)\s*[-–—]\s*", re.I)
 _PLACEHOLDER = re.compile(
     r"^(?:(?:document|new document|untitled|untitled document|no title|title|document title|"
     r"none|null|nil|unknown|default|n/?a|empty|blank|draft|template|"
@@ -41,7 +41,8 @@ _SECTION_NAME = re.compile(
 _URL = re.compile(r"^(?:[a-z][a-z\d+.-]*://|www\.)\S*$", re.I)
 _PATH = re.compile(r"^(?:[a-z]:[\\/]|[\\/~]|\.{1,2}[\\/])|[\\/]\S*[\\/]", re.I)
 _MOJIBAKE = re.compile(r"[ÃÂâ][^\x00-\x7f]")  # the lead byte of UTF-8 read as cp1252
-_EDGE_PUNCT = " \t-–—|·•:;,/\\_*#=~\"'“”„«»"
+_EDGE_PUNCT = " \t-–—|·•:;,/\\*#=~"  # trimmed from both ends of a title
+_QUOTES = {'"': '"', "'": "'", "“": "”", "„": "“", "«": "»", "»": "«", "‘": "’"}
 
 
 def _repair_mojibake(text: str) -> str:
@@ -90,6 +91,8 @@ def meaningful_title(text: str, file_name: str = "") -> str:
         text = text[prefix.end() :]
     text = _EXTENSION.sub("", text) if prefix else text
     text = text.strip(_EDGE_PUNCT)
+    if len(text) > 2 and _QUOTES.get(text[0]) == text[-1]:  # "Hamlet" but not Plan "B"
+        text = text[1:-1].strip(_EDGE_PUNCT)
     if not text or _EXTENSION.search(text) or _URL.match(text) or _PATH.search(text):
         return ""
     if " " not in text and "_" in text:  # an identifier such as "RUBRIK_Editorial_01-06"
