@@ -23,7 +23,9 @@ install-test: $(VENV)/.installed-test system-deps
 system-deps:
 	sh scripts/install-system-deps
 
+# The window's X11 libraries: installed when missing and possible, else named (scripts/install-desktop-deps).
 run: install
+	sh scripts/install-desktop-deps $(PY)
 	$(PY) -m ragdesk
 
 lint-imports: install-test

@@ -55,6 +55,14 @@ version=$("$app/ragdesk" --version 2>/dev/null || echo "RagDesk")
 echo "Installed $version into $app"
 echo "  command:    $PREFIX/bin/ragdesk"
 echo "  menu entry: $DATA/applications/ragdesk.desktop"
+# The window needs the X11 client libraries Qt's xcb plugin links to (the bundle carries Qt, not
+# these). Debian/Ubuntu package names (Fedora, Arch, openSUSE: `ragdesk doctor` names yours):
+DESKTOP_PACKAGES="libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-randr0 libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0 libx11-xcb1 libegl1 libgl1 libfontconfig1 libdbus-1-3"
+plugin=$(find "$app" -path '*platforms/libqxcb.so' 2>/dev/null | head -n 1)
+if [ -n "$plugin" ] && command -v ldd >/dev/null 2>&1 && ldd "$plugin" 2>/dev/null | grep -q "not found"; then
+    echo "  the window needs system libraries that are missing:" $(ldd "$plugin" | awk '/not found/ {print $1}' | sort -u)
+    echo "  Debian/Ubuntu: sudo apt-get install $DESKTOP_PACKAGES   (others: run 'ragdesk doctor')"
+fi
 case ":$PATH:" in
     *":$PREFIX/bin:"*) ;;
     *) echo "  note: $PREFIX/bin is not on your PATH; add it to use 'ragdesk' in a terminal" ;;

@@ -9,10 +9,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ragdesk.cli.common import Subcommands, add_command, home_of
+from ragdesk.cli.common import EXIT_FAIL, Subcommands, add_command, home_of
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
+    from ragdesk.gui import desktop_libs
+
+    missing = desktop_libs.check()  # before Qt starts: its own message would say "reinstall"
+    if missing is not None:
+        print(missing.message(), file=sys.stderr)
+        return EXIT_FAIL
     from ragdesk.gui.app import run
 
     return run(home_of(args), argv=[sys.argv[0]], self_test=getattr(args, "self_test", False))

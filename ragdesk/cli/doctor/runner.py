@@ -21,7 +21,7 @@ from ragdesk.cli.doctor.postgres import (
     pg_vector,
 )
 from ragdesk.cli.doctor.report import Report
-from ragdesk.cli.doctor.system import builtin_model, disk, memory, runtime, tesseract
+from ragdesk.cli.doctor.system import builtin_model, desktop, disk, memory, runtime, tesseract
 from ragdesk.cli.doctor.vault import data_folder, vault_contents, vault_files
 
 log = logging.getLogger("ragdesk.cli.doctor")
@@ -53,7 +53,7 @@ def run(
 def _checks(ctx: Context) -> Iterator[Check]:
     steps: list[Step] = [
         runtime, builtin_model, *(DATABASE_STEPS if ctx.database else VAULT_STEPS),
-        embedder, ollama, tesseract, disk, memory,
+        embedder, ollama, tesseract, desktop, disk, memory,
     ]
     for step in steps:
         try:

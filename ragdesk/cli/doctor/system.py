@@ -76,6 +76,23 @@ def tesseract(ctx: Context) -> Check:
     return Check("tesseract", PASS, "Tesseract OCR is installed (English data found)")
 
 
+def desktop(ctx: Context) -> Check:
+    """The system libraries the desktop app's X11 window needs (Linux): looked for even on a
+    machine with no display, so a headless install learns it before someone opens the app."""
+    from ragdesk.gui import desktop_libs
+
+    if not sys.platform.startswith("linux"):
+        return Check("desktop", SKIP, "skipped: the window needs no extra libraries on this system")
+    missing = desktop_libs.check({"QT_QPA_PLATFORM": "xcb"})
+    if missing is not None:
+        return Check("desktop", WARN,
+                     "the desktop app cannot open its window: missing " + ", ".join(missing.libraries)
+                     + " (the command line and `ragdesk serve` work)",
+                     missing.command or "install your distribution's X11 xcb client libraries",
+                     {"libraries": list(missing.libraries), "packages": list(missing.packages)})
+    return Check("desktop", PASS, "the libraries the desktop app's window needs are installed")
+
+
 def _existing(path: Path) -> Path:
     while not path.exists() and path != path.parent:
         path = path.parent
