@@ -122,7 +122,9 @@ def docqa_scores(hits_by_id: Mapping[str, Sequence[Mapping[str, Any]]],
 
 def self_check() -> None:
     """The metrics on tiny rankings whose values are known by hand; raises AssertionError."""
-    close = lambda a, b: abs(a - b) < 1e-9  # noqa: E731
+    def close(a: float, b: float) -> bool:
+        return abs(a - b) < 1e-9
+
     rel = {"a": 1, "b": 1}
     assert close(ndcg10(["a", "b", "x"], rel), 1.0)
     assert close(ndcg10(["x", "a"], rel), (1 / math.log2(3)) / (1 + 1 / math.log2(3)))
@@ -205,14 +207,21 @@ class Vault:
             raise EvalError(f"`ragdesk {what}` exited {r.returncode}: {r.stderr.strip()[-600:]}")
         return r.stdout
 
+    @property
+    def built(self) -> Path:
+        """Written once indexing finished: a vault left half-built by a failed run is rebuilt."""
+        return self.home.parent / "indexed"
+
     def build(self, folder: Path, label: str) -> None:
-        """init + index, unless this home already holds a vault (--work reuse)."""
-        if self.home.exists():
+        """init + index, unless this home already holds a finished vault (--work reuse)."""
+        if self.built.exists():
             log(f"{label}: reusing the vault in {self.home}")
             return
+        shutil.rmtree(self.home, ignore_errors=True)
         self.run("init")
         t = time.time()
         self.run("index", str(folder), "--json")
+        self.built.write_text(f"{folder}\n")
         log(f"{label}: indexed {folder} in {time.time() - t:.0f} s")
 
     def search(self, queries: Mapping[str, str], mode: str, qfile: Path) -> dict[str, list[dict[str, Any]]]:
@@ -234,7 +243,7 @@ def log(message: str) -> None:
 def eval_smart(name: str, vault: Vault, data: Path, work: Path) -> dict[str, Any]:
     docs, queries, qrels = load_smart(name, data / name)
     folder = work / "docs"
-    if not vault.home.exists():
+    if not vault.built.exists():
         folder.mkdir(parents=True, exist_ok=True)
         for i, (title, text) in docs.items():
             (folder / f"doc-{i}.txt").write_text((title + "\n\n" + text).strip() + "\n")
@@ -272,8 +281,10 @@ def eval_docqa(vault: Vault, data: Path, corpus: Path, work: Path) -> dict[str, 
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for mode in MODES:
         runs[mode] = vault.search(queries, mode, work / "queries.jsonl")
-    # A passage is the same in both lists when its file, page and text are: fuse on that.
-    key = lambda h: (h.get("path"), h.get("page"), h.get("text"))  # noqa: E731
+    def key(hit: Mapping[str, Any]) -> tuple[Any, ...]:
+        """A passage is the same in both lists when its file, page and text are: fuse on that."""
+        return (hit.get("path"), hit.get("page"), hit.get("text"))
+
     runs[RRF] = {}
     for q in queries:
         by_key = {key(h): h for m in ("keyword", "vector") for h in runs[m].get(q, [])}
