@@ -220,7 +220,7 @@ class MainWindow(QMainWindow):
                           lambda: self.lock_requested.emit(None), ["Ctrl+L"])
         self.act_settings = a("&Settings…", "settings", "Ollama, models, auto-lock and indexing settings",
                               self.open_settings, [SK.Preferences, "Ctrl+,"])
-        self.act_quit = a("&Quit", "quit", "Lock the vault and quit", self.quit_requested.emit,
+        self.act_quit = a("&Quit", "quit", "Lock the vault and quit", self.request_quit,
                           [SK.Quit, "Ctrl+Q"])
         self.act_find = a("&Filter the library", "search", "Filter the library by title or path",
                           self.library.focus_search, [SK.Find])
@@ -520,10 +520,20 @@ class MainWindow(QMainWindow):
 
     # --- window events --------------------------------------------------------------------
 
+    def request_quit(self) -> None:
+        """Quit (Ctrl+Q, the menu, closing the window), after asking when that cuts off work."""
+        if self.services is not None and self.index_ctl.indexing and not self.confirm(
+                "Quit while indexing?",
+                "Documents are still being added. Quitting now stops that: what is indexed so far"
+                " stays in the vault, the file in work is not kept, and the rest can be added again"
+                " later (File › Sync folders for watched folders)."):
+            return
+        self.quit_requested.emit()
+
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.services is not None:
             event.ignore()
-            self.quit_requested.emit()
+            self.request_quit()
             return
         super().closeEvent(event)
 

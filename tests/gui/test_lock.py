@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QAbstractListModel, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
 from ragdesk.gui.preview import PreviewTarget
 from ragdesk.gui.unlock import UnlockDialog
 from tests.conftest import PASSPHRASE
+from tests.gui.conftest import drop
 
 
 def _visible_text(window, iter_widgets) -> str:  # type: ignore[no-untyped-def]
@@ -97,3 +99,34 @@ def test_ctrl_l_locks(qtbot, unlocked) -> None:
     with qtbot.waitSignal(app.locked, timeout=10000):
         qtbot.keyClick(window.library.view, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
     assert app.is_locked and isinstance(app.dialog, UnlockDialog)
+
+
+def test_quitting_while_indexing_asks_first(qtbot, unlocked, small_corpus, monkeypatch) -> None:
+    app = unlocked()
+    window = app.window
+    asked: list[str] = []
+    answer = {"yes": False}
+
+    def confirm(title: str, text: str) -> bool:
+        asked.append(title + " " + text)
+        return answer["yes"]
+
+    monkeypatch.setattr(window, "confirm", confirm)
+    drop(window.chat.transcript.viewport(), [small_corpus])
+    assert window.index_ctl.indexing
+    qtbot.keyClick(window.library.view, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    assert len(asked) == 1 and "indexing" in asked[0].lower()
+    assert app.services is not None and window.isVisible()  # "Cancel": nothing happened
+
+    answer["yes"] = True
+    with qtbot.waitSignal(app.locked, timeout=20000):
+        window.act_quit.trigger()
+    assert len(asked) == 2 and app.services is None
+
+
+def test_quitting_when_idle_does_not_ask(qtbot, unlocked, monkeypatch) -> None:
+    app = unlocked()
+    window = app.window
+    monkeypatch.setattr(window, "confirm", lambda *a: pytest.fail("nothing to confirm when idle"))
+    with qtbot.waitSignal(app.locked, timeout=10000):
+        window.act_quit.trigger()
