@@ -155,8 +155,14 @@ class LibraryPane(QWidget):
         header = self.view.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(DocumentTableModel.TITLE, QHeaderView.ResizeMode.Stretch)
-        for col in (DocumentTableModel.STATUS, DocumentTableModel.PAGES, DocumentTableModel.CHUNKS):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        # File and status (with a failure's reason) are cut at a fixed width the user can drag;
+        # the whole text is in the tooltip and the details box below.
+        for col, width in ((DocumentTableModel.FILE, 90), (DocumentTableModel.STATUS, 96)):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(col, width)
+        header.setSectionResizeMode(DocumentTableModel.PAGES, QHeaderView.ResizeMode.ResizeToContents)
+        # The passages count is in the details box; its column would take the title's room.
+        self.view.setColumnHidden(DocumentTableModel.CHUNKS, True)
         self.view.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
         layout.addWidget(self.view, 1)
 

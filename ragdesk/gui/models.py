@@ -48,11 +48,16 @@ STATUS_TEXT = {INDEXED: "Indexed", FAILED: "Failed", UNSUPPORTED: "Not supported
 STATUS_ICON = {INDEXED: "status-indexed", FAILED: "status-failed", UNSUPPORTED: "status-unsupported"}
 
 
+def file_name(doc: Document) -> str:
+    """The document's file name (the last part of its path, whichever separator it uses)."""
+    return doc.path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
 class DocumentTableModel(QAbstractTableModel):
     """Documents with their status, page and chunk counts, and the reason a file failed."""
 
-    TITLE, STATUS, PAGES, CHUNKS = range(4)
-    HEADERS = ("Title", "Status", "Pages", "Chunks")
+    TITLE, FILE, STATUS, PAGES, CHUNKS = range(5)
+    HEADERS = ("Title", "File", "Status", "Pages", "Chunks")
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -124,8 +129,11 @@ class DocumentTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             if col == self.TITLE:
                 return doc.title
-            if col == self.STATUS:
-                return STATUS_TEXT.get(doc.status, doc.status.capitalize())
+            if col == self.FILE:
+                return file_name(doc)
+            if col == self.STATUS:  # a failure's reason inline, not only in the tooltip
+                status = STATUS_TEXT.get(doc.status, doc.status.capitalize())
+                return f"{status}: {doc.error}" if doc.status != INDEXED and doc.error else status
             if col == self.PAGES:
                 return doc.pages if doc.status == INDEXED else "–"
             if col == self.CHUNKS:
@@ -150,6 +158,8 @@ class DocumentTableModel(QAbstractTableModel):
         elif role == SortRole:
             if col == self.TITLE:
                 return doc.title.casefold()
+            if col == self.FILE:
+                return file_name(doc).casefold()
             if col == self.STATUS:
                 return doc.status
             if col == self.PAGES:

@@ -47,8 +47,9 @@ def test_drop_a_folder_and_watch_progress_to_the_end(qtbot, unlocked, small_corp
     assert view.model().rowCount() == 1
     index = view.model().index(0, 0)
     view.setCurrentIndex(index)
-    status_cell = view.model().index(0, 1)
-    assert status_cell.data() == "Not supported"
+    assert view.model().index(0, 1).data() == "test_open2.doc"  # the file name column
+    status_cell = view.model().index(0, 2)
+    assert status_cell.data().startswith("Not supported: legacy Word .doc")  # the reason inline
     assert "legacy Word .doc is not supported" in view.model().data(index, 3)  # tooltip
     details = window.library.details
     assert details.isVisible() and "legacy Word .doc is not supported" in details.text()
