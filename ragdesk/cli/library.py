@@ -76,6 +76,8 @@ def _index_options(args: argparse.Namespace) -> dict[str, object]:
         options["workers"] = args.workers
     if getattr(args, "max_file_mb", None):
         options["limits"] = Limits(max_file_bytes=int(args.max_file_mb * 2**20))
+    if getattr(args, "retry_failed", False):
+        options["retry_failed"] = True
     return options
 
 
@@ -104,9 +106,8 @@ def _report(args: argparse.Namespace, p: Progress, job_name: str) -> None:
                          **({"warning": o.reason} if o.reason else {})}
                         for o in by_status.get("indexed", [])],
             "unchanged": [o.path for o in by_status.get("unchanged", [])],
-            "failed": [{"path": o.path, "reason": o.reason} for o in by_status.get("failed", [])],
-            "unsupported": [{"path": o.path, "reason": o.reason}
-                            for o in by_status.get("unsupported", [])],
+            "failed": [_failure(o) for o in by_status.get("failed", [])],
+            "unsupported": [_failure(o) for o in by_status.get("unsupported", [])],
             "removed": [o.path for o in by_status.get("removed", [])],
             "pages": p.pages,
             "chunks": p.chunks,
@@ -121,7 +122,15 @@ def _report(args: argparse.Namespace, p: Progress, job_name: str) -> None:
     print(f"{line} in {p.elapsed:.1f} s")
     for status in ("failed", "unsupported"):
         for o in by_status.get(status, []):
-            print(f"  {status}: {o.path}: {o.reason}")
+            print(f"  {status}: {o.path}: {o.reason}" + ("" if o.read else " (unchanged, not read again)"))
+    if any(not o.read for o in p.outcomes):
+        print("  files that failed before and have not changed are not read again;"
+              " --retry-failed reads them")
+
+
+def _failure(o: Any) -> dict[str, Any]:
+    """A failed file in the JSON summary; "unchanged": it failed before and was not read again."""
+    return {"path": o.path, "reason": o.reason, **({} if o.read else {"unchanged": True})}
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -291,10 +300,14 @@ def register(commands: Subcommands) -> None:
     p.add_argument("--workers", type=int, metavar="N", help="parser processes (0: parse in-process)")
     p.add_argument("--max-file-mb", type=float, metavar="MB",
                    help="skip files larger than this (default 200)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="read unchanged files that could not be indexed before again")
     p = add_command(commands, "sync", cmd_sync,
                     "re-scan every collection's folders: index new and changed files, drop removed ones")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.add_argument("--workers", type=int, metavar="N", help="parser processes (0: parse in-process)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="read unchanged files that could not be indexed before again")
     p = add_command(commands, "search", cmd_search, "find the passages that best match a query")
     p.add_argument("query", nargs="?", metavar="QUERY")
     p.add_argument("-k", type=int, default=10, metavar="N", help="how many hits (default 10)")

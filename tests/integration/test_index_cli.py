@@ -314,3 +314,39 @@ def test_parser_workers_end_when_the_indexer_is_killed(locked_vault: Path, tmp_p
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_failed_files_are_not_read_again_until_they_change(locked_vault: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "notes.md").write_text("# Notes\n\nThe walrus census is due in May.\n")
+    legacy = folder / "legacy.doc"
+    legacy.write_bytes(bytes.fromhex("d0cf11e0a1b11ae1") + b"\0" * 600)
+    good = pymupdf.open()
+    good.new_page().insert_text((72, 72), "A page about walruses.")
+    pdf_bytes = good.tobytes()
+    broken = folder / "broken.pdf"
+    broken.write_bytes(pdf_bytes[: len(pdf_bytes) // 3])
+
+    first = index(str(folder))
+    failures = {Path(f["path"]).name: f for f in first["failed"] + first["unsupported"]}
+    assert set(failures) == {"legacy.doc", "broken.pdf"}
+    assert not any(f.get("unchanged") for f in failures.values())
+
+    # Unchanged: still reported with the same reason (the summary stays truthful), not read again.
+    second = index(str(folder))
+    again = {Path(f["path"]).name: f for f in second["failed"] + second["unsupported"]}
+    assert set(again) == {"legacy.doc", "broken.pdf"}
+    assert all(f["unchanged"] is True for f in again.values())
+    assert {n: f["reason"] for n, f in again.items()} == {n: f["reason"] for n, f in failures.items()}
+    assert [Path(p).name for p in second["unchanged"]] == ["notes.md"]
+    text = run_cli("index", str(folder), env=ENV)
+    assert "not read again" in text.stdout and "--retry-failed" in text.stdout
+
+    # --retry-failed reads them; a fixed file is read because it changed.
+    retried = index("--retry-failed", str(folder))
+    assert not any(f.get("unchanged") for f in retried["failed"] + retried["unsupported"])
+    broken.write_bytes(pdf_bytes)
+    fixed = index(str(folder))
+    assert [Path(d["path"]).name for d in fixed["indexed"]] == ["broken.pdf"]
+    assert [Path(f["path"]).name for f in fixed["unsupported"]] == ["legacy.doc"]

@@ -18,3 +18,5 @@ class IndexOptions:
     workers: int | None = None  # parser processes; None = one per core less one (at least 1); 0 = in-process
     keep_originals: bool = True
     parse_timeout: float = 600.0  # seconds one file may take to read (OCR of a long scan is slow)
+    # Read unchanged files that failed before again (else only when the cause may have gone).
+    retry_failed: bool = False

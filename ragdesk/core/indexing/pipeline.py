@@ -225,6 +225,11 @@ class Indexer:
                 progress.record(FileOutcome(doc.path, UNCHANGED, document_id=doc.id,
                                             pages=doc.pages, chunks=doc.chunks))
                 continue
+            if doc is not None and doc.status in (FAILED, UNSUPPORTED) and doc.size == f.size \
+                    and doc.mtime == f.mtime and not self._worth_retrying(doc):
+                # Still failed, with its reason: not read again (and not counted as a success).
+                progress.record(FileOutcome(doc.path, doc.status, doc.error, document_id=doc.id, read=False))
+                continue
             todo.append(ParseJob(os.fsdecode(f.path), f.size, f.mtime,
                                  doc.content_hash if doc is not None and doc.status == INDEXED else None,
                                  self.options, counter))
@@ -478,6 +483,17 @@ class Indexer:
                              replaced=old is not None, **(details or {}))
             yield FileOutcome(parsed.path, INDEXED, "; ".join(parsed.warnings) or None,
                               pages=parsed.pages, chunks=n, document_id=doc.id)
+
+    def _worth_retrying(self, doc: Document) -> bool:
+        """A file that failed and has not changed since is read again only when asked to, or
+        when the cause may have gone: it needed OCR that was missing or switched off, and OCR is
+        available now. (A scan OCR could not read stays skipped: reading it again changes nothing.)"""
+        if self.options.retry_failed:
+            return True
+        reason = (doc.error or "").lower()
+        lacked_ocr = "install tesseract" in reason or "switched off" in reason
+        limits = self.options.limits
+        return lacked_ocr and limits.ocr and extract.ocr_available(limits.ocr_language)
 
     def _store_failure(self, collection_id: int, outcome: FileOutcome, old: Document | None) -> FileOutcome:
         """Record a file that could not be indexed, so the user sees it with its reason. A

@@ -20,6 +20,7 @@ class FileOutcome:
     pages: int = 0
     chunks: int = 0
     document_id: int | None = None
+    read: bool = True  # False: a failure recorded before, unchanged since, not read again
 
 
 @dataclass
