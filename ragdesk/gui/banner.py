@@ -55,12 +55,21 @@ class Banner(QFrame):
         layout.addLayout(words, 1)
         layout.addWidget(self.retry_button, 0, Qt.AlignmentFlag.AlignVCenter)
         layout.addWidget(self.settings_button, 0, Qt.AlignmentFlag.AlignVCenter)
+        self.shown: tuple[str, bool, str | None] | None = None  # the state on show
+        self.shown_count = 0  # how many times a warning was put up (tests count repeats)
         self.hide()
 
-    def show_status(self, status: OllamaStatus) -> None:
-        if status.reachable and not status.model_missing:
+    def show_status(self, status: OllamaStatus | None) -> None:
+        """Show what is wrong, once per change of state; hide when Ollama answers again."""
+        if status is None or (status.reachable and not status.model_missing):
+            self.shown = None
             self.hide()
             return
+        state = (status.host, status.reachable, status.message)
+        if state == self.shown and not self.isHidden():
+            return  # already says so: no repeat
+        self.shown = state
+        self.shown_count += 1
         if not status.reachable:
             self.title.setText(f"Ollama is not reachable at {status.host}.")
             self.body.setText(

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from PySide6.QtCore import (
@@ -75,9 +77,13 @@ STREAM_REFRESH_MS = 50
 
 
 class Transcript(QTextBrowser):
-    """The conversation as rendered Markdown; citations are links that open a preview."""
+    """The conversation as rendered Markdown; citations are links that open a preview.
+
+    `entry_focused` says which message the user has put the cursor in (a click, a selection,
+    a link reached with Tab); re-rendering the conversation does not count."""
 
     citation_clicked = Signal(dict)
+    entry_focused = Signal(object)  # the TranscriptEntry's key, or None
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -90,7 +96,40 @@ class Transcript(QTextBrowser):
         self.document().setDocumentMargin(14)
         self.entries: list[TranscriptEntry] = []
         self._stream_start: int | None = None
+        self._quiet = False
+        self.focused_key: int | None = None
+        self.cursorPositionChanged.connect(self._cursor_moved)
         self._placeholder()
+
+    @contextmanager
+    def _rendering(self) -> Iterator[None]:
+        """Changes made here move the cursor; they are not the user's doing."""
+        quiet, self._quiet = self._quiet, True
+        try:
+            yield
+        finally:
+            self._quiet = quiet
+
+    def entry_at(self, position: int) -> TranscriptEntry | None:
+        """The message shown at `position`: each starts with its level-4 heading, "You" or
+        "RagDesk…" (a heading a model writes at that level with another text is not one)."""
+        n = -1
+        block = self.document().begin()
+        while block.isValid() and block.position() <= position:
+            text = block.text()
+            if block.blockFormat().headingLevel() == 4 and (text == "You" or text.startswith("RagDesk")):
+                n += 1
+            block = block.next()
+        return self.entries[n] if 0 <= n < len(self.entries) else None
+
+    def _cursor_moved(self) -> None:
+        if self._quiet or not self.entries:
+            return
+        entry = self.entry_at(self.textCursor().position())
+        key = entry.key if entry is not None else None
+        if key != self.focused_key:
+            self.focused_key = key
+            self.entry_focused.emit(key)
 
     def changeEvent(self, event: QEvent) -> None:
         # Light/dark switch: Markdown takes the palette's link colour when it is imported, so
@@ -106,6 +145,10 @@ class Transcript(QTextBrowser):
         return None  # no image, style sheet or anything else is ever loaded from the content
 
     def _placeholder(self) -> None:
+        with self._rendering():
+            self._set_placeholder()
+
+    def _set_placeholder(self) -> None:
         self.document().setMarkdown(
             "#### Ask your documents\n\nType a question below and press **Ctrl+Enter**. "
             "Answers cite their sources as \\[1\\], \\[2\\] …: click one to see the page it comes from.",
@@ -114,12 +157,15 @@ class Transcript(QTextBrowser):
     def clear_all(self) -> None:
         self.entries = []
         self._stream_start = None
-        self.document().clear()
-        self._placeholder()
+        self.focused_key = None
+        with self._rendering():
+            self.document().clear()
+            self._placeholder()
 
     def set_entries(self, entries: list[TranscriptEntry]) -> None:
         self.entries = list(entries)
         self._stream_start = None
+        self.focused_key = None
         self.render_all()
 
     def render_all(self) -> None:
@@ -127,18 +173,21 @@ class Transcript(QTextBrowser):
             self._placeholder()
             return
         markdown = "\n\n".join(entry_markdown(e) for e in self.entries)
-        self.document().setMarkdown(markdown, MARKDOWN)
+        with self._rendering():
+            self.document().setMarkdown(markdown, MARKDOWN)
         self.scroll_to_end()
 
     def begin_stream(self, entry: TranscriptEntry) -> None:
         """Show everything up to the new answer's heading; the answer's body follows."""
         self.entries.append(entry)
+        self.focused_key = None
         before = "\n\n".join(entry_markdown(e) for e in self.entries[:-1])
-        self.document().setMarkdown(f"{before}\n\n{assistant_heading(entry)}\n", MARKDOWN)
-        cursor = QTextCursor(self.document())
-        cursor.movePosition(QTextCursor.MoveOperation.End)
-        cursor.insertBlock()
-        self._stream_start = cursor.position()
+        with self._rendering():
+            self.document().setMarkdown(f"{before}\n\n{assistant_heading(entry)}\n", MARKDOWN)
+            cursor = QTextCursor(self.document())
+            cursor.movePosition(QTextCursor.MoveOperation.End)
+            cursor.insertBlock()
+            self._stream_start = cursor.position()
         self.update_stream(entry)
 
     def update_stream(self, entry: TranscriptEntry, streaming: bool = True) -> None:
@@ -146,11 +195,12 @@ class Transcript(QTextBrowser):
             return
         self.entries[-1] = entry
         at_end = self._at_end()
-        cursor = QTextCursor(self.document())
-        cursor.setPosition(min(self._stream_start, self.document().characterCount() - 1))
-        cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
-        cursor.removeSelectedText()
-        cursor.insertMarkdown(assistant_body(entry, streaming=streaming), MARKDOWN)
+        with self._rendering():
+            cursor = QTextCursor(self.document())
+            cursor.setPosition(min(self._stream_start, self.document().characterCount() - 1))
+            cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
+            cursor.removeSelectedText()
+            cursor.insertMarkdown(assistant_body(entry, streaming=streaming), MARKDOWN)
         if at_end:
             self.scroll_to_end()
 

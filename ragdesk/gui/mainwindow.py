@@ -178,8 +178,9 @@ class MainWindow(QMainWindow):
         self.library_ctl.loaded.connect(self.index_ctl.watch)
         self.library_ctl.loaded.connect(lambda _snapshot: self.library_loaded.emit())
         self.index_ctl.finished.connect(self.index_finished)
+        chats.ollama_outcome.connect(self.ollama_ctl.answered)  # before answer_finished goes out
         chats.answer_finished.connect(self.answer_finished)
-        self.ollama_ctl.checked.connect(self._show_ollama_status)
+        self.ollama_ctl.changed.connect(self._show_ollama_status)
         self.ollama_ctl.checked.connect(self.ollama_checked)
         self.settings_ctl.saved.connect(self.settings_saved)
         self.settings_ctl.saved.connect(lambda _values: self.check_ollama())

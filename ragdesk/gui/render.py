@@ -151,6 +151,7 @@ class TranscriptEntry:
     notice: str | None = None
     citations: tuple[dict[str, Any], ...] = ()
     model: str | None = None
+    waiting: str | None = None  # while no text has come: what is happening ("waiting for …")
 
 
 def entry_markdown(entry: TranscriptEntry) -> str:
@@ -175,7 +176,9 @@ def assistant_body(entry: TranscriptEntry, streaming: bool = False) -> str:
         body = extractive_markdown(entry.text, entry.key, numbers)
     else:
         body = answer_markdown(entry.text, entry.key, numbers)
-    if streaming:
+    if streaming and not entry.text and entry.waiting:
+        body = f"*{escape_all(entry.waiting)}*"
+    elif streaming:
         body += " ▍"
     elif entry.status == "stopped":
         body += "\n\n*— stopped*"

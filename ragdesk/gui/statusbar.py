@@ -149,12 +149,17 @@ class OllamaIndicator(QWidget):
             return
         if status.reachable and not status.model_missing:
             self.icon.setPixmap(icons.pixmap("ollama-ok", 14, ratio))
-            self.text.setText(f"Ollama {status.version} · {status.model}")
-            self.setToolTip(tooltip(f"Ollama {status.version} answers at {status.host}\n"
-                                    f"Chat model: {status.model}\nInstalled: {', '.join(status.models)}"))
+            version = f"Ollama {status.version}" if status.version else "Ollama"
+            self.text.setText(f"{version} · {status.model}" if status.model else version)
+            lines = [f"{version} answers at {status.host}",
+                     f"Chat model: {status.model or 'the first installed'}"]
+            if status.models:
+                lines.append(f"Installed: {', '.join(status.models)}")
+            self.setToolTip(tooltip("\n".join(lines)))
         elif status.reachable:
             self.icon.setPixmap(icons.pixmap("ollama-down", 14, ratio))
-            self.text.setText(f"Ollama {status.version} · no model — extractive answers")
+            version = f"Ollama {status.version}" if status.version else "Ollama"
+            self.text.setText(f"{version} · no model — extractive answers")
             self.setToolTip(tooltip(f"{status.message}\n{status.remedy}"))
         else:
             self.icon.setPixmap(icons.pixmap("ollama-down", 14, ratio))

@@ -74,3 +74,54 @@ def test_status_bar_shows_version_and_model_and_settings_fix_the_host(
     assert store.get_setting("chat_model") == "llama3.2:3b"
     assert store.get_setting("autolock_minutes") == 7 and store.get_setting("chunk_tokens") == 192
     assert app.idle.interval_ms == 7 * 60_000
+
+
+def test_an_answer_that_finds_ollama_down_says_so_at_once_and_once(qtbot, indexed, fake_ollama) -> None:
+    """Issue 17, item 5: the answers' outcome is the state's news too -- no wait for the next
+    probe, one banner however many answers fall back, and the next model answer clears it."""
+    app = indexed(poll_ollama=True)
+    window = app.window
+    app.services.store.set_setting("ollama_host", fake_ollama.host)
+    with qtbot.waitSignal(window.ollama_checked, timeout=10000):
+        window.check_ollama()
+    indicator, banner = window.ollama_indicator, window.banner
+    assert indicator.text.text() == "Ollama 0.12.6 · llama3.2:3b" and not banner.isVisible()
+    shown_before = banner.shown_count
+
+    # What the window shows at the very moment each answer is finished.
+    seen: list[tuple[str, bool, str]] = []
+    window.answer_finished.connect(
+        lambda event: seen.append((event.mode, banner.isVisible(), indicator.text.text())))
+    fake_ollama.fault("refused")
+    for question in ("Where was the section about compiling with pyximport moved?",
+                     "What is Cython?", "Which sample is on GitHub?"):
+        with qtbot.waitSignal(window.answer_finished, timeout=20000):
+            window.ask(question)
+        qtbot.waitUntil(lambda: not window.answering, timeout=5000)
+    assert [mode for mode, _, _ in seen] == ["extractive"] * 3
+    assert all(visible and "not reachable" in text for _, visible, text in seen), seen
+    assert banner.shown_count == shown_before + 1, "one banner, not one per answer"
+    assert banner.title.text() == f"Ollama is not reachable at {fake_ollama.host}."
+    assert window.ollama.reachable is False
+
+    fake_ollama.clear("refused")
+    seen.clear()
+    with qtbot.waitSignal(window.answer_finished, timeout=20000):
+        window.ask("What is Cython?")
+    assert seen == [("llm", False, seen[0][2])] and "not reachable" not in seen[0][2]
+    assert "llama3.2:3b" in seen[0][2]
+    qtbot.waitUntil(lambda: indicator.text.text() == "Ollama 0.12.6 · llama3.2:3b", timeout=10000)
+    assert not window.chat.mode_label.isVisible()
+    assert banner.shown_count == shown_before + 1
+
+
+def test_a_probe_saying_the_same_again_does_not_put_the_banner_up_again(
+        qtbot, unlocked, existing_vault: Path, ollama_refused_host: str) -> None:
+    _set_host(existing_vault, ollama_refused_host)
+    app = unlocked(poll_ollama=True)
+    window = app.window
+    qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=10000)
+    for _ in range(3):
+        with qtbot.waitSignal(window.ollama_checked, timeout=10000):
+            window.banner.retry_button.click()
+    assert window.banner.isVisible() and window.banner.shown_count == 1

@@ -1,6 +1,13 @@
 """Asking questions from the window: the streamed answer in the transcript, its sources in the
 sources pane, stop, regenerate, copy, and the conversations list (open, new, rename, delete).
 
+The sources pane follows the answer in focus: putting the cursor in an earlier answer (or its
+question) shows that answer's sources. The conversation last opened or started is remembered
+in the vault's own settings (``last_conversation``) and opened again after unlocking.
+
+Until the first word of an answer arrives, the transcript says what is happening: searching,
+then how many sources were found and which model is being waited for.
+
 A question runs as a `ChatJob` on the worker pool; its events arrive here in order ("sources",
 "token"..., "notice", "done"). Tokens are gathered and drawn at most every 50 ms, so a fast
 model does not redraw the transcript for every word.
@@ -30,12 +37,14 @@ if TYPE_CHECKING:
 
 
 STREAM_REDRAW_MS = 50
+LAST_CONVERSATION = "last_conversation"  # the vault setting: the conversation to reopen
 
 
 class ConversationController(QObject):
     """Questions, answers and conversations, shown in the chat and sources panes."""
 
     answer_finished = Signal(object)  # the "done" ChatEvent
+    ollama_outcome = Signal(object)  # the "done" ChatEvent, just before answer_finished
 
     def __init__(
         self,
@@ -60,6 +69,10 @@ class ConversationController(QObject):
         self.streaming: TranscriptEntry | None = None  # the answer being written
         self._worker: Worker | None = None
         self._copied: str | None = None
+        # The sources found for the answers asked in this session (all of them, cited or not),
+        # by transcript key; answers read back from the vault show their citations.
+        self._found: dict[int, list[SourceItem]] = {}
+        self.chat.transcript.entry_focused.connect(self.focus_entry)
         self.stream_timer = QTimer(self)
         self.stream_timer.setSingleShot(True)
         self.stream_timer.setInterval(STREAM_REDRAW_MS)
@@ -68,8 +81,20 @@ class ConversationController(QObject):
     def attach(self, services: Services) -> None:
         self.services = services
         self.conversation_id = None
+        self._found = {}
         self.chat.transcript.clear_all()
         self.refresh_conversations()
+        self.reopen_last()
+
+    def reopen_last(self) -> None:
+        """Open the conversation that was open last time, if it still exists."""
+        if self.services is None:
+            return
+        store = self.services.store
+        last = store.get_setting(LAST_CONVERSATION)
+        if isinstance(last, int) and store.conversation(last) is not None:
+            self.open_conversation(last)
+            self.refresh_conversations()
 
     def detach(self) -> None:
         """Stop the answer; an answer copied from the vault does not outlive the lock."""
@@ -83,7 +108,19 @@ class ConversationController(QObject):
             clipboard.clear()
         self._copied = None
         self.conversation_id = None
+        self._found = {}
         self.services = None
+
+    def _remember(self, conversation_id: int | None) -> None:
+        """Keep the conversation to reopen next time (in the vault: its id says nothing of it,
+        but nothing about conversations is kept outside the vault)."""
+        if self.services is None:
+            return
+        store = self.services.store
+        if store.get_setting(LAST_CONVERSATION) == conversation_id:
+            return
+        self.pool.run(lambda: store.set_setting(LAST_CONVERSATION, conversation_id), "remember conversation",
+                      on_error=self.host.report_error)
 
     # --- asking -------------------------------------------------------------------------
 
@@ -102,9 +139,13 @@ class ConversationController(QObject):
         entries = self.chat.transcript.entries
         user = TranscriptEntry(key=len(entries), role="user", text=question)
         entries.append(user)
+        extractive = _extractive_expected(status)
+        model = status.model if status and status.reachable else None
+        if model is None and not extractive:
+            model = self.services.chat_settings().model  # the one chosen in Settings, if any
         answer = TranscriptEntry(key=len(entries), role="assistant", text="",
-                                 mode="extractive" if _extractive_expected(status) else "llm",
-                                 model=status.model if status and status.reachable else None)
+                                 mode="extractive" if extractive else "llm", model=model,
+                                 waiting="Searching your documents…")
         self.streaming = answer
         self.chat.transcript.begin_stream(answer)
         self.chat.question.clear()
@@ -123,9 +164,13 @@ class ConversationController(QObject):
         if event.kind == "sources":
             items = [SourceItem.from_hit(s.n, s.hit) for s in event.sources]
             self.sources.set_sources(items)
-            self.streaming = replace(entry, citations=tuple(s.citation() for s in event.sources))
+            self._found[entry.key] = items
+            self.streaming = replace(entry, citations=tuple(s.citation() for s in event.sources),
+                                     waiting=_waiting_text(len(items), entry))
+            self._flush_stream()
             if event.conversation_id != self.conversation_id:
                 self.conversation_id = event.conversation_id
+                self._remember(self.conversation_id)
                 self.refresh_conversations()
         elif event.kind == "token":
             self.streaming = replace(entry, text=entry.text + event.text)
@@ -142,11 +187,13 @@ class ConversationController(QObject):
                             model=event.model)
             if event.mode == "extractive":
                 final = replace(final, citations=tuple(event.citations))
+            final = replace(final, waiting=None)
             self.streaming = None
             self.chat.transcript.end_stream(final)
             self.sources.model.mark_cited({int(c["n"]) for c in event.citations})
             self.conversation_id = event.conversation_id
             self.refresh_conversations()
+            self.ollama_outcome.emit(event)
             self.answer_finished.emit(event)
 
     def _flush_stream(self) -> None:
@@ -210,14 +257,36 @@ class ConversationController(QObject):
         if conversation_id is None:
             self.new_conversation()
             return
+        self._remember(conversation_id)
+        self._found = {}
         messages = self.services.store.messages(conversation_id)
         entries = self.chat.show_messages(messages)
-        self.sources.set_sources(_sources_of_last_answer(entries))
+        answers = [e for e in entries if e.role == "assistant"]
+        self.sources.set_sources(_sources_of(entries, answers[-1].key) if answers else [])
+
+    def focus_entry(self, key: int | None) -> None:
+        """The user put the cursor in message `key`: show its answer's sources (a question
+        shows the sources of its answer). While an answer is written, its sources stay."""
+        if key is None or self.answering:
+            return
+        entries = self.chat.transcript.entries
+        answer = next((e for e in entries if e.key >= key and e.role == "assistant"), None)
+        if answer is None:
+            return
+        found = self._found.get(answer.key)
+        if found is not None:
+            cited = {int(c["n"]) for c in answer.citations}
+            self.sources.set_sources(found)
+            self.sources.model.mark_cited(cited)
+        else:
+            self.sources.set_sources(_sources_of(entries, answer.key))
 
     def new_conversation(self) -> None:
         if self.answering:
             return
         self.conversation_id = None
+        self._found = {}
+        self._remember(None)
         self.chat.transcript.clear_all()
         self.chat.conversation_view.clearSelection()
         self.sources.clear()
@@ -247,19 +316,30 @@ def _extractive_expected(status: OllamaStatus | None) -> bool:
     return status is not None and (not status.reachable or status.model_missing)
 
 
-def _sources_of_last_answer(entries: list[TranscriptEntry]) -> list[SourceItem]:
-    """The sources pane for a conversation read back: the last answer's citations, with the
-    question's words marked in their snippets again."""
+def _waiting_text(found: int, entry: TranscriptEntry) -> str:
+    """What the transcript says between the sources and the answer's first word."""
+    sources = "No source found" if not found else f"Found {found} source{'s' if found != 1 else ''}"
+    if entry.mode == "extractive":
+        return f"{sources} · preparing the passages (Ollama is not available)…"
+    return f"{sources} · waiting for {entry.model or 'the model'}…  (Esc stops)"
+
+
+def _sources_of(entries: list[TranscriptEntry], key: int) -> list[SourceItem]:
+    """The sources pane for the answer `key` read back: its citations, with its question's
+    words marked in their snippets again."""
     question = ""
+    answer = None
     for entry in entries:
+        if entry.key == key:
+            answer = entry
+            break
         if entry.role == "user":
             question = entry.text
-    answers = [e for e in entries if e.role == "assistant" and e.citations]
-    if not answers:
+    if answer is None or not answer.citations:
         return []
     terms = query_terms(question, limit=None)
     items = []
-    for c in answers[-1].citations:
+    for c in answer.citations:
         text_snippet, marks = snippet(str(c.get("text") or ""), terms, 240)
         items.append(SourceItem.from_citation(c, marks=marks, snippet=text_snippet))
     return items
