@@ -71,7 +71,7 @@ EXPECTED: dict[str, tuple] = {
         TEXT, ["BeautifulSoup4", "Optional dependencies"], "Optional dependencies", 1
     ),
     "text-find-ligatures.pdf": (TEXT, ["Does 'flag' have a ligature?"], None, 1),
-    "type3font.pdf": (ExtractionError, "no text found"),
+    "type3font.pdf": (ExtractionError, "Type 3 fonts"),  # glyphs without characters, not a scan
     "v110-changes.pdf": (
         TEXT, ["Pixmap", "alpha"], "MuPDF v1.10 Changes and their Implications for PyMuPDF", 4
     ),
@@ -697,3 +697,21 @@ def test_corpus_placeholder_titles_are_replaced() -> None:
     assert titles["test_markdown_bad_unicode.md"] == "test_markdown_bad_unicode"
     for name, title in titles.items():
         assert meaningful_title(title) or title == Path(name).stem, (name, title)
+
+
+def test_reasons_say_what_a_textless_document_held(tmp_path: Path) -> None:
+    # Glyphs that map to no characters (Type 3 fonts): not called a scan.
+    with pytest.raises(ExtractionError) as glyphs:
+        extract(CORPUS / "type3font.pdf")
+    assert "Type 3" in str(glyphs.value) and "scanned" not in str(glyphs.value)
+
+    # Only vector drawings: said so, not "scanned pages".
+    doc = pymupdf.open()
+    page = doc.new_page()
+    for i in range(40):
+        page.draw_line((50, 50 + 10 * i), (500, 60 + 10 * i))
+    drawing = tmp_path / "drawing.pdf"
+    doc.save(drawing)
+    with pytest.raises(ExtractionError) as drawn:
+        extract(drawing)
+    assert "vector drawings" in str(drawn.value) and "scanned" not in str(drawn.value)

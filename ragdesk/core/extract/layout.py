@@ -30,6 +30,7 @@ class PageLines:
     lines: list[Line] = field(default_factory=list)
     tables: list[tuple[tuple[float, float, float, float], str]] = field(default_factory=list)
     ocr: bool = False
+    no_text: str = ""  # why a page with no usable text was given to OCR: image | drawing | illegible
 
 
 def _norm_key(text: str) -> str:

@@ -237,7 +237,7 @@ def extract_mupdf(
         msg = msg.encode("utf-8", errors="replace").decode("utf-8")  # lone surrogates from fonts
         warnings.append(f"MuPDF: {msg}")
     if not any(p.lines or p.tables for p in pages) and any(p.ocr for p in pages):
-        raise ExtractionError("no text found — OCR could not read the scanned pages")
+        raise ExtractionError(_no_text_reason({p.no_text for p in pages if p.no_text}))
 
     body_size = assign_headings(pages, outline)
     out_pages, blocks = layout(pages)
@@ -246,6 +246,16 @@ def extract_mupdf(
     headings = [cover_title(pages, body_size), *lead_headings(out_pages, blocks)]
     title = choose_title(meta_title, headings, path.name)
     return Extracted(title=title, format=fmt, pages=out_pages, blocks=blocks, warnings=warnings)
+
+
+def _no_text_reason(kinds: set[str]) -> str:
+    """What a document without a word of text held, said as it was (not every one is a scan)."""
+    if "image" in kinds:
+        return "no text found — OCR could not read the scanned pages"
+    if kinds == {"illegible"}:
+        return ("no readable text — its fonts map their glyphs to no characters (e.g. Type 3"
+                " fonts), and OCR found no words on the pages either")
+    return "no text — the pages hold only vector drawings or glyphs, and OCR found no words in them"
 
 
 def _read_pages(doc: Any, fmt: str, limits: Limits, warnings: list[str]) -> list[PageLines]:
@@ -266,9 +276,14 @@ def _read_pages(doc: Any, fmt: str, limits: Limits, warnings: list[str]) -> list
             result.lines = lines
             if lines:
                 result.tables = _find_tables(page) if fmt != "svg" else []
-            elif fmt in SCANNABLE and (
-                illegible or page.get_image_info() or len(page.get_drawings()) >= 30
-            ):
+            elif fmt in SCANNABLE and illegible:
+                result.no_text = "illegible"
+                scanned.append(pno)
+            elif fmt in SCANNABLE and page.get_image_info():
+                result.no_text = "image"
+                scanned.append(pno)
+            elif fmt in SCANNABLE and len(page.get_drawings()) >= 30:
+                result.no_text = "drawing"
                 scanned.append(pno)
         except Exception:
             log.debug("page %d could not be read", pno + 1, exc_info=True)
