@@ -199,3 +199,134 @@ def test_earlier_conversations_come_back_with_their_citations(qtbot, indexed, fa
     point = _anchor_point(window.chat.transcript, "cite:1/1")
     qtbot.mouseClick(window.chat.transcript.viewport(), Qt.MouseButton.LeftButton, pos=point)
     qtbot.waitUntil(lambda: window.preview is not None and window.preview.rendered is not None, timeout=10000)
+
+
+def test_while_the_model_thinks_the_transcript_says_so(qtbot, indexed, fake_ollama) -> None:
+    """Issue 17, item 8: between the sources and the first token, the transcript says how many
+    sources were found and which model is being waited for; Esc still stops."""
+    fake_ollama.fault("slow_first_token", 1.5)
+    app = indexed()
+    window = app.window
+    app.services.store.set_setting("ollama_host", fake_ollama.host)
+    with qtbot.waitSignal(window.ollama_checked, timeout=10000):
+        window.check_ollama()
+    transcript = window.chat.transcript
+
+    with qtbot.waitSignal(window.answer_finished, timeout=20000) as done:
+        _ask(qtbot, window, keys=False)
+        qtbot.waitUntil(lambda: "waiting for llama3.2:3b" in transcript.toPlainText(), timeout=10000)
+        found = window.sources.model.rowCount()
+        assert found >= 2
+        text = transcript.toPlainText()
+        assert f"Found {found} sources · waiting for llama3.2:3b…" in text
+        streaming = window.chat_ctl.streaming
+        assert "▍" not in text and streaming is not None and not streaming.text
+    assert done.args[0].mode == "llm"
+    assert "waiting for" not in transcript.toPlainText()
+    qtbot.waitUntil(lambda: not window.answering, timeout=5000)
+
+    with qtbot.waitSignal(window.answer_finished, timeout=20000) as done:
+        _ask(qtbot, window, "What is Cython?", keys=False)
+        qtbot.waitUntil(lambda: "waiting for llama3.2:3b" in transcript.toPlainText(), timeout=10000)
+        qtbot.keyClick(window.chat.question, Qt.Key.Key_Escape)
+    assert done.args[0].status == "stopped"
+    assert "waiting for" not in transcript.toPlainText() and "stopped" in transcript.toPlainText()
+
+
+def _click_in_question(qtbot, transcript, n: int) -> None:  # type: ignore[no-untyped-def]
+    """Click into the text of the n-th question (0-based) of the transcript."""
+    block, seen = transcript.document().begin(), -1
+    while block.isValid():
+        if block.blockFormat().headingLevel() == 4 and block.text() == "You":
+            seen += 1
+            if seen == n:
+                cursor = QTextCursor(block.next())
+                cursor.movePosition(QTextCursor.MoveOperation.Right)
+                point = transcript.cursorRect(cursor).center()
+                qtbot.mouseClick(transcript.viewport(), Qt.MouseButton.LeftButton, pos=point)
+                return
+        block = block.next()
+    raise AssertionError(f"no question {n}")
+
+
+def test_sources_follow_the_answer_in_focus(qtbot, indexed, fake_ollama) -> None:
+    """Issue 17, item 6: an earlier answer selected shows its own sources."""
+    app = indexed()
+    window = app.window
+    app.services.store.set_setting("ollama_host", fake_ollama.host)
+    with qtbot.waitSignal(window.answer_finished, timeout=20000) as first:
+        _ask(qtbot, window, keys=False)
+    qtbot.waitUntil(lambda: not window.answering)
+    earlier = [(i.chunk_id, i.cited) for i in window.sources.model.items()]
+    with qtbot.waitSignal(window.answer_finished, timeout=20000) as second:
+        _ask(qtbot, window, "What does the GitHub sample document show?", keys=False)
+    qtbot.waitUntil(lambda: not window.answering)
+    first_chunks = {c["chunk_id"] for c in first.args[0].citations}
+    second_chunks = {c["chunk_id"] for c in second.args[0].citations}
+    assert first_chunks and second_chunks and first_chunks != second_chunks
+    model = window.sources.model
+    latest = [(i.chunk_id, i.cited) for i in model.items()]
+    assert {c for c, cited in latest if cited} == second_chunks
+
+    transcript = window.chat.transcript
+    window.show()
+    _click_in_question(qtbot, transcript, 0)
+    assert [(i.chunk_id, i.cited) for i in model.items()] == earlier, "all it found, what it cited marked"
+    assert {c for c, cited in earlier if cited} == first_chunks
+    # Moving the cursor (as the keyboard does) into the latest answer brings its sources back.
+    cursor = transcript.textCursor()
+    cursor.movePosition(QTextCursor.MoveOperation.End)
+    transcript.setTextCursor(cursor)
+    assert [(i.chunk_id, i.cited) for i in model.items()] == latest
+
+    # Read back from the vault, each answer still shows its own.
+    window.act_new_chat.trigger()
+    window.chat.conversation_view.clicked.emit(window.chat.conversations.index(0))
+    assert {i.chunk_id for i in model.items()} == second_chunks
+    _click_in_question(qtbot, transcript, 0)
+    assert {i.chunk_id for i in model.items()} == first_chunks
+
+
+def test_the_last_conversation_is_reopened_after_unlock_and_restart(qtbot, indexed, make_app,
+                                                                   fake_ollama) -> None:
+    from tests.conftest import PASSPHRASE
+
+    app = indexed()
+    window = app.window
+    app.services.store.set_setting("ollama_host", fake_ollama.host)
+    with qtbot.waitSignal(window.answer_finished, timeout=20000) as done:
+        _ask(qtbot, window, keys=False)
+    qtbot.waitUntil(lambda: not window.answering and not app.pool.busy)
+    conversation = done.args[0].conversation_id
+
+    def unlock(a) -> None:  # type: ignore[no-untyped-def]
+        a.dialog.passphrase.setText(PASSPHRASE)
+        with qtbot.waitSignal(a.unlocked, timeout=10000):
+            a.dialog.unlock_button.click()
+        qtbot.waitUntil(lambda: not a.pool.busy, timeout=10000)
+
+    with qtbot.waitSignal(app.locked, timeout=10000):
+        app.lock()
+    assert window.chat.transcript.entries == []
+    unlock(app)
+    assert window.chat_ctl.conversation_id == conversation
+    assert [e.role for e in window.chat.transcript.entries] == ["user", "assistant"]
+    assert QUESTION in window.chat.transcript.toPlainText() and window.sources.model.rowCount() >= 1
+    current = window.chat.conversation_view.currentIndex()
+    assert current.isValid() and window.chat.conversations.data(current, Qt.ItemDataRole.DisplayRole)
+
+    with qtbot.waitSignal(app.locked, timeout=10000):
+        app.lock()
+    app.shutdown()
+    again = make_app()
+    again.start()
+    unlock(again)
+    assert again.window.chat_ctl.conversation_id == conversation
+    assert QUESTION in again.window.chat.transcript.toPlainText()
+
+    # Deleted: nothing is opened.
+    again.services.store.delete_conversation(conversation)
+    with qtbot.waitSignal(again.locked, timeout=10000):
+        again.lock()
+    unlock(again)
+    assert again.window.chat_ctl.conversation_id is None and again.window.chat.transcript.entries == []
