@@ -143,6 +143,14 @@ def main() -> int:
         wait_for(app, lambda: True)
         save(window, out, "03-main-window")
 
+        # The same at smaller window sizes: the side panes give way, the chat keeps its width.
+        for name, (width, height) in (("08-small-1024x700", (1024, 700)), ("09-small-800x600", (800, 600))):
+            window.resize(width, height)
+            wait_for(app, lambda w=width, h=height: window.size().toTuple() == (w, h))
+            save(window, out, name)
+        window.resize(1400, 860)
+        wait_for(app, lambda: window.size().toTuple() == (1400, 860))
+
         # 3. The preview of citation [1], passage highlighted.
         entry = next(e for e in window.chat.transcript.entries if e.role == "assistant")
         window.open_preview(PreviewTarget.from_citation(dict(entry.citations[0])))

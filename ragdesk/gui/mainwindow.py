@@ -57,6 +57,15 @@ if TYPE_CHECKING:
 
 Shortcut = QKeySequence | QKeySequence.StandardKey | str
 
+# Narrowest widths (px; more when a pane's controls need it). The chat's transcript, question and
+# buttons keep theirs; when the window cannot hold every pane, they give way in GIVE_WAY order.
+CHAT_MIN_WIDTH = 420
+LIBRARY_MIN_WIDTH = 340
+CONVERSATIONS_MIN_WIDTH = 160
+SOURCES_MIN_WIDTH = 220
+GIVE_WAY = ("sources", "conversations", "library")
+PANE_NAMES = {"library": "Library", "conversations": "Conversations", "sources": "Sources"}
+
 
 class MainWindow(QMainWindow):
     """The window over an unlocked vault; see the module docstring."""
@@ -123,12 +132,26 @@ class MainWindow(QMainWindow):
         self.chat = ChatPane()
         self.sources = SourcesPane()
         for pane in (self.library, self.chat, self.sources):
-            pane.setMinimumWidth(220)
             self.splitter.addWidget(pane)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setStretchFactor(2, 0)
         self.splitter.setSizes([400, 700, 340])
+        self.chat.splitter.setChildrenCollapsible(False)
+        # Each pane keeps the width its controls need (a button is never cut), the chat the
+        # most; a window too narrow for all of them hides side panes instead (_fit_panes).
+        conversations, column = self.chat.splitter.widget(0), self.chat.splitter.widget(1)
+        assert conversations is not None and column is not None
+        self.chat_column: QWidget = column  # the transcript, the question and its buttons
+        self.side_panes: dict[str, QWidget] = {
+            "library": self.library, "conversations": conversations, "sources": self.sources}
+        for widget, width in ((self.library, LIBRARY_MIN_WIDTH), (self.sources, SOURCES_MIN_WIDTH),
+                              (conversations, CONVERSATIONS_MIN_WIDTH), (column, CHAT_MIN_WIDTH)):
+            widget.setMinimumWidth(max(width, widget.minimumSizeHint().width()))
+        # The window may be as narrow as the chat alone: the side panes give way.
+        self.splitter.setMinimumWidth(self.chat_column.minimumWidth())
+        self.wanted = dict.fromkeys(self.side_panes, True)  # what the user chose in the View menu
+        self.give_way = list(GIVE_WAY)  # the first gives way first; a pane asked for goes last
         layout.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
         self.overlay = DropOverlay(central)
@@ -236,9 +259,21 @@ class MainWindow(QMainWindow):
         self.act_shortcuts = a("&Keyboard shortcuts", "keyboard", "List the keyboard shortcuts",
                                self.show_shortcuts)
         self.act_about = a("&About RagDesk", "info", "About RagDesk", self.show_about)
-        self.act_sources = QAction("Show &sources", self, checkable=True, checked=True)
-        self.act_sources.setToolTip("Show or hide the sources pane")
-        self.act_sources.toggled.connect(self.sources.setVisible)
+        self.pane_actions: dict[str, QAction] = {}
+        for name, text, key in (("library", "&Library", "Ctrl+1"),
+                                ("conversations", "C&onversations", "Ctrl+2"),
+                                ("sources", "&Sources", "Ctrl+3")):
+            act = QAction(text, self, checkable=True, checked=True)
+            act.setShortcut(QKeySequence(key))
+            act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            tip = (f"Show or hide the {name} pane ({key}); in a narrow window, showing one hides"
+                   " another")
+            act.setToolTip(tip)
+            act.setStatusTip(tip)
+            act.triggered.connect(lambda checked, name=name: self.show_pane(name, checked))
+            self.addAction(act)
+            self.pane_actions[name] = act
+        self.act_sources = self.pane_actions["sources"]
 
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
@@ -256,7 +291,8 @@ class MainWindow(QMainWindow):
         for act in (self.act_send, self.act_stop, self.act_regenerate, self.act_new_chat):
             chat_menu.addAction(act)
         view_menu = bar.addMenu("&View")
-        view_menu.addAction(self.act_sources)
+        for act in self.pane_actions.values():
+            view_menu.addAction(act)
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.act_shortcuts)
         help_menu.addAction(self.act_about)
@@ -290,15 +326,63 @@ class MainWindow(QMainWindow):
             state = s.value(key)
             if isinstance(state, QByteArray) and not state.isEmpty():
                 splitter.restoreState(state)
-        self.act_sources.setChecked(bool(s.value("main/sources", True, type=bool)))
+        for name in self.side_panes:
+            self.wanted[name] = bool(s.value(f"main/{name}", True, type=bool))
+        self._fit_panes()
+        self.splitter.installEventFilter(self)  # each change of width fits the panes again
 
     def save_layout(self) -> None:
         s = self.ui_settings
         s.setValue("main/geometry", self.saveGeometry())
         s.setValue("main/splitter", self.splitter.saveState())
         s.setValue("main/chatSplitter", self.chat.splitter.saveState())
-        s.setValue("main/sources", self.act_sources.isChecked())
+        for name, wanted in self.wanted.items():
+            s.setValue(f"main/{name}", wanted)
         s.sync()
+
+    # --- side panes: shown as the user chose, while the window has room for them -------------
+
+    def show_pane(self, name: str, show: bool = True) -> None:
+        """Show or hide a side pane (View menu). One asked for is the last to give way."""
+        self.wanted[name] = show
+        if show:
+            self.give_way.remove(name)
+            self.give_way.append(name)
+        self._fit_panes()
+        if show and not self.side_panes[name].isVisibleTo(self):
+            self.show_message(f"The window is too narrow for the {name} pane: make it wider.", 6000)
+
+    def pane_shown(self, name: str) -> bool:
+        return not self.side_panes[name].isHidden()
+
+    def _min_width(self, widget: QWidget) -> int:
+        return max(widget.minimumWidth(), widget.minimumSizeHint().width())
+
+    def _needed_width(self, shown: set[str]) -> int:
+        chat = self._min_width(self.chat_column)
+        if "conversations" in shown:
+            chat += self._min_width(self.side_panes["conversations"]) + self.chat.splitter.handleWidth()
+        return chat + sum(self._min_width(self.side_panes[name]) + self.splitter.handleWidth()
+                          for name in ("library", "sources") if name in shown)
+
+    def _fit_panes(self) -> None:
+        """Show the side panes the user wants, less those the splitter's width cannot hold
+        beside the chat at its minimum; they give way in `give_way` order."""
+        shown = {name for name, wanted in self.wanted.items() if wanted}
+        room = self.splitter.width() if self.splitter.isVisible() else self.width()
+        for name in self.give_way:
+            if self._needed_width(shown) <= room:
+                break
+            shown.discard(name)
+        changed = False
+        for name, pane in self.side_panes.items():
+            if pane.isHidden() == (name in shown):
+                pane.setVisible(name in shown)
+                changed = True
+            self.pane_actions[name].setChecked(name in shown)
+        if changed:  # lay out now, not after the events queued meanwhile
+            self.splitter.refresh()
+            self.chat.splitter.refresh()
 
     # --- attach / detach ------------------------------------------------------------------
 
@@ -505,6 +589,10 @@ class MainWindow(QMainWindow):
             self.index_ctl.index_paths(paths)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.splitter:
+            if event.type() == QEvent.Type.Resize:
+                self._fit_panes()
+            return False
         if event.type() == QEvent.Type.DragLeave:
             self.overlay.hide()
             return False
