@@ -182,8 +182,14 @@ def assistant_body(entry: TranscriptEntry, streaming: bool = False) -> str:
         body += " ▍"
     elif entry.status == "stopped":
         body += "\n\n*— stopped*"
-    if entry.notice:
-        body += f"\n\n> **Note:** {escape_all(entry.notice)}"
+    notice = entry.notice
+    if notice and entry.mode == "extractive":
+        # The passages already open with the reason: the note adds only what to do about it.
+        reason, _, remedy = notice.partition(" — ")
+        if remedy and entry.text.startswith(reason):
+            notice = f"For a written answer: {remedy}"
+    if notice:
+        body += f"\n\n> **Note:** {escape_all(notice)}"
     if not body.strip():
         body = "*…*"
     return body
