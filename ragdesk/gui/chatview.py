@@ -583,4 +583,7 @@ def shortcut_list() -> list[tuple[str, str]]:
         ("Ask again", "Ctrl+R"),
         ("Copy the answer", "Ctrl+Shift+C"),
         ("Settings", "Ctrl+,"),
+        ("Show or hide the library", "Ctrl+1"),
+        ("Show or hide the conversations", "Ctrl+2"),
+        ("Show or hide the sources", "Ctrl+3"),
     ]
