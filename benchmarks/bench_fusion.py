@@ -15,7 +15,8 @@ here, offline, and scored on CISI nDCG@10, CACM nDCG@10 and docqa page MRR@10:
   min-max normalisation (a passage missing from a list scores 0 there) or z-scores (missing: the
   list's lowest z, or 0, the list's mean);
 - the same with a query-length-dependent alpha (short questions lean on keywords), and CombMNZ
-  (the min-max convex score times the number of lists holding the passage).
+  (the min-max convex score times the number of lists holding the passage), z-scores over the
+  top 20 of each list only, and the z-score ranking fused again with plain RRF's.
 
 It prints every candidate with the three figures, their average and the margin over plain RRF on
 each set, best average first, and the choice: the best average among candidates that beat plain
@@ -77,8 +78,11 @@ def _minmax(lst: Scored) -> tuple[dict[Key, float], float]:
     return {i: (s - lo) / (hi - lo) for i, s in lst}, 0.0
 
 
-def _zscore(missing_low: bool) -> Callable[[Scored], tuple[dict[Key, float], float]]:
+def _zscore(missing_low: bool, top: int = 0) -> Callable[[Scored], tuple[dict[Key, float], float]]:
+    """z-scores; with `top`, the mean and spread are those of the list's first `top` only."""
     def norm(lst: Scored) -> tuple[dict[Key, float], float]:
+        if top:
+            lst = lst[:top]
         if not lst:
             return {}, 0.0
         vals = [s for _, s in lst]
@@ -116,6 +120,14 @@ def comb_mnz(alpha: float) -> Fusion:
     return fuse
 
 
+def blend(a: Fusion, b: Fusion) -> Fusion:
+    """Two fusions' rankings fused again by RRF (k 60)."""
+    def fuse(kw: Scored, vec: Scored, query: str) -> list[Key]:
+        ra, rb = a(kw, vec, query), b(kw, vec, query)
+        return rrf(60, 1.0)([(i, 0.0) for i in ra], [(i, 0.0) for i in rb], query)
+    return fuse
+
+
 def by_length(short: float, long: float, cut: int = 10) -> Callable[[str], float]:
     return lambda q: short if words(q) <= cut else long
 
@@ -135,6 +147,8 @@ def candidates() -> dict[str, Fusion]:
         out[f"convex z (missing=min) a={a:g}"] = convex(a, _zscore(True))
     for a in (0.5, 0.6):
         out[f"CombMNZ min-max a={a:g}"] = comb_mnz(a)
+        out[f"convex z (missing=min) over the top 20 a={a:g}"] = convex(a, _zscore(True, top=20))
+        out[f"convex z (missing=min) a={a:g} + RRF k=60"] = blend(convex(a, _zscore(True)), rrf(60, 1.0))
     for short in (0.3, 0.4, 0.5):
         for long in (0.6, 0.7, 0.8):
             label = f"convex min-max a={short:g} (<=10 words) / {long:g}"

@@ -1,7 +1,7 @@
-"""Hybrid search fuses the keyword and vector lists by their z-scores (issue 16): a passage both
-lists rank well comes first, a missing or uninformative list changes nothing, the scale of BM25
-scores does not matter, ties come out in the same order every time, and the former weighted RRF
-is still there when asked for."""
+"""Hybrid search fuses the keyword and vector lists by their z-scores, blended with plain RRF
+(issue 16): a passage both lists rank well comes first, a missing or uninformative list changes
+nothing, the scale of BM25 scores does not matter, ties come out in the same order every time,
+and the z-scores alone or the former weighted RRF are still there when asked for."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ragdesk.core.records import Chunk, Document
-from ragdesk.core.retrieval import HYBRID, RRF, Retriever, SearchOptions, fuse_scores
+from ragdesk.core.retrieval import HYBRID, RRF, ZSCORE, Retriever, SearchOptions, fuse, fuse_scores
 
 
 def ids(ranked: list[tuple[int, float]]) -> list[int]:
@@ -96,14 +96,17 @@ class _Embedder:
         return np.zeros(4, dtype=np.float32)
 
 
-def test_hybrid_search_uses_the_z_score_fusion_and_rrf_stays_available() -> None:
+def test_hybrid_search_blends_z_scores_with_plain_rrf_and_the_others_stay_available() -> None:
     # Keyword: 1 far ahead, then 2, 3 close. Vector (cosine distance): 3 nearest, 2 next, 1 far.
     store = _Store(keyword=[(1, 20.0), (2, 2.1), (3, 2.0)], vector=[(3, 0.10), (2, 0.12), (1, 0.60)])
-    default = Retriever(store, _Embedder())  # type: ignore[arg-type]
-    hits = default.search("topic", k=3, mode=HYBRID)
-    want = ids(fuse_scores(store.keyword, [(c, 1 - d) for c, d in store.vector], 0.55))
+    zscored = ids(fuse_scores(store.keyword, [(c, 1 - d) for c, d in store.vector], 0.6))
+    plain = ids(fuse([(1.0, ids(store.keyword)), (1.0, ids(store.vector))], 60))
+    want = ids(fuse([(1.0, zscored), (1.0, plain)], 60))
+    hits = Retriever(store, _Embedder()).search("topic", k=3, mode=HYBRID)  # type: ignore[arg-type]
     assert [h.chunk_id for h in hits] == want
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    alone = Retriever(store, _Embedder(), SearchOptions(fusion=ZSCORE))  # type: ignore[arg-type]
+    assert [h.chunk_id for h in alone.search("topic", k=3, mode=HYBRID)] == zscored
     old = Retriever(store, _Embedder(), SearchOptions(fusion=RRF))  # type: ignore[arg-type]
     # Weighted RRF (vector weight 2, k 20) reads ranks only: 3 (ranks 3 and 1) wins.
     assert old.search("topic", k=3, mode=HYBRID)[0].chunk_id == 3
