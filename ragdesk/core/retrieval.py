@@ -102,6 +102,16 @@ def fuse_scores(keyword: Sequence[tuple[int, float]], vector: Sequence[tuple[int
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
+def blend(zscored: Sequence[tuple[int, float]], keyword: Sequence[tuple[int, float]],
+          vector: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
+    """The z-score ranking and plain RRF's (k 60, equal weights) of the same two lists, fused
+    by RRF k 60. Reciprocal ranks of two rankings tie often: ties keep the z-score order."""
+    plain = fuse([(1.0, [c for c, _ in keyword]), (1.0, [c for c, _ in vector])], PLAIN_RRF_K)
+    position = {cid: i for i, (cid, _) in enumerate(zscored)}
+    scores = dict(fuse([(1.0, [c for c, _ in zscored]), (1.0, [c for c, _ in plain])], PLAIN_RRF_K))
+    return sorted(scores.items(), key=lambda kv: (-kv[1], position.get(kv[0], len(position)), kv[0]))
+
+
 def snippet(text: str, terms: Sequence[str], width: int) -> tuple[str, tuple[tuple[int, int], ...]]:
     """A window of `text` around the densest run of query terms, with the terms' spans."""
     flat = _SPACE.sub(" ", text).strip()
@@ -199,8 +209,7 @@ class Retriever:
         else:
             ranked = fuse_scores(keyword, [(cid, 1.0 - dist) for cid, dist in vector], opts.vector_alpha)
             if opts.fusion == BLEND:
-                plain = fuse([(1.0, [c for c, _ in keyword]), (1.0, [c for c, _ in vector])], PLAIN_RRF_K)
-                ranked = fuse([(1.0, [c for c, _ in ranked]), (1.0, [c for c, _ in plain])], PLAIN_RRF_K)
+                ranked = blend(ranked, keyword, vector)
         hits = self._hits(ranked, query, k, document_ids)
         self.last_timings = Timings(
             embed_ms=t_embed * 1000, keyword_ms=t_kw * 1000, vector_ms=t_vec * 1000,

@@ -11,7 +11,16 @@ from collections.abc import Sequence
 import numpy as np
 
 from ragdesk.core.records import Chunk, Document
-from ragdesk.core.retrieval import HYBRID, RRF, ZSCORE, Retriever, SearchOptions, fuse, fuse_scores
+from ragdesk.core.retrieval import (
+    HYBRID,
+    RRF,
+    ZSCORE,
+    Retriever,
+    SearchOptions,
+    blend,
+    fuse,
+    fuse_scores,
+)
 
 
 def ids(ranked: list[tuple[int, float]]) -> list[int]:
@@ -65,6 +74,14 @@ def test_alpha_moves_the_weight_between_the_lists() -> None:
     vector = [(2, 0.9), (1, 0.1)]
     assert ids(fuse_scores(keyword, vector, 0.2))[0] == 1
     assert ids(fuse_scores(keyword, vector, 0.8))[0] == 2
+
+
+def test_the_blend_breaks_its_ties_by_the_z_score_order() -> None:
+    # Ranks 1 and 2 in one ranking, 2 and 1 in the other: equal reciprocal ranks.
+    keyword, vector = [(1, 5.0), (2, 4.0)], [(2, 0.9), (1, 0.8)]
+    zscored = [(2, 0.3), (1, -0.3)]
+    assert ids(blend(zscored, keyword, vector)) == [2, 1]
+    assert ids(blend(zscored[::-1], keyword, vector)) == [1, 2]
 
 
 class _Store:
