@@ -214,8 +214,9 @@ def test_follow_ups_still_use_the_turn_before(library: Vault, fake_ollama: FakeO
     chat = _chat(library, fake_ollama.host)
     first = _ask(chat, "What is Cython used for?")
     license_ = _ask(chat, "what about its license?", first.conversation_id)
-    top = license_.sources[0].hit
-    assert (top.path, top.page) == ("/docs/cython.pdf", 2), "its = Cython's, not MuPDF's AGPL"
+    found = [(s.hit.path, s.hit.page) for s in license_.sources]
+    # its = Cython's: Cython first, its license page among the sources; MuPDF's AGPL not first.
+    assert found[0][0] == "/docs/cython.pdf" and ("/docs/cython.pdf", 2) in found, found
     page = _ask(chat, "and on which page?", first.conversation_id)
     assert page.sources[0].hit.path == "/docs/cython.pdf"
 
