@@ -3,7 +3,6 @@ a few documents, the fake Ollama, and a real uvicorn server with TLS on an ephem
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,13 +11,13 @@ import httpx
 import pytest
 
 from ragdesk.app import Services
-from ragdesk.core.records import ChunkDraft, DocumentInfo, VectorSpace
 from ragdesk.core.store.sqlite import vault as vault_store
 from ragdesk.core.store.sqlite.vault import Vault
 from ragdesk.server.config import Limits, ServerConfig
 from ragdesk.server.runner import ServerHandle
 from ragdesk.server.tls import client_context
 from tests.conftest import PASSPHRASE, fast_kdf
+from tests.fakes.documents import put_documents
 from tests.fakes.embedder import HashEmbedder
 from tests.fakes.ollama import FakeOllama
 
@@ -41,15 +40,7 @@ DOCS = {
 
 
 def fill(vault: Vault) -> None:
-    emb = HashEmbedder()
-    vault.set_vector_space(VectorSpace(emb.name, emb.dimension))
-    for (collection, path), pages in DOCS.items():
-        coll = vault.collection(collection)
-        assert coll is not None
-        chunks = [ChunkDraft(text, page, page, 0, len(text), "") for page, text in pages]
-        info = DocumentInfo(coll.id, path, path.rsplit("/", 1)[1], "pdf", 100, 1.0,
-                            hashlib.sha256(path.encode()).hexdigest(), pages=len(pages))
-        vault.put_document(info, chunks, emb.embed([c.text for c in chunks]), b"original")
+    put_documents(vault, DOCS)
 
 
 @dataclass

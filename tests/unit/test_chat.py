@@ -3,7 +3,6 @@ context fitting, every fault mode, cancel, follow-ups."""
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 
@@ -11,9 +10,9 @@ import pytest
 
 from ragdesk.core.chat import EXTRACTIVE, LLM, ChatService, ChatSettings, OllamaInfo
 from ragdesk.core.ollama import OllamaProblem
-from ragdesk.core.records import ChunkDraft, DocumentInfo, VectorSpace
 from ragdesk.core.retrieval import Retriever
 from ragdesk.core.store.sqlite.vault import Vault
+from tests.fakes.documents import put_documents
 from tests.fakes.embedder import HashEmbedder
 from tests.fakes.ollama import FakeOllama
 
@@ -35,14 +34,7 @@ DOCS = {
 
 @pytest.fixture
 def filled(vault: Vault) -> Vault:
-    emb = HashEmbedder()
-    vault.set_vector_space(VectorSpace(emb.name, emb.dimension))
-    coll = vault.collection("default")
-    for path, pages in DOCS.items():
-        chunks = [ChunkDraft(text, page, page, 0, len(text), "") for page, text in pages]
-        info = DocumentInfo(coll.id, path, path.rsplit("/", 1)[1], "pdf", 100, 1.0,
-                            hashlib.sha256(path.encode()).hexdigest(), pages=len(pages))
-        vault.put_document(info, chunks, emb.embed([c.text for c in chunks]), b"original")
+    put_documents(vault, DOCS)
     return vault
 
 

@@ -4,7 +4,6 @@ Cython document; "what about its license?" and "and on which page?" still use th
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -12,10 +11,10 @@ import pytest
 
 from ragdesk.core.chat import ChatService, ChatSettings
 from ragdesk.core.followup import CHAIN_MAX, content_words, decide, search_query
-from ragdesk.core.records import ChunkDraft, DocumentInfo, VectorSpace
 from ragdesk.core.retrieval import Retriever
 from ragdesk.core.store.sqlite.vault import Vault
 from tests.conftest import SHARED
+from tests.fakes.documents import put_documents
 from tests.fakes.embedder import HashEmbedder
 from tests.fakes.ollama import FakeOllama
 
@@ -177,14 +176,7 @@ DOCS = {
 
 @pytest.fixture
 def library(vault: Vault) -> Vault:
-    emb = HashEmbedder(512)
-    vault.set_vector_space(VectorSpace(emb.name, emb.dimension))
-    coll = vault.collection("default")
-    for path, pages in DOCS.items():
-        chunks = [ChunkDraft(text, page, page, 0, len(text), "") for page, text in pages]
-        info = DocumentInfo(coll.id, path, path.rsplit("/", 1)[1], "pdf", 100, 1.0,
-                            hashlib.sha256(path.encode()).hexdigest(), pages=len(pages))
-        vault.put_document(info, chunks, emb.embed([c.text for c in chunks]), b"original")
+    put_documents(vault, DOCS, HashEmbedder(512))
     return vault
 
 
