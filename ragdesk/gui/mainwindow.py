@@ -320,8 +320,10 @@ class MainWindow(QMainWindow):
         geometry = s.value("main/geometry")
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
-        else:
-            self.resize(1360, 820)
+        else:  # first start: roomy, but inside the screen (a 1366x768 laptop has less than 820)
+            area = self.screen().availableGeometry()
+            self.resize(min(1360, area.width() - 40), min(820, area.height() - 60))
+            self.move(area.center() - self.rect().center())
         for key, splitter in (("main/splitter", self.splitter), ("main/chatSplitter", self.chat.splitter)):
             state = s.value(key)
             if isinstance(state, QByteArray) and not state.isEmpty():

@@ -65,7 +65,7 @@ def existing_vault(home: Path) -> Path:
 def unlocked(qtbot, make_app, existing_vault: Path):  # type: ignore[no-untyped-def]
     """An app whose vault is unlocked through the dialog; yields the app (window: app.window)."""
 
-    def open_app(**options):  # type: ignore[no-untyped-def]
+    def open_app(keep_first_size: bool = False, **options):  # type: ignore[no-untyped-def]
         app = make_app(**options)
         app.start()
         dialog = app.dialog
@@ -74,6 +74,8 @@ def unlocked(qtbot, make_app, existing_vault: Path):  # type: ignore[no-untyped-
             dialog.unlock_button.click()
         window = app.window
         qtbot.waitUntil(lambda: window.isVisible() and not app.pool.busy, timeout=10000)
+        if not keep_first_size:  # the offscreen screen is 800x600: the tests' window is larger
+            window.resize(1360, 820)
         return app
 
     return open_app

@@ -108,3 +108,14 @@ def test_closed_panes_stay_closed_next_start(qtbot, make_app, existing_vault) ->
     assert not again.window.pane_shown("conversations")
     assert not again.window.pane_actions["conversations"].isChecked()
     assert again.window.pane_shown("library") and again.window.pane_shown("sources")
+
+
+def test_the_first_window_fits_the_screen(qtbot, unlocked) -> None:
+    # No saved geometry: the window opens inside the screen's free area (on a 1366x768 laptop
+    # the old fixed 1360x820 put the question box and the status bar below the screen's edge).
+    app = unlocked(keep_first_size=True)
+    window = app.window
+    area = window.screen().availableGeometry()
+    frame = window.frameGeometry()
+    assert window.height() <= area.height() and window.width() <= area.width()
+    assert area.contains(frame.topLeft()) and frame.bottom() <= area.bottom() + 1
