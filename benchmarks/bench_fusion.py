@@ -208,14 +208,7 @@ def load(name: str, args: argparse.Namespace, ragdesk: str, work_root: Path) -> 
         def score_qa(fused: dict[str, list[dict[str, Any]]]) -> float:
             return float(bq.docqa_scores({q: h[:10] for q, h in fused.items()}, questions)["page MRR@10"])
         return SetRuns(name, queries, lists, hits, score_qa)
-    docs, raw, qrels = bq.load_smart(name, args.data_dir / name)
-    folder = work / "docs"
-    if not vault.built.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        for i, (title, text) in docs.items():
-            (folder / f"doc-{i}.txt").write_text((title + "\n\n" + text).strip() + "\n")
-    vault.build(folder, f"{name} ({len(docs)} documents)")
-    queries = {q: " ".join(t.split()) for q, t in raw.items()}
+    _, queries, qrels = bq.smart_vault(name, vault, args.data_dir, work)
     lists, hits = fetch(name, vault, queries, work)
 
     def score_ir(fused: dict[str, list[dict[str, Any]]]) -> float:

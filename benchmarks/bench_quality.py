@@ -240,7 +240,9 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def eval_smart(name: str, vault: Vault, data: Path, work: Path) -> dict[str, Any]:
+def smart_vault(name: str, vault: Vault, data: Path, work: Path) -> tuple[int, dict[str, str], Any]:
+    """A SMART collection indexed into `vault` (one doc-<id>.txt each, as modes_eval.py writes
+    them, unless already built): its document count, queries (white space folded), judgements."""
     docs, queries, qrels = load_smart(name, data / name)
     folder = work / "docs"
     if not vault.built.exists():
@@ -248,7 +250,11 @@ def eval_smart(name: str, vault: Vault, data: Path, work: Path) -> dict[str, Any
         for i, (title, text) in docs.items():
             (folder / f"doc-{i}.txt").write_text((title + "\n\n" + text).strip() + "\n")
     vault.build(folder, f"{name} ({len(docs)} documents)")
-    queries = {q: re.sub(r"\s+", " ", t) for q, t in queries.items()}
+    return len(docs), {q: re.sub(r"\s+", " ", t) for q, t in queries.items()}, qrels
+
+
+def eval_smart(name: str, vault: Vault, data: Path, work: Path) -> dict[str, Any]:
+    documents, queries, qrels = smart_vault(name, vault, data, work)
     runs: dict[str, dict[str, list[str]]] = {}
     for mode in MODES:
         t = time.time()
@@ -257,7 +263,7 @@ def eval_smart(name: str, vault: Vault, data: Path, work: Path) -> dict[str, Any
         runs[mode] = {q: _doc_ids(h) for q, h in hits.items()}
     runs[RRF] = {q: rrf([runs["keyword"].get(q, []), runs["vector"].get(q, [])]) for q in queries}
     n = len(queries)
-    return {"documents": len(docs), "queries": n, "modes": {
+    return {"documents": documents, "queries": n, "modes": {
         mode: {"nDCG@10": sum(ndcg10(r.get(q, []), qrels[q]) for q in queries) / n,
                "R@100": sum(recall(r.get(q, []), qrels[q], DEPTH) for q in queries) / n}
         for mode, r in runs.items()}}
