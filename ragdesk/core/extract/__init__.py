@@ -8,6 +8,8 @@ One reader per format family, each in its own module:
   otherwise from font size and weight; ruled tables are kept as one block of rows. Pages
   without a text layer are read by Tesseract OCR when it is installed.
 * `text`: plain text, Markdown, source code, CSV/TSV, JSON/JSON Lines; `mail`: e-mail (.eml).
+* `budget`: time budgets for each page's optional steps (layout, tables, OCR) and the
+  `PageWatch` through which a reader is bounded, followed and resumed.
 * `formats`: which format a file is (by name, then by its first bytes), the shared errors and
   `Limits`.
 
@@ -23,6 +25,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from ragdesk.core.extract.budget import DegradedPage, PageWatch, StepBudget, StepTimeout
 from ragdesk.core.extract.formats import (
     LABEL,
     MB,
@@ -53,8 +56,12 @@ from ragdesk.core.records import Extracted
 __all__ = [
     "MB",
     "PLAIN_FORMATS",
+    "DegradedPage",
     "ExtractionError",
     "Limits",
+    "PageWatch",
+    "StepBudget",
+    "StepTimeout",
     "UnsupportedFormat",
     "decode_text",
     "detect_format",
@@ -81,11 +88,14 @@ _TEXT_READERS: dict[str, Callable[[bytes, Path, list[str]], Extracted]] = {
 _DEFAULT_LIMITS = Limits()
 
 
-def extract(path: Path, data: bytes | None = None, limits: Limits = _DEFAULT_LIMITS) -> Extracted:
+def extract(path: Path, data: bytes | None = None, limits: Limits = _DEFAULT_LIMITS,
+            watch: PageWatch | None = None) -> Extracted:
     """Read one file into pages of text and structural blocks.
 
     ``data`` is the file's content when the caller has already read it (the indexer reads once
     and hashes); otherwise the file is read here, after its size is checked against the limit.
+    ``watch`` bounds the optional work on each page of a paged document and collects the pages
+    that lost some of it (see budget.py); by default every step runs to its end.
     Raises ExtractionError / UnsupportedFormat with a short reason for the user.
     """
     path = Path(path)
@@ -101,7 +111,7 @@ def extract(path: Path, data: bytes | None = None, limits: Limits = _DEFAULT_LIM
     warnings: list[str] = []
     try:
         if fmt in MUPDF_FILETYPE:
-            result = extract_mupdf(data, fmt, path, limits, warnings)
+            result = extract_mupdf(data, fmt, path, limits, warnings, watch)
         else:
             result = _TEXT_READERS[fmt](data, path, warnings)
     except ExtractionError:

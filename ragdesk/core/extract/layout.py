@@ -31,6 +31,9 @@ class PageLines:
     tables: list[tuple[tuple[float, float, float, float], str]] = field(default_factory=list)
     ocr: bool = False
     no_text: str = ""  # why a page with no usable text was given to OCR: image | drawing | illegible
+    degraded: list[tuple[str, str]] = field(default_factory=list)  # (step, reason) not done here
+    unreadable: bool = False  # MuPDF could not read the page at all
+    ocr_seconds: float = 0.0
 
 
 def _norm_key(text: str) -> str:

@@ -10,11 +10,13 @@ import logging
 import os
 import re
 import shutil
+import time
 import unicodedata
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from ragdesk.core.extract.budget import PageWatch, StepTimeout
 from ragdesk.core.extract.formats import (
     LABEL,
     MUPDF_FILETYPE,
@@ -203,9 +205,13 @@ def _ocr_lines(page: Any, limits: Limits, tessdata: str, flags: int) -> list[Lin
 
 
 def extract_mupdf(
-    data: bytes, fmt: str, path: Path, limits: Limits, warnings: list[str]
+    data: bytes, fmt: str, path: Path, limits: Limits, warnings: list[str],
+    watch: PageWatch | None = None,
 ) -> Extracted:
+    """Read a PyMuPDF document page by page; `watch` bounds each page's optional steps and
+    collects what they lost (see budget.py)."""
     pymupdf = _mupdf()
+    watch = watch if watch is not None else PageWatch()
     if fmt in ZIP_FORMATS:
         check_zip(data, fmt, limits)
     pymupdf.TOOLS.mupdf_warnings(reset=True)
@@ -213,31 +219,41 @@ def extract_mupdf(
     try:
         doc = pymupdf.open(stream=data, filetype=MUPDF_FILETYPE[fmt])
     except Exception as exc:
-        raise ExtractionError(f"corrupt or unreadable {label} file") from exc
+        said = _mupdf_said(pymupdf, str(exc))
+        raise ExtractionError(f"corrupt or unreadable {label} file (damaged{said})") from exc
     try:
         if doc.needs_pass:
-            raise ExtractionError(f"password-protected {label}")
+            raise ExtractionError(f"encrypted {label} (password needed): it cannot be read without"
+                                  " its password")
         count = doc.page_count
         if count == 0:
-            raise ExtractionError(f"corrupt or truncated {label} (no pages)")
+            raise ExtractionError(f"corrupt or truncated {label} (no pages{_mupdf_said(pymupdf)})")
         if count > limits.max_pages:
             raise ExtractionError(
                 f"document has {count:,} pages, more than the {limits.max_pages:,}-page limit"
             )
-        pages = _read_pages(doc, fmt, limits, warnings)
+        pages = _read_pages(doc, fmt, limits, warnings, watch)
         outline = _outline(doc, count)
         meta_title = (doc.metadata or {}).get("title") or ""
         repaired = bool(getattr(doc, "is_pdf", False) and getattr(doc, "is_repaired", False))
     finally:
         doc.close()
+    mupdf_msgs = [m for m in pymupdf.TOOLS.mupdf_warnings(reset=True).splitlines() if m.strip()]
+    mupdf_msgs = [m.encode("utf-8", errors="replace").decode("utf-8")  # lone surrogates from fonts
+                  for m in dict.fromkeys(mupdf_msgs)]
+    if not any(p.lines or p.tables for p in pages):
+        if repaired:
+            said = f"; MuPDF said: {mupdf_msgs[0]}" if mupdf_msgs else ""
+            raise ExtractionError(f"damaged {label} file: no text could be recovered{said}")
+        if any(p.ocr for p in pages):
+            raise ExtractionError(_no_text_reason({p.no_text for p in pages if p.no_text}))
     if repaired:
         warnings.append("the PDF was damaged and has been repaired; some text may be missing")
-    mupdf_msgs = [m for m in pymupdf.TOOLS.mupdf_warnings(reset=True).splitlines() if m.strip()]
-    for msg in list(dict.fromkeys(mupdf_msgs))[:5]:
-        msg = msg.encode("utf-8", errors="replace").decode("utf-8")  # lone surrogates from fonts
+    for msg in mupdf_msgs[:5]:
         warnings.append(f"MuPDF: {msg}")
-    if not any(p.lines or p.tables for p in pages) and any(p.ocr for p in pages):
-        raise ExtractionError(_no_text_reason({p.no_text for p in pages if p.no_text}))
+    for pno, page_lines in enumerate(pages):
+        for step, reason in page_lines.degraded:
+            watch.note(pno, step, reason)
 
     body_size = assign_headings(pages, outline)
     out_pages, blocks = layout(pages)
@@ -248,81 +264,126 @@ def extract_mupdf(
     return Extracted(title=title, format=fmt, pages=out_pages, blocks=blocks, warnings=warnings)
 
 
+def _mupdf_said(pymupdf: Any, first: str = "") -> str:
+    """What MuPDF said while failing (its exception and warnings), for a damaged-file reason."""
+    said = [first.strip()] if first.strip() else []
+    said += [m for m in pymupdf.TOOLS.mupdf_warnings(reset=True).splitlines() if m.strip()]
+    said = [m.encode("utf-8", errors="replace").decode("utf-8") for m in dict.fromkeys(said)]
+    return f"; MuPDF said: {'; '.join(said[:2])[:200]}" if said else ""
+
+
 def _no_text_reason(kinds: set[str]) -> str:
     """What a document without a word of text held, said as it was (not every one is a scan)."""
     if "image" in kinds:
-        return "no text found — OCR could not read the scanned pages"
+        return "no text found — scanned pages, but OCR could not read any text on them"
     if kinds == {"illegible"}:
         return ("no readable text — its fonts map their glyphs to no characters (e.g. Type 3"
                 " fonts), and OCR found no words on the pages either")
     return "no text — the pages hold only vector drawings or glyphs, and OCR found no words in them"
 
 
-def _read_pages(doc: Any, fmt: str, limits: Limits, warnings: list[str]) -> list[PageLines]:
+def _structured_lines(page: Any, pno: int, flags: int, watch: PageWatch,
+                      result: PageLines) -> list[Line]:
+    """The page's lines with their fonts (for headings and blocks): the "layout" step. Past
+    its budget, the page's plain text without fonts."""
+    try:
+        with watch.step(pno, "layout"):
+            return _dict_lines(page.get_text("dict", flags=flags))
+    except StepTimeout as exc:
+        result.degraded.append(("layout", str(exc)))
+    text = page.get_text("text", flags=flags)
+    return [Line(t, 0.0, False, False, i, (0.0, 0.0, 0.0, 0.0))
+            for i, t in enumerate(ln.strip() for ln in text.splitlines()) if t]
+
+
+def _read_pages(doc: Any, fmt: str, limits: Limits, warnings: list[str],
+                watch: PageWatch) -> list[PageLines]:
+    """Each page's lines, its tables, and OCR of a page without a text layer, one page at a
+    time (each page is reported to `watch` when done: a reader stopped later resumes after it)."""
     pymupdf = _mupdf()
     flags = pymupdf.TEXT_MEDIABOX_CLIP | pymupdf.TEXT_DEHYPHENATE | pymupdf.TEXT_PRESERVE_WHITESPACE
+    count = doc.page_count
+    watch.opened(count)
+    tessdata = _tessdata_dir(limits.ocr_language) if limits.ocr else None
     pages: list[PageLines] = []
-    scanned: list[int] = []  # pages with no usable text but something to look at
-    unreadable = 0
-    for pno in range(doc.page_count):
+    ocr_tried = sum(1 for p in watch.resume.values() if p.ocr)
+    for pno in range(count):
+        if pno in watch.resume:
+            pages.append(watch.resume[pno])
+            continue
         result = PageLines()
         pages.append(result)
+        if watch.stop_at is not None and pno >= watch.stop_at:
+            continue  # (recorded once, as a range, below)
         try:
             page = doc.load_page(pno)
-            lines = _dict_lines(page.get_text("dict", flags=flags))
+            lines = _structured_lines(page, pno, flags, watch, result)
             illegible = bool(lines) and _illegible(" ".join(ln.text for ln in lines))
             if illegible:
                 lines = []
             result.lines = lines
-            if lines:
-                result.tables = _find_tables(page) if fmt != "svg" else []
+            if lines and fmt != "svg":
+                try:
+                    with watch.step(pno, "tables"):
+                        result.tables = _find_tables(page)
+                except StepTimeout as exc:
+                    result.degraded.append(("tables", str(exc)))
             elif fmt in SCANNABLE and illegible:
                 result.no_text = "illegible"
-                scanned.append(pno)
             elif fmt in SCANNABLE and page.get_image_info():
                 result.no_text = "image"
-                scanned.append(pno)
             elif fmt in SCANNABLE and len(page.get_drawings()) >= 30:
                 result.no_text = "drawing"
-                scanned.append(pno)
+            if result.no_text and tessdata is not None and ocr_tried < limits.ocr_max_pages:
+                ocr_tried += 1
+                _ocr_page(page, pno, limits, tessdata, flags, watch, result)
         except Exception:
             log.debug("page %d could not be read", pno + 1, exc_info=True)
-            unreadable += 1
+            result.unreadable = True
+        watch.page_done(pno, result)
+    if watch.stop_at is not None and watch.stop_at < count:
+        watch.note(watch.stop_at, "pages", watch.stop_reason or "not read", count - 1)
+    unreadable = sum(p.unreadable for p in pages)
     if unreadable:
         warnings.append(f"{unreadable} page(s) could not be read")
+    scanned = [p for p in pages if p.no_text]
     if not scanned:
         return pages
-
-    tessdata = _tessdata_dir(limits.ocr_language) if limits.ocr else None
-    has_text = any(p.lines for p in pages)
     if tessdata is None:
         reason = (
-            "no text layer — install Tesseract to read scanned pages"
+            "no text layer — install Tesseract to read scanned pages (OCR is not installed)"
             if limits.ocr
             else "no text layer — scanned pages need OCR, which is switched off"
         )
-        if not has_text:
+        if not any(p.lines for p in pages):
             raise ExtractionError(reason)
         warnings.append(f"{len(scanned)} page(s) without a text layer were skipped: {reason}")
         return pages
-    todo = scanned[: limits.ocr_max_pages]
-    if len(scanned) > len(todo):
+    tried = [p for p in scanned if p.ocr]
+    if len(scanned) > len(tried):
         warnings.append(
-            f"only the first {len(todo)} of {len(scanned)} scanned pages were read by OCR"
+            f"only {len(tried)} of {len(scanned)} scanned pages were read by OCR"
         )
-    read = 0
-    for pno in todo:
-        try:
-            lines = _ocr_lines(doc.load_page(pno), limits, tessdata, flags)
-        except Exception:
-            log.warning("OCR failed on page %d", pno + 1, exc_info=True)
-            continue
-        pages[pno].lines = lines
-        pages[pno].ocr = True
-        read += bool(lines)
-    log.info("OCR read %d of %d scanned page(s)", read, len(todo))
-    warnings.append(f"text of {len(todo)} scanned page(s) was read by OCR and may contain errors")
+    read = sum(1 for p in tried if p.lines)
+    log.info("OCR read %d of %d scanned page(s)", read, len(tried))
+    warnings.append(f"text of {len(tried)} scanned page(s) was read by OCR and may contain errors")
     return pages
+
+
+def _ocr_page(page: Any, pno: int, limits: Limits, tessdata: str, flags: int, watch: PageWatch,
+              result: PageLines) -> None:
+    """OCR one page without a text layer, within its budget."""
+    started = time.monotonic()
+    try:
+        with watch.step(pno, "ocr"):
+            result.lines = _ocr_lines(page, limits, tessdata, flags)
+    except StepTimeout as exc:
+        result.degraded.append(("ocr", str(exc)))
+    except Exception:
+        log.warning("OCR failed on page %d", pno + 1, exc_info=True)
+    result.ocr = True
+    result.ocr_seconds = time.monotonic() - started
+    watch.ocr_seconds += result.ocr_seconds
 
 
 def _outline(doc: Any, count: int) -> list[tuple[int, str, int]]:
