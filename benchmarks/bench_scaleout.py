@@ -258,7 +258,8 @@ class Cluster:
             err = (self.workdir / f"serve{i}.err").open("w")
             procs.append(self._spawn(
                 [sys.executable, "-m", "ragdesk", "--database", self.url, "serve", "--host", "127.0.0.1",
-                 "--port", "0", "--insecure-http", "--no-docs", "--max-streams", str(self.max_streams)],
+                 "--port", "0", "--insecure-http", "--trusted-proxy", "127.0.0.1", "--no-docs",
+                 "--max-streams", str(self.max_streams)],
                 env=self.env(), stdout=out, stderr=err))
         for i, proc in enumerate(procs):  # they unlock in parallel
             out_file = self.workdir / f"serve{i}.out"

@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests.fakes
@@ -105,7 +106,10 @@ def main() -> None:
             vault, emb = make_vault(Path(tmp), args.docs)
             vault.set_setting("ollama_host", host)
             services = Services(store=vault, home=Path(tmp), _embedder=emb)
-            limits = Limits() if args.max_streams is None else Limits(max_streams=args.max_streams)
+            # Every client connects from this one loopback address: no per-address cap here.
+            limits = Limits(max_connections_per_client=1 << 20)
+            if args.max_streams is not None:
+                limits = replace(limits, max_streams=args.max_streams)
             handle = ServerHandle(services, ServerConfig(port=0, limits=limits))
             handle.start()
             n_tokens = max(1, -(-args.clients // args.per_token))

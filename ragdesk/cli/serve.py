@@ -59,9 +59,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         limits = Limits(**{**limits.__dict__, "max_streams": args.max_streams})
     if args.max_streams_per_token is not None:
         limits = Limits(**{**limits.__dict__, "max_streams_per_token": args.max_streams_per_token})
+    if args.max_connections_per_client is not None:
+        if args.max_connections_per_client < 1:
+            raise UsageError("--max-connections-per-client must be at least 1")
+        limits = Limits(**{**limits.__dict__, "max_connections_per_client": args.max_connections_per_client})
     config = ServerConfig(host=args.host, port=args.port, tls=not args.insecure_http,
                           cert_file=args.cert, key_file=args.key, limits=limits,
-                          docs=not args.no_docs)
+                          docs=not args.no_docs, trusted_proxies=",".join(args.trusted_proxy or []))
     services = open_services(args)
     try:
         tokens = TokenRegistry(services.store)
@@ -163,6 +167,11 @@ def register(commands: Subcommands) -> None:
     p.add_argument("--max-streams-per-token", type=int, metavar="N",
                    help="answers one token may stream at once (default 8)")
     p.add_argument("--no-docs", action="store_true", help="do not serve the /docs page")
+    p.add_argument("--trusted-proxy", action="append", metavar="ADDRESS",
+                   help="a reverse proxy (IP address or network) whose X-Forwarded-For is believed; "
+                        "repeat for several (default: none, the connecting address counts)")
+    p.add_argument("--max-connections-per-client", type=int, metavar="N",
+                   help="connections one address may hold open (default 128; a trusted proxy has no cap)")
 
     p = add_command(commands, "token", cmd_token, "create, list and revoke LAN client tokens")
     actions = p.add_subparsers(dest="token_command", metavar="ACTION", parser_class=CliParser)

@@ -20,8 +20,16 @@ class Limits:
     max_search_k: int = 50
     auth_failures: int = 10  # failed sign-ins from one address ...
     auth_window: float = 60.0  # ... within this many seconds: 429 until the window passes
-    max_connections: int = 2048  # open connections + tasks (uvicorn answers 503 beyond)
+    max_connections: int = 2048  # open connections; past it the longest-idle one is closed
+    max_connections_per_client: int = 128  # from one address (a trusted proxy's are not counted)
+    head_timeout: float = 10.0  # seconds from connecting (or from a request's first byte) to a
+    #                             complete request head, TLS handshake included; then closed
     keep_alive: float = 30.0  # seconds an idle keep-alive connection stays open
+    upload_parse_timeout: float = 300.0  # seconds one upload may take to read (its parser is killed)
+    # Remote conversations (OpenAI/Ollama history, native follow-ups) are kept in memory: bounded.
+    max_message_chars: int = 20_000  # one message of a chat request's history (413 beyond)
+    max_conversation_chars: int = 100_000  # all messages of one conversation (413 beyond)
+    max_memory_chars: int = 20_000_000  # all conversations: the least recently used are dropped
 
 
 @dataclass(frozen=True)
@@ -32,5 +40,8 @@ class ServerConfig:
     cert_file: str | None = None  # user-provided certificate (chain) ...
     key_file: str | None = None  # ... and key; otherwise the vault's self-signed identity
     limits: Limits = Limits()
-    forwarded_allow_ips: str = "127.0.0.1"  # a reverse proxy there may set X-Forwarded-For
+    # Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed; none by default: any local process could otherwise choose
+    # the address the throttle and the audit log see (`serve --trusted-proxy`).
+    trusted_proxies: str = ""
     docs: bool = True  # /docs (Swagger UI from the local swagger-ui-bundle package)

@@ -18,6 +18,8 @@ The services' store must stay unlocked while the server runs (lock the vault aft
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import ipaddress
 import logging
 import socket
@@ -33,6 +35,7 @@ from ragdesk.server import tls
 from ragdesk.server.app import create_app
 from ragdesk.server.auth import TokenRegistry
 from ragdesk.server.config import ServerConfig
+from ragdesk.server.connections import ConnectionTable, forwarding_hosts, guarded_protocol
 
 log = logging.getLogger("ragdesk.server")
 
@@ -57,6 +60,29 @@ def bind(host: str, port: int, backlog: int = 2048) -> socket.socket:
     return sock
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server with a deadline for the TLS handshake (asyncio's default is 60 s, which
+    uvicorn does not let us change): a connection that never completes one holds a socket only
+    as long as a slow request head may."""
+
+    def __init__(self, config: uvicorn.Config, handshake_timeout: float | None) -> None:
+        super().__init__(config)
+        self.handshake_timeout = handshake_timeout
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.handshake_timeout is None:
+            await super().startup(sockets)
+            return
+        loop = asyncio.get_running_loop()
+        # uvicorn calls loop.create_server(...) without the timeout: give it one for this call.
+        loop.create_server = functools.partial(  # type: ignore[method-assign]
+            loop.create_server, ssl_handshake_timeout=self.handshake_timeout)
+        try:
+            await super().startup(sockets)
+        finally:
+            del loop.create_server  # (the instance attribute: the class's method again)
+
+
 def _loop() -> str:
     try:
         import uvloop  # noqa: F401 - imported only to see that it is installed
@@ -79,6 +105,7 @@ class ServerHandle:
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
         self._error: BaseException | None = None
+        self.connections: ConnectionTable | None = None  # open connections, once built
         self.app: FastAPI | None = None  # the application, once built
 
     # --- what the GUI shows -------------------------------------------------------------------
@@ -137,17 +164,28 @@ class ServerHandle:
         app = self.app = create_app(self.services, self.config, self.tokens,
                                     fingerprint=self.fingerprint)
         limits = self.config.limits
+        trusted = self.config.trusted_proxies.strip()
+        try:
+            self.connections = ConnectionTable(limits.max_connections, limits.max_connections_per_client,
+                                               trusted)
+            forwarders = forwarding_hosts(trusted)
+        except ValueError as exc:
+            raise RagdeskError(f"trusted proxies: {exc}") from None
         uconfig = uvicorn.Config(
-            app, host=self.config.host, port=self.config.port, loop=_loop(), http="httptools",
+            app, host=self.config.host, port=self.config.port, loop=_loop(),
+            http=guarded_protocol(self.connections, limits.head_timeout),
             lifespan="on", log_config=None, access_log=False, server_header=False,
-            limit_concurrency=limits.max_connections, backlog=limits.max_connections,
-            timeout_keep_alive=int(limits.keep_alive), timeout_graceful_shutdown=3,
-            proxy_headers=True, forwarded_allow_ips=self.config.forwarded_allow_ips,
+            # Connections are capped by the protocol (idle ones make room); streams by the app.
+            limit_concurrency=None, backlog=limits.max_connections,
+            timeout_keep_alive=max(1, int(limits.keep_alive)), timeout_graceful_shutdown=3,
+            # Forwarding headers only from the proxies named (none by default), never from
+            # whoever happens to connect from 127.0.0.1.
+            proxy_headers=bool(forwarders), forwarded_allow_ips=forwarders or None,
         )
         uconfig.load()
         uconfig.ssl = ssl_ctx  # built in memory: the key never touches the disk
         self._socket = bind(self.config.host, self.config.port, limits.max_connections)
-        self._server = uvicorn.Server(uconfig)
+        self._server = _Server(uconfig, handshake_timeout=limits.head_timeout if ssl_ctx else None)
         return self._server
 
     # --- running ------------------------------------------------------------------------------

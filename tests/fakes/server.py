@@ -62,9 +62,13 @@ class Running:
     def token(self, name: str, collections: list[str] | None = None, admin: bool = False) -> str:
         return self.handle.tokens.create(name, collections=collections, admin=admin)[1]
 
-    def client(self, token: str | None, **kwargs) -> httpx.Client:  # type: ignore[no-untyped-def]
+    def client(self, token: str | None, source: str | None = None, **kwargs) -> httpx.Client:  # type: ignore[no-untyped-def]
+        """A client with `token`; `source`: the loopback address it connects from (127.0.0.2,
+        ...: another client as the server sees it, since X-Forwarded-For is not believed)."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         headers.update(kwargs.pop("headers", {}))
+        if source is not None:
+            kwargs["transport"] = httpx.HTTPTransport(verify=self.verify, local_address=source)
         return httpx.Client(base_url=self.url, verify=self.verify, headers=headers, timeout=30, **kwargs)
 
 

@@ -1,0 +1,245 @@
+"""What a hostile client found in the LAN server (issue 19, items 1-8), against real uvicorn
+servers on loopback: idle and slow-header connections, per-client connection caps, forged
+X-Forwarded-For, unbounded conversation memory, lone surrogates in JSON, a hung upload parser,
+conversations of a re-created token, an empty collection list, the certificate and HSTS."""
+
+from __future__ import annotations
+
+import resource
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+
+import httpx
+import pytest
+
+from ragdesk.app import Services
+from ragdesk.core.store.sqlite import vault as vault_store
+from ragdesk.server.config import Limits, ServerConfig
+from ragdesk.server.runner import ServerHandle
+from tests.conftest import PASSPHRASE, fast_kdf
+from tests.fakes.embedder import HashEmbedder
+from tests.fakes.ollama import FakeOllama
+from tests.fakes.server import Running, fill
+
+pytestmark = pytest.mark.timeout(120)
+
+HEAD_TIMEOUT = 1.5
+LIMITS = Limits(max_streams=20, max_streams_per_token=3, auth_failures=5, auth_window=30.0,
+                max_body_bytes=64 * 1024, max_upload_bytes=256 * 1024, max_question_chars=500,
+                stream_timeout=20.0, head_timeout=HEAD_TIMEOUT, max_connections_per_client=60)
+
+Start = Callable[..., Running]
+
+
+@pytest.fixture(scope="module")
+def start(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Start]:
+    """Starts servers over one vault (each with its own settings); stops them all at the end."""
+    home = tmp_path_factory.mktemp("hardening-home")
+    vault = vault_store.create(home, PASSPHRASE, kdf=fast_kdf())
+    fill(vault)
+    handles: list[ServerHandle] = []
+    with FakeOllama() as fake:
+        vault.set_setting("ollama_host", fake.host)
+        services = Services(store=vault, home=home, _embedder=HashEmbedder())
+
+        def run(**config: object) -> Running:
+            limits = config.pop("limits", LIMITS)
+            handle = ServerHandle(services, ServerConfig(port=0, limits=limits, **config))  # type: ignore[arg-type]
+            handle.start()
+            handles.append(handle)
+            return Running(handle, vault, fake, home)
+
+        try:
+            yield run
+        finally:
+            for handle in handles:
+                handle.stop()
+    vault.lock()
+
+
+@pytest.fixture(scope="module")
+def tls_server(start: Start) -> Running:
+    return start()
+
+
+def enough_descriptors(wanted: int) -> None:
+    """Raise the soft limit on open files if `wanted` more would not fit (the test opens both
+    ends of every connection in this process)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = wanted + 512
+    if soft != resource.RLIM_INFINITY and soft < need:
+        if hard != resource.RLIM_INFINITY and hard < need:
+            pytest.skip(f"this test needs {need} open files; the hard limit is {hard}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+
+
+def connect(server: Running, source: str, handshake: bool = True) -> socket.socket:
+    """A connection from `source` (a loopback address) that sends nothing: TLS handshake only."""
+    raw = socket.create_connection(("127.0.0.1", server.handle.port), timeout=10,
+                                   source_address=(source, 0))
+    if not handshake:
+        return raw
+    return server.verify.wrap_socket(raw, server_hostname="127.0.0.1")
+
+
+def closed_by_server(sock: socket.socket, within: float) -> bool:
+    """Whether the server closes `sock` within `within` seconds (reading nothing meanwhile)."""
+    sock.settimeout(within)
+    try:
+        return sock.recv(1) == b""
+    except (ConnectionResetError, ssl.SSLError, ssl.SSLEOFError, BrokenPipeError):
+        return True
+    except TimeoutError:
+        return False
+
+
+def still_open(sock: socket.socket) -> bool:
+    return not closed_by_server(sock, 0.01)
+
+
+# --- item 1: idle connections, slow request heads, connections per client ------------------------
+
+
+def test_idle_connections_leave_room_for_real_requests(start: Start) -> None:
+    # Plain HTTP, so that 2,100 connections open in a moment (the protocol that counts them is
+    # the same under TLS: see the next test), and a head timeout longer than the test, so that
+    # what makes room is the cap, not the timeout.
+    server = start(tls=False, limits=replace(LIMITS, head_timeout=60.0))
+    n = 2100
+    enough_descriptors(2 * n)
+    secret = server.token("busy-day")
+    sources = [f"127.0.10.{i}" for i in range(1, 41)]  # 53 each: under the per-client cap
+    idle: list[socket.socket] = []
+    try:
+        for i in range(n):
+            idle.append(connect(server, sources[i % len(sources)], handshake=False))
+        started = time.monotonic()
+        r = httpx.get(server.url + "api/v1/me", headers={"Authorization": f"Bearer {secret}"}, timeout=2.0)
+        assert r.status_code == 200, r.text
+        assert time.monotonic() - started < 2.0
+        table = server.handle.connections
+        assert table is not None and len(table) <= LIMITS.max_connections
+        assert closed_by_server(idle[0], 1.0), "the longest-idle connection made room"
+    finally:
+        for s in idle:
+            s.close()
+
+
+def test_idle_tls_connections_leave_room_and_are_dropped(start: Start) -> None:
+    server = start(limits=replace(LIMITS, max_connections=200))
+    secret = server.token("busy-tls")
+    idle = [connect(server, f"127.0.13.{i % 10 + 1}") for i in range(260)]  # handshakes done
+    try:
+        with server.client(secret) as c:
+            r = c.get("/api/v1/me", timeout=2.0)
+        assert r.status_code == 200, r.text
+        # The silent ones are dropped once the head timeout has passed.
+        time.sleep(HEAD_TIMEOUT)
+        assert all(closed_by_server(s, 1.0) for s in idle[-20:])
+        table = server.handle.connections
+        assert table is not None and len(table) <= 1  # (the client's kept-alive connection is closed)
+    finally:
+        for s in idle:
+            s.close()
+
+
+def test_slow_request_head_is_closed_within_the_timeout(tls_server: Running) -> None:
+    sock = connect(tls_server, "127.0.11.1")
+    try:
+        started = time.monotonic()
+        sock.sendall(b"GET /api/v1/me HTTP/1.1\r\nHost: x\r\n")
+        closed = False
+        while time.monotonic() - started < HEAD_TIMEOUT + 3:
+            try:
+                sock.sendall(b"X")  # one byte of a header at a time, as slowloris does
+            except OSError:
+                closed = True
+                break
+            if closed_by_server(sock, 0.25):
+                closed = True
+                break
+        assert closed, "a request head that never ends keeps its connection"
+        assert time.monotonic() - started < HEAD_TIMEOUT + 1.0
+    finally:
+        sock.close()
+
+
+def test_connections_that_never_finish_a_handshake_or_a_request_are_dropped(tls_server: Running) -> None:
+    no_handshake = connect(tls_server, "127.0.11.2", handshake=False)
+    no_request = connect(tls_server, "127.0.11.3")
+    try:
+        started = time.monotonic()
+        assert closed_by_server(no_request, HEAD_TIMEOUT + 1.0)
+        assert closed_by_server(no_handshake, HEAD_TIMEOUT + 1.0 - (time.monotonic() - started))
+    finally:
+        no_handshake.close()
+        no_request.close()
+
+
+def test_one_address_cannot_hold_more_than_its_share(tls_server: Running) -> None:
+    secret = tls_server.token("crowded")
+    source = "127.0.11.9"
+    cap = LIMITS.max_connections_per_client
+    mine = [connect(tls_server, source) for _ in range(cap + 20)]
+    try:
+        # Its own real request still gets through (its longest-idle connection made room) ...
+        with tls_server.client(secret, source=source) as c:
+            assert c.get("/api/v1/me").status_code == 200
+        # ... and no more than its share stays open.
+        open_now = sum(still_open(s) for s in mine)
+        assert open_now <= cap - 1, open_now
+        # Another address is not affected.
+        with tls_server.client(secret, source="127.0.11.10") as c:
+            assert c.get("/api/v1/me").status_code == 200
+    finally:
+        for s in mine:
+            s.close()
+
+
+# --- item 3: forwarding headers only from the proxies named ---------------------------------------
+
+
+def test_forged_forwarded_for_does_not_escape_the_throttle(tls_server: Running) -> None:
+    ctx = tls_server.handle.app.state.ctx
+    ctx.throttle.reset()
+    codes = []
+    with tls_server.client("rd_wrong", source="127.0.12.1") as c:
+        for i in range(30):
+            codes.append(c.get("/api/v1/me", headers={"X-Forwarded-For": f"10.66.{i}.1"}).status_code)
+    assert codes[:LIMITS.auth_failures] == [401] * LIMITS.auth_failures
+    assert set(codes[LIMITS.auth_failures:]) == {429}
+    ctx.audit.flush()
+    failed = [e for e in tls_server.vault.audit_events(500) if e.event == "api sign-in failed"]
+    assert failed and all(e.detail.get("address") != "10.66.0.1" for e in failed)
+    ctx.throttle.reset()
+
+
+def test_a_named_proxy_may_forward_the_client_address(start: Start) -> None:
+    proxied = start(trusted_proxies="127.0.12.5")
+    ctx = proxied.handle.app.state.ctx
+    with proxied.client("rd_wrong", source="127.0.12.5") as c:  # the proxy: believed
+        codes = [c.get("/api/v1/me", headers={"X-Forwarded-For": f"10.67.{i}.1"}).status_code
+                 for i in range(10)]
+    assert codes == [401] * 10, "each forwarded address is its own client"
+    with proxied.client("rd_wrong", source="127.0.12.6") as c:  # not the proxy: not believed
+        codes = [c.get("/api/v1/me", headers={"X-Forwarded-For": f"10.68.{i}.1"}).status_code
+                 for i in range(10)]
+    assert 429 in codes
+    ctx.audit.flush()
+    addresses = {e.detail.get("address") for e in proxied.vault.audit_events(1000)
+                 if e.event == "api sign-in failed"}
+    assert "10.67.3.1" in addresses and "10.68.3.1" not in addresses
+    ctx.throttle.reset()
+
+
+def test_bad_trusted_proxy_is_refused_clearly(start: Start) -> None:
+    from ragdesk.errors import RagdeskError
+
+    with pytest.raises(RagdeskError, match="not an IP address"):
+        start(trusted_proxies="nginx.local")
+
+
+
