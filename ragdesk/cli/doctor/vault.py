@@ -1,5 +1,6 @@
-"""The doctor's checks of the encrypted vault: the data folder, the vault's files, and with the
-passphrase what is inside (unlock, page authentication, integrity, schema version, vectors).
+"""The doctor's checks of the encrypted vault: the data folder (and that only its owner may read
+it: `ragdesk doctor --fix` tightens it), the vault's files, and with the passphrase what is inside
+(unlock, page authentication, integrity, schema version, vectors).
 
 The vault is opened read-only without its process lock (core/store/sqlite/inspect.py), so these
 checks also run while the GUI or a server has it open; nothing here writes to it.
@@ -8,7 +9,9 @@ checks also run while the GUI or a server has it open; nothing here writes to it
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
+from ragdesk import paths
 from ragdesk.cli.doctor.checks import (
     FAIL,
     PASS,
@@ -27,7 +30,7 @@ VAULT_CHECKS = ("vault.unlock", "vault.cipher_integrity", "vault.integrity", "va
                 "vault.vectors")
 
 
-def data_folder(ctx: Context) -> Check:
+def data_folder(ctx: Context) -> Check | list[Check]:
     home = ctx.home
     if not home.exists():
         return Check("data.folder", WARN, f"the data folder {home} does not exist yet",
@@ -39,7 +42,41 @@ def data_folder(ctx: Context) -> Check:
         return Check("data.folder", FAIL, f"the data folder {home} is not writable",
                      "give your user write access to it, or choose another with RAGDESK_HOME",
                      {"path": str(home)})
-    return Check("data.folder", PASS, f"data folder {home}", details={"path": str(home)})
+    return [Check("data.folder", PASS, f"data folder {home}", details={"path": str(home)}),
+            permissions(ctx)]
+
+
+PERMISSIONS_REMEDY = "run `ragdesk doctor --fix` (or `chmod -R go= FOLDER`) so that only you can read them"
+
+
+def private_paths(home: Path) -> list[Path]:
+    """What only the user may read: the data folder, the vault's files, the vaults a restore kept
+    aside in it, and the built-in embedder's cache."""
+    from ragdesk.core.embedding import default_cache_dir
+    from ragdesk.core.store.sqlite.keyfile import vault_files
+
+    found = vault_files(home)
+    if home.is_dir():
+        for aside in sorted(home.glob("replaced-*")):
+            found.extend(paths.private_entries(aside))
+    cache = default_cache_dir()
+    if cache.is_dir():
+        found.extend(paths.private_entries(cache))
+    return found
+
+
+def permissions(ctx: Context) -> Check:
+    """Files and folders of the vault that other local users may read (a copy of the vault is
+    what an offline passphrase guess starts from)."""
+    wide = {str(p): oct(mode) for p in private_paths(ctx.home)
+            if (mode := paths.too_open(p)) is not None}
+    if wide:
+        listed = ", ".join(f"{path} ({mode[2:]})" for path, mode in list(wide.items())[:5])
+        more = f" and {len(wide) - 5} more" if len(wide) > 5 else ""
+        return Check("data.permissions", FAIL,
+                     f"other local users may read the vault's files: {listed}{more}",
+                     PERMISSIONS_REMEDY, {"paths": wide})
+    return Check("data.permissions", PASS, "the data folder and the vault's files are private (0700/0600)")
 
 
 def vault_files(ctx: Context) -> Check:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ragdesk import paths
 from ragdesk.core.embedding.base import EmbedderError, Tokenizer, counting_tokenizer, input_tokenizer
 
 if TYPE_CHECKING:  # heavy imports stay lazy: the CLI must start fast without loading a model
@@ -200,6 +201,7 @@ class BuiltinEmbedder:
 
         weights = self.model_dir / "model.safetensors"
         cached = cache_dir / f"minilm-l6-{_file_digest(weights)[:20]}-{GRAPH_VERSION}.onnx"
+        paths.tighten([cache_dir, cached])  # a cache made by an older release was 0755/0644
         if cached.is_file():
             try:
                 return ort.InferenceSession(str(cached), options, providers=providers)
@@ -240,7 +242,7 @@ def _remove_stale(cache_dir: Path, keep: Path) -> None:
 
 
 def _write_atomically(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+    paths.make_private_dir(target.parent)  # 0700; mkstemp's file is 0600
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:

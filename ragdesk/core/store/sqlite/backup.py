@@ -37,7 +37,7 @@ from typing import Any
 
 import sqlcipher3
 
-from ragdesk import __version__
+from ragdesk import __version__, paths
 from ragdesk.core.store.keys import wipe
 from ragdesk.core.store.sqlite import inspect, keyfile, schema
 from ragdesk.core.store.sqlite.keyfile import DB_NAME, SIDECAR_NAME, Sidecar, exists, fsync_dir
@@ -199,7 +199,8 @@ def create_backup(
         raise VaultMissing(f"no vault in {home}; nothing to back up")
     t0 = time.perf_counter()
     try:
-        dest.mkdir(parents=True, exist_ok=True)
+        if not dest.exists():  # a folder made here is private; the user's own stays theirs
+            paths.make_private_dir(dest)
     except OSError as exc:
         raise BackupError(f"cannot create the backup folder {dest}: {exc.strerror}") from exc
     name = _new_name(dest, time.time())
@@ -240,6 +241,7 @@ def create_backup(
 def _copy(source: inspect.VaultFile, target: Path, report: Progress) -> dict[str, int]:
     """Copy one consistent state of `source` into `target`; return that state's row counts."""
     conn = source.conn
+    keyfile.create_db_file(target)  # 0600 before SQLite writes into it
     dst = sqlcipher3.connect(str(target), isolation_level=None)
     try:
         keyfile.apply_key(dst, source.key)
@@ -356,7 +358,7 @@ def restore(
         raise NeedsConfirmation(
             f"a vault already exists in {home}; confirm to replace it (it is kept aside)"
         )
-    home.mkdir(parents=True, exist_ok=True)
+    paths.make_private_dir(home)
     lock = ProcessLock(home / LOCK_NAME)  # VaultInUse if the GUI or a server has it open
     aside: Path | None = None
     try:
@@ -374,6 +376,7 @@ def restore(
         try:
             for name in (DB_NAME, SIDECAR_NAME):
                 tmp = home / f"{name}.restoring"
+                paths.create_private_file(tmp)  # copyfile keeps the mode of a file it overwrites
                 shutil.copyfile(src / name, tmp)
                 _fsync_file(tmp)
                 os.replace(tmp, home / name)

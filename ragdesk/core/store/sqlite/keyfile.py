@@ -14,6 +14,7 @@ SQLCipher as a raw key, and its literal is built in one function only.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -24,9 +25,11 @@ from typing import Any, TypeVar
 import sqlcipher3
 import sqlite_vec
 
+from ragdesk import paths
 from ragdesk.core.store.keys import KdfParams, derive_key, wipe
 from ragdesk.core.store.sqlite import schema
 from ragdesk.core.store.sqlite.errors import sorted_errors
+from ragdesk.core.store.sqlite.lock import LOCK_NAME
 from ragdesk.errors import StorageError, VaultMissing, VaultTooNew, WrongPassphrase
 
 DB_NAME = "vault.db"
@@ -40,6 +43,29 @@ DEFAULT_CACHE_KIB = 512 * 1024
 _INSPECT_CACHE_KIB = 64 * 1024
 
 T = TypeVar("T")
+
+log = logging.getLogger("ragdesk.store")
+
+
+def vault_files(home: Path) -> list[Path]:
+    """The data folder and the vault's files in it that exist: what must be private (0700/0600)."""
+    names = (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", f"{DB_NAME}-journal", SIDECAR_NAME,
+             f"{SIDECAR_NAME}.tmp", LOCK_NAME)
+    return [home, *(p for p in (home / name for name in names) if p.exists())]
+
+
+def tighten_vault(home: Path) -> None:
+    """Make an existing vault private (folder 0700, files 0600): vaults made before RagDesk set
+    the modes itself were 0755/0644, readable by every local user."""
+    changed = paths.tighten(vault_files(home))
+    if changed:
+        log.info("restricted the permissions of %s", ", ".join(p.name for p in changed))
+
+
+def create_db_file(db_file: Path) -> None:
+    """The empty vault file, 0600 from the start: SQLite gives the -wal and -shm files it makes
+    beside it the same mode."""
+    paths.create_private_file(db_file)
 
 
 def exists(home: Path) -> bool:
@@ -61,7 +87,8 @@ def fsync_dir(folder: Path) -> None:
 def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
     """Replace `path` with `data` as JSON: a crash leaves the old content or the new, whole."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    fd = paths.open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    with open(fd, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=2)
         f.flush()
         os.fsync(f.fileno())

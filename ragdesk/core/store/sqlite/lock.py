@@ -8,9 +8,11 @@ read-only open) take no lock at all: SQLite's WAL mode keeps them consistent.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
+from ragdesk import paths
 from ragdesk.errors import VaultInUse
 
 LOCK_NAME = "vault.lock"
@@ -21,7 +23,8 @@ class ProcessLock:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file = open(path, "a+b")  # noqa: SIM115 - held for the vault's lifetime
+        # 0600 like every file of the vault (paths.py); held for the vault's lifetime
+        self._file = open(paths.open_private(path, os.O_RDWR | os.O_CREAT | os.O_APPEND), "a+b")  # noqa: SIM115
         try:
             self._acquire()
         except OSError:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import sqlcipher3
 
+from ragdesk import paths
 from ragdesk.core.records import (
     ApiToken,
     AuditEvent,
@@ -41,7 +42,7 @@ from ragdesk.core.store.keys import KdfParams, derive_key, wipe
 from ragdesk.core.store.sqlite import keyfile, schema
 from ragdesk.core.store.sqlite.errors import sorted_errors
 from ragdesk.core.store.sqlite.fts import KeywordSearch
-from ragdesk.core.store.sqlite.keyfile import DEFAULT_CACHE_KIB, SIDECAR_NAME, Sidecar, exists
+from ragdesk.core.store.sqlite.keyfile import DB_NAME, DEFAULT_CACHE_KIB, SIDECAR_NAME, Sidecar, exists
 from ragdesk.core.store.sqlite.lock import LOCK_NAME, NoLock, ProcessLock
 from ragdesk.core.store.sqlite.vec0 import VectorSearch, has_vector_table
 from ragdesk.errors import RagdeskError, StorageError, VaultExists, VaultMissing
@@ -61,13 +62,14 @@ def create(
     """Make a new, empty vault in `home`. Refuses to touch an existing one."""
     if not passphrase:
         raise RagdeskError("the passphrase must not be empty")
-    home.mkdir(parents=True, exist_ok=True)
+    paths.make_private_dir(home)
     if exists(home) or (home / SIDECAR_NAME).exists():
         raise VaultExists(f"a vault already exists in {home}")
     lock = ProcessLock(home / LOCK_NAME)
     try:
         params = kdf or KdfParams.fresh()
         Sidecar.new(params).write(home)
+        keyfile.create_db_file(home / DB_NAME)
         vault = Vault(home, derive_key(passphrase, params), params, lock, cache_kib=cache_kib)
         try:
             vault._migrate()
@@ -91,6 +93,8 @@ def unlock(home: Path, passphrase: str, cache_kib: int = DEFAULT_CACHE_KIB,
     if not exists(home):
         raise VaultMissing(f"no vault in {home}; create one with `ragdesk init`")
     sidecar = Sidecar.read(home)
+    if not read_only:  # (a read-only open changes nothing; the doctor reports wide modes)
+        keyfile.tighten_vault(home)
     lock: ProcessLock | NoLock = NoLock() if read_only else ProcessLock(home / LOCK_NAME)
 
     def opens(key: bytearray, params: KdfParams) -> Vault:
