@@ -17,12 +17,14 @@ Everything the routes share lives on one `ServerContext` (server.context) at app
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
@@ -72,6 +74,10 @@ def create_app(services: Services, config: ServerConfig | None = None,
         return JSONResponse({"detail": exc.detail, "error": {"message": exc.detail, "code": exc.status_code}},
                             status_code=exc.status_code, headers=exc.headers)
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        return invalid_request(exc)
+
     @app.get("/health", tags=["operations"], summary="Liveness (no token needed)")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
@@ -94,6 +100,24 @@ def create_app(services: Services, config: ServerConfig | None = None,
     _mount_web(app, config)
     app.add_middleware(Guard, ctx=ctx)
     return app
+
+
+def invalid_request(exc: RequestValidationError) -> Response:
+    """422 saying which field is wrong and why, without echoing what was sent: the input may be
+    a document's text, and may not even be encodable (a lone surrogate, `"\\ud800"`, is valid
+    JSON but no UTF-8: FastAPI's own handler failed on it with a 500)."""
+    errors = []
+    for error in exc.errors():
+        where = [part if isinstance(part, int) else _printable(str(part)) for part in error.get("loc", ())]
+        errors.append({"loc": where, "msg": _printable(str(error.get("msg", ""))),
+                       "type": _printable(str(error.get("type", "")))})
+    body = json.dumps({"detail": errors}, ensure_ascii=True).encode("ascii")
+    return Response(body, status_code=422, media_type="application/json")
+
+
+def _printable(text: str) -> str:
+    """`text` with anything UTF-8 cannot carry replaced (a field name a client made up)."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

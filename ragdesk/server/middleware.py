@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import traceback
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -18,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ragdesk.server.context import ServerContext
 
 log = logging.getLogger("ragdesk.server.access")
+errors_log = logging.getLogger("ragdesk.server")
 
 PUBLIC_PATHS = frozenset({"/health", "/", "/index.html", "/favicon.ico", "/docs"})
 PUBLIC_PREFIXES = ("/static/",)
@@ -62,6 +64,15 @@ def header(scope: Scope, wanted: bytes) -> str | None:
         if name == wanted:
             return value.decode("latin-1")
     return None
+
+
+def log_failure(method: str, path: str, exc: BaseException) -> None:
+    """Log a request that failed with a bug: where it failed (the traceback's frames and source
+    lines) and the exception's type, never its message or the request: both may carry what the
+    client sent (a question, a document's text), which must not reach a plain-text log."""
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    errors_log.error("%s %s failed with %s (message and request not logged):\n%s", method, path[:200],
+                     type(exc).__name__, frames.rstrip())
 
 
 class Guard:
@@ -168,6 +179,13 @@ class Guard:
 
         try:
             await self.app(scope, limited_receive, send_with_headers)
+        except BodyTooLarge:
+            raise
+        except Exception as exc:  # a bug: logged without what the client sent, answered 500
+            log_failure(method, path, exc)
+            if not status_box[0]:
+                await self._refuse(send, 500, "the server could not handle this request")
+                status_box[0] = 500
         finally:
             self._account(scope, method, path, status_box[0] or 500, started, principal, address)
 

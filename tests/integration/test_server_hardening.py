@@ -243,3 +243,52 @@ def test_bad_trusted_proxy_is_refused_clearly(start: Start) -> None:
 
 
 
+
+
+# --- item 4: lone surrogates in JSON; request bodies never logged ---------------------------------
+
+
+SURROGATE_BODIES = {
+    "/api/v1/ask": '{"question": "canary-4711 \\ud800"}',
+    "/api/v1/search": '{"query": "canary-4711 \\ud800"}',
+    "/v1/chat/completions": '{"messages": [{"role": "user", "content": "canary-4711 \\udfff"}]}',
+    "/api/chat": '{"model": "ragdesk", "messages": [{"role": "user", "content": "canary-4711 \\ud800"}]}',
+    "/api/v1/tokens": '{"name": "canary-4711", "collections": ["\\ud800canary-4711"]}',
+}
+
+
+def test_lone_surrogates_get_422_and_nothing_is_logged(tls_server: Running,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    admin = tls_server.token("surrogate-admin", admin=True)
+    caplog.set_level("DEBUG")
+    with tls_server.client(admin) as c:
+        for path, body in SURROGATE_BODIES.items():
+            r = c.post(path, content=body.encode(), headers={"Content-Type": "application/json"})
+            assert r.status_code in (400, 422), (path, r.status_code, r.text)
+            assert "canary-4711" not in r.text
+            assert r.json()["detail"], path  # says which field is wrong
+            # An unpaired surrogate in a key, too.
+            r = c.post(path, content=b'{"\\ud800canary-4711": 1}',
+                       headers={"Content-Type": "application/json"})
+            assert r.status_code in (400, 422), (path, r.status_code, r.text)
+    assert "canary-4711" not in caplog.text
+    assert "Traceback" not in caplog.text
+
+
+def test_a_failing_request_is_logged_without_what_was_sent(tls_server: Running,
+                                                           caplog: pytest.LogCaptureFixture,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = tls_server.token("bug-finder")
+    services = tls_server.handle.app.state.ctx.services
+
+    class Broken:
+        def search(self, query: str, **kwargs: object) -> list[object]:
+            raise RuntimeError(f"a bug while searching for {query}")
+
+    monkeypatch.setattr(services, "retriever", lambda **kwargs: Broken())
+    caplog.set_level("DEBUG")
+    with tls_server.client(secret) as c:
+        r = c.post("/api/v1/search", json={"query": "secret-plan-0815"})
+    assert r.status_code == 500 and "secret-plan-0815" not in r.text
+    assert "RuntimeError" in caplog.text and "test_server_hardening.py" in caplog.text  # where it failed
+    assert "secret-plan-0815" not in caplog.text
