@@ -1,0 +1,121 @@
+"""The vault's audit log: chained entries (core/store/chain.py says how and why), appended many per
+transaction, walked for verification, pruned behind a checkpoint, and the migration that chains a
+log written before the chain existed.
+
+The functions take a connection, so the doctor's read-only look (inspect.py) verifies the same way
+as an unlocked vault, and the migration (schema.py) can use them; `audittrail.AuditTrail` is the
+Store's AuditLog role over the vault's connections.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import sqlcipher3
+
+from ragdesk.core.store import chain, rowmap
+from ragdesk.core.store.chain import CHECKPOINT_EVENT, Head, Pruned, Row, Verdict
+from ragdesk.errors import RagdeskError
+
+_PAGE = 5000
+TRIGGERS = ("audit_log_no_update", "audit_log_no_delete")
+# A guard against mistakes: the chain is the evidence (whoever holds the passphrase can drop these).
+CREATE_TRIGGERS = (
+    "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN"
+    " SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN"
+    " SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+)
+_INSERT = ("INSERT INTO audit_log(at, event, detail, seq, prev_hash, hash)"
+           " VALUES (?, ?, ?, ?, ?, ?)")
+
+
+def head(db: sqlcipher3.Connection) -> Head | None:
+    row = db.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+    return Head(row[0], row[1]) if row else None
+
+
+def append(db: sqlcipher3.Connection, values: Sequence[tuple[float, str, str]]) -> None:
+    """Append (at, event, detail JSON) rows after the head, inside the caller's write transaction
+    (which SQLite holds alone, so two writers never link to the same head)."""
+    db.executemany(_INSERT, chain.link(values, head(db)))
+
+
+def rows(db: sqlcipher3.Connection, where: str = "", params: Sequence[Any] = ()) -> Iterator[Row]:
+    """Every entry in (seq, id) order, read a page at a time; `where` narrows it (AND-ed)."""
+    seq, rid = -(2**62), -(2**62)
+    extra = f" AND ({where})" if where else ""
+    while True:
+        page = db.execute(
+            f"SELECT {chain.COLUMNS} FROM audit_log WHERE (seq > ? OR (seq = ? AND id > ?)){extra}"
+            " ORDER BY seq, id LIMIT ?", (seq, seq, rid, *params, _PAGE)).fetchall()
+        yield from page
+        if len(page) < _PAGE:
+            return
+        rid, seq = page[-1][0], page[-1][1]
+
+
+def is_chained(db: sqlcipher3.Connection) -> bool:
+    """False for a vault whose log predates the chain (its next unlock migrates it)."""
+    return any(r[1] == "hash" for r in db.execute("PRAGMA table_info(audit_log)").fetchall())
+
+
+def verify(db: sqlcipher3.Connection, anchor: Head | None = None) -> Verdict:
+    """Walk the whole log (read-only); see chain.verify."""
+    checkpoint = db.execute(
+        f"SELECT {chain.COLUMNS} FROM audit_log WHERE event = ? ORDER BY seq DESC LIMIT 1",
+        (CHECKPOINT_EVENT,)).fetchone()
+    guards = db.execute(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'"
+        f" AND name IN ({', '.join('?' * len(TRIGGERS))})", TRIGGERS).fetchone()[0] == len(TRIGGERS)
+    return chain.verify(rows(db), checkpoint, anchor, guards)
+
+
+def prune(db: sqlcipher3.Connection, before: float) -> Pruned | None:
+    """Remove the entries older than `before` (a prefix) and append the checkpoint that vouches
+    for the last one removed, inside the caller's write transaction. Only an intact log is pruned:
+    pruning a tampered one would erase the evidence. None when nothing is that old."""
+    verdict = verify(db)
+    if not verdict.ok:
+        raise RagdeskError(f"the audit log does not verify, so it was not pruned: {verdict.summary()}")
+    through = chain.prune_point(((r[1], r[2], r[6]) for r in rows(db)), before)
+    if through is None:
+        return None
+    count = db.execute("SELECT count(*) FROM audit_log WHERE seq <= ?", (through.seq,)).fetchone()[0]
+    for name in TRIGGERS:  # in this transaction only: they are back before it commits
+        db.execute(f"DROP TRIGGER {name}")
+    db.execute("DELETE FROM audit_log WHERE seq <= ?", (through.seq,))
+    for sql in CREATE_TRIGGERS:
+        db.execute(sql)
+    detail = chain.checkpoint_detail(through, count, before)
+    append(db, [(time.time(), CHECKPOINT_EVENT, rowmap.detail_json(detail))])
+    new_head = head(db)
+    assert new_head is not None
+    return Pruned(through, count, new_head)
+
+
+def chain_existing(db: sqlcipher3.Connection) -> None:
+    """The migration step (schema.py, m00N_audit_chain): the log gets its chain columns and every
+    entry written so far is chained in the order it was written (by id). Runs inside the
+    migration's transaction."""
+    for name in TRIGGERS:
+        db.execute(f"DROP TRIGGER IF EXISTS {name}")
+    db.execute("ALTER TABLE audit_log RENAME TO audit_log_unchained")
+    db.execute(
+        "CREATE TABLE audit_log ("
+        " id INTEGER PRIMARY KEY, at REAL NOT NULL, event TEXT NOT NULL,"
+        " detail TEXT NOT NULL DEFAULT '{}',"
+        " seq INTEGER NOT NULL UNIQUE,"  # the chain's order: 1, 2, 3, ... with no gap
+        " prev_hash TEXT NOT NULL,"  # the hash of entry seq - 1 (chain.GENESIS for entry 1)
+        " hash TEXT NOT NULL)")  # sha256 over chain.canonical(seq, at, event, detail, prev_hash)
+    old = db.execute("SELECT id, at, event, detail FROM audit_log_unchained ORDER BY id").fetchall()
+    linked = chain.link(((r[1], r[2], r[3]) for r in old), None)
+    db.executemany("INSERT INTO audit_log(id, at, event, detail, seq, prev_hash, hash)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   [(r[0], *values) for r, values in zip(old, linked, strict=True)])
+    db.execute("DROP TABLE audit_log_unchained")
+    db.execute(f"CREATE INDEX audit_log_checkpoints ON audit_log(seq) WHERE event = '{CHECKPOINT_EVENT}'")
+    for sql in CREATE_TRIGGERS:
+        db.execute(sql)
