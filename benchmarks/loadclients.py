@@ -22,6 +22,15 @@ The spec (JSON on stdin):
                      adding small text documents (POST /api/v1/documents) until the askers are
                      done, retrying like the askers; each 2xx is an acknowledged write.
 
+Open loop (spec "rate" > 0; bench_capacity.py): questions arrive on a schedule, whether or not
+earlier answers are back, as many users each asking now and then do:
+  rate, duration     questions per second (Poisson arrivals, seeded by "seed"), for that long;
+  questions          the texts asked, in turn;
+  tokens             one user per token (each its own connection pool, kept alive);
+  timeout            as above.
+Per ask it records {at (scheduled, s from the start), lag (late start: the client's own delay),
+ok, status, retry_after, ttfb, ttfs, ttft, total, error}.
+
 Prints "go" on stderr when the first round starts (all connected), and the results as JSON on
 stdout: per ask {round, ok, attempts, errors, status, ttfb, ttfs, ttft, total, elapsed, upstream},
 times in seconds (ttfb..total of the attempt that succeeded, `elapsed` from the first attempt),
@@ -118,6 +127,7 @@ async def ask_once(client: Any, question: str) -> dict[str, Any]:
         async with client.post("api/v1/ask", json={"question": question}) as resp:
             rec["status"] = resp.status
             rec["upstream"] = resp.headers.get("x-upstream")
+            rec["retry_after"] = resp.headers.get("retry-after")
             body = b""
             async for chunk in resp.content.iter_any():
                 now = time.perf_counter()
@@ -152,6 +162,62 @@ async def ask_with_retries(client: Any, question: str, retries: int, backoff: fl
     rec.update(attempts=attempt + 1, errors=errors, elapsed=time.perf_counter() - start)
     rec.pop("error", None)
     return rec
+
+
+def arrival_times(rate: float, duration: float, seed: int) -> list[float]:
+    """Poisson arrivals: exponential gaps of mean 1/rate, from 0 up to `duration` seconds."""
+    rng = random.Random(seed)
+    out: list[float] = []
+    t = rng.expovariate(rate)
+    while t < duration:
+        out.append(t)
+        t += rng.expovariate(rate)
+    return out
+
+
+async def open_loop(spec: dict[str, Any]) -> dict[str, Any]:
+    """Questions at the spec's rate, each on its own task: a slow answer delays no other ask."""
+    import ssl
+
+    import aiohttp
+
+    ctx = ssl.create_default_context(cadata=spec["cert"]) if spec.get("cert") else None
+    url = spec["url"] if spec["url"].endswith("/") else spec["url"] + "/"
+    tokens, questions = spec["tokens"], spec["questions"]
+    timeout = float(spec.get("timeout", 300))
+    times = arrival_times(float(spec["rate"]), float(spec["duration"]), int(spec.get("seed", 1)))
+    sessions = [aiohttp.ClientSession(
+        base_url=url, connector=aiohttp.TCPConnector(limit=0, ssl=ctx or False, keepalive_timeout=30),
+        timeout=aiohttp.ClientTimeout(total=None, sock_read=timeout),
+        headers={"Authorization": f"Bearer {token}"}, trust_env=False) for token in tokens]
+    asks: list[dict[str, Any]] = []
+    try:
+        for s in sessions:  # each user's first connection (TCP + TLS) before the clock starts
+            async with s.get("health") as resp:
+                resp.raise_for_status()
+                await resp.read()
+        print("go", file=sys.stderr, flush=True)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+
+        async def one(i: int, at: float) -> None:
+            lag = loop.time() - start - at
+            rec = await ask_once(sessions[i % len(sessions)], questions[i % len(questions)])
+            rec.update(at=at, lag=lag)
+            asks.append(rec)
+
+        tasks = []
+        for i, at in enumerate(times):
+            delay = start + at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i, at)))
+        await asyncio.gather(*tasks)
+        seconds = loop.time() - start
+    finally:
+        for s in sessions:
+            await s.close()
+    return {"asks": asks, "writes": [], "seconds": seconds}
 
 
 async def write_once(client: Any, name: str, data: bytes) -> tuple[bool, str]:
@@ -302,7 +368,7 @@ class ClientProcess:
 
 def main() -> None:
     spec = json.loads(sys.stdin.read())
-    json.dump(asyncio.run(run(spec)), sys.stdout)
+    json.dump(asyncio.run(open_loop(spec) if spec.get("rate") else run(spec)), sys.stdout)
 
 
 if __name__ == "__main__":

@@ -4,21 +4,26 @@ client leaves (`ChatRunner`).
 An answer is the core's three steps (`ChatService.begin / chat_request / finish`) with the
 streaming in between done here, on the event loop, by the asynchronous Ollama client
 (server.async_ollama): no thread per answer. `begin` (store reads, the search) is blocking CPU
-work, so it runs on a small pool of one thread per two cores: a few searches at a time finish in
-arrival order, where hundreds at once would all finish late and starve the loop of the GIL.
-Everything else of an answer is a coroutine plus one task reading the model's stream; what the
-task receives while the writer is busy goes out in one write. When the HTTP side stops listening
-(client disconnect, timeout, server stop) that task is cancelled, which closes the Ollama stream
-at once.
+work, so it runs on a small pool of one thread per core: a few searches at a time finish in
+arrival order, where hundreds at once would all finish late and starve the loop of the GIL. The
+searches embed their questions through one batching thread (server.capacity.QuestionEmbedder),
+handed each question as soon as its answer is admitted; and an answer is admitted only while its
+search can start within the latency budget (server.capacity.SearchQueue: `admit` raises QueueFull,
+the server answers 503 at once). Everything else of an answer is a coroutine plus one task
+reading the model's stream; what the task receives while the writer is busy goes out in one
+write. When the HTTP side stops listening (client disconnect, timeout, server stop) that task is
+cancelled, which closes the Ollama stream at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,8 +41,11 @@ from ragdesk.core.chat import (
     pick_model,
 )
 from ragdesk.core.ollama import OllamaProblem
+from ragdesk.core.retrieval import MAX_QUERY_CHARS, Retriever, SearchOptions
 from ragdesk.server.async_ollama import async_ollama_client
+from ragdesk.server.capacity import ANSWER_BUDGET, QuestionEmbedder, SearchQueue
 from ragdesk.server.futures import retrieve
+from ragdesk.server.metrics import Metrics
 from ragdesk.server.session import AuditWriter, ConversationMemory, RemoteStore
 
 log = logging.getLogger("ragdesk.server.answers")
@@ -51,47 +59,86 @@ class Turn:
     content: str
 
 
+class _Ticket:
+    """One admitted answer's place in the search queue, left once (search over, or never run)."""
+
+    def __init__(self, queue: SearchQueue) -> None:
+        self.queue = queue
+        self.left = False
+        queue.enter()
+
+    def leave(self, seconds: float | None = None) -> None:
+        if not self.left:
+            self.left = True
+            self.queue.leave(seconds)
+
+
+# The ticket `admit` gave the request being handled: the route, its response and the answer's
+# stream run in one context (Starlette), so `batches` and `release` find it there.
+_ticket: contextvars.ContextVar[_Ticket | None] = contextvars.ContextVar("ragdesk_search_ticket",
+                                                                         default=None)
+
+
 class ChatRunner:
     """Runs chats: `begin` on a small thread pool, the model's stream on the event loop."""
 
     def __init__(self, services: Services, memory: ConversationMemory, audit: AuditWriter,
-                 max_streams: int, workers: int | None = None) -> None:
+                 max_streams: int, workers: int | None = None, budget: float = ANSWER_BUDGET,
+                 metrics: Metrics | None = None) -> None:
         self.services = services
         self.memory = memory
         self.audit = audit
         self.max_streams = max_streams
-        # Searches on half the cores (at least one): the other half is the event loop's and the
-        # vector search's helper threads'. The searches are mostly Python, so a further thread
-        # only fights the loop for the interpreter lock (benchmarks/RESULTS.md, LAN server).
-        self.pool = ThreadPoolExecutor(max_workers=workers or max(1, (os.cpu_count() or 2) // 2),
-                                       thread_name_prefix="ragdesk-ask")
+        self.metrics = metrics
+        # One search per core: the keyword list (SQLite), the vector list (numpy) and the
+        # question's embedding (onnxruntime, on its own batching thread) run without the
+        # interpreter lock, so two searches on two cores overlap; more threads only queue inside
+        # (benchmarks/RESULTS.md, issue 21).
+        workers = workers or max(1, os.cpu_count() or 2)
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ragdesk-ask")
+        self.queue = SearchQueue(workers, budget)
+        self.questions = QuestionEmbedder(lambda: services.embedder)
+        if metrics is not None:
+            self.questions.on_batch = lambda n, _s: metrics.embed_batch.observe(n)
         self._clients: dict[tuple[str, float, float], Any] = {}
         self._context: dict[tuple[str, str], int] = {}  # (host, model) -> context window
         self._context_lookups: dict[tuple[str, str], asyncio.Future[int]] = {}
-        self.admissions = 0  # requests admitted so far (see `_after_burst`)
+        self._watch: asyncio.Task[None] | None = None
 
-    def admitted(self) -> None:
-        self.admissions += 1
+    # --- admission ----------------------------------------------------------------------------
 
-    async def _after_burst(self, quiet: float = 0.005, longest: float = 0.25) -> None:
-        """Wait until no other request was admitted for `quiet` seconds (at most `longest`).
-        A search holds the GIL for tens of milliseconds: started while a burst of requests is
-        still arriving it slows down their admission (their first byte) for every one of them;
-        started just after, it costs this answer a few milliseconds."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + longest
-        seen = self.admissions
-        while loop.time() < deadline:
-            await asyncio.sleep(quiet)
-            if self.admissions == seen:
-                return
-            seen = self.admissions
+    def admit(self) -> None:
+        """Take a place in the search queue for the request being handled, or raise QueueFull
+        (answer 503 now) when its search would wait past the budget."""
+        self.queue.check()
+        _ticket.set(_Ticket(self.queue))
+
+    def release(self) -> None:
+        """The request's answer is over: its place in the queue is given up if `batches` never
+        ran (the client left before the stream started)."""
+        ticket = _ticket.get()
+        if ticket is not None:
+            ticket.leave()
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self.questions.close()
+
+    async def _watch_loop(self, every: float = 0.05) -> None:
+        """The event loop's lag: how late a 50 ms sleep wakes (a search holding the interpreter
+        lock, or too much work on the loop, shows here)."""
+        assert self.metrics is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            start = loop.time()
+            await asyncio.sleep(every)
+            self.metrics.loop_lag.observe(max(0.0, loop.time() - start - every))
 
     async def aclose(self) -> None:
         """Close the Ollama connections (on the loop that used them)."""
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             with contextlib.suppress(Exception):
@@ -110,7 +157,7 @@ class ChatRunner:
         settings = self.services.chat_settings(model)
         if model:
             settings = replace(settings, model=model)
-        return ChatService(store, self.services.retriever(), settings)
+        return ChatService(store, Retriever(self.services.store, self.questions, SearchOptions()), settings)
 
     def seed(self, owner: str, history: Sequence[Turn], title: str) -> int | None:
         """A conversation holding the turns a stateless client sent before its question."""
@@ -185,6 +232,16 @@ class ChatRunner:
         finally:
             wake.set()
 
+    def _observe(self, waited: float, timings: Any) -> None:
+        """Where a search's time went (metrics: the wait for a thread, then its parts)."""
+        m = self.metrics
+        if m is None:
+            return
+        m.search_wait.observe(waited)
+        for part, ms in (("embed", timings.embed_ms), ("keyword", timings.keyword_ms),
+                         ("vector", timings.vector_ms), ("total", timings.total_ms)):
+            m.search_part.labels(part).observe(ms / 1000)
+
     # --- answers ------------------------------------------------------------------------------
 
     async def batches(
@@ -202,16 +259,30 @@ class ChatRunner:
         write carries many pieces). Leaving the iteration early cancels the chat: the stream to
         Ollama is closed and the answer kept so far is stored as stopped."""
         loop = asyncio.get_running_loop()
+        if self.metrics is not None and self._watch is None:
+            self._watch = asyncio.create_task(self._watch_loop())
         claim = threading.Lock()
         gone = False  # set under `claim`: nobody will take what `begin` produces
         started: list[tuple[ChatService, ChatTurn]] = []
+        ticket = _ticket.get()
+        if ticket is None or ticket.left:  # called without `admit` (tests, tools)
+            ticket = _Ticket(self.queue)
+        # Embedding starts now, while the answer waits for a search thread (the search's query
+        # is the question with its white space folded, as core.followup gives it).
+        key = self.questions.prepare(" ".join(question.split())[:MAX_QUERY_CHARS])
+        queued = time.perf_counter()
 
         def begin() -> None:
             nonlocal gone
             if gone:  # the asker left while this waited for a thread
                 return
+            start = time.perf_counter()
             chat = self._chat(owner, model)
-            turn = chat.begin(question, conversation_id, collection_ids)
+            try:
+                turn = chat.begin(question, conversation_id, collection_ids)
+            finally:
+                ticket.leave(time.perf_counter() - start)
+            self._observe(start - queued, chat.retriever.last_timings)
             with claim:
                 if not gone:
                     started.append((chat, turn))
@@ -222,8 +293,10 @@ class ChatRunner:
         finished = False
         try:
             async with asyncio.timeout(timeout):
-                await self._after_burst()
-                await loop.run_in_executor(self.pool, begin)
+                try:
+                    await loop.run_in_executor(self.pool, begin)
+                finally:
+                    self.questions.release(key)
                 chat, turn = started[0]
                 yield [turn.sources_event()]
                 pieces: deque[str] = deque()
@@ -251,6 +324,8 @@ class ChatRunner:
             if not finished:
                 with claim:
                     gone = True
+                    if not started:
+                        ticket.leave()  # cancelled while waiting: its search never ran
                 if reader is not None and not reader.done():
                     reader.cancel()
                 if started:

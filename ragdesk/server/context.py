@@ -30,6 +30,7 @@ from ragdesk.core.chat import ChatEvent
 from ragdesk.core.system import available_memory, process_rss
 from ragdesk.server.answers import ChatRunner
 from ragdesk.server.auth import Principal, Throttle, TokenRegistry
+from ragdesk.server.capacity import QueueFull
 from ragdesk.server.catalog import ModelCatalog
 from ragdesk.server.config import ServerConfig
 from ragdesk.server.documents import Uploads
@@ -57,9 +58,10 @@ class ServerContext:
         self.throttle = Throttle(limits.auth_failures, limits.auth_window)
         self.audit = AuditWriter(services.store)
         self.memory = ConversationMemory()
-        self.runner = ChatRunner(services, self.memory, self.audit, max_streams=limits.max_streams)
-        self.catalog = ModelCatalog(services)
         self.metrics = Metrics()
+        self.runner = ChatRunner(services, self.memory, self.audit, max_streams=limits.max_streams,
+                                 metrics=self.metrics)
+        self.catalog = ModelCatalog(services)
         self.uploads = Uploads(services, limits.max_upload_bytes)
         self.fingerprint: str | None = None
         self.started_at = time.time()
@@ -91,7 +93,8 @@ class ServerContext:
 
     def admit(self, principal: Principal) -> None:
         """Reserve a stream slot (release with `release`), or refuse: 503 when the server is
-        full, 429 when this token already streams its share."""
+        full or its searches could not start this answer's within the latency budget, 429 when
+        this token already streams its share."""
         limits = self.config.limits
         with self._lock:
             if self._streams >= limits.max_streams:
@@ -102,12 +105,18 @@ class ServerContext:
                 self.metrics.rejected.labels("token_streams").inc()
                 raise Overloaded(429, f"this token already has {mine} answers streaming; wait for one "
                                       "to finish", {"Retry-After": "1"})
+            try:
+                self.runner.admit()
+            except QueueFull as full:
+                self.metrics.rejected.labels("latency_budget").inc()
+                raise Overloaded(503, "the server is busy; try again in a moment",
+                                 {"Retry-After": str(full.retry_after)}) from None
             self._streams += 1
             self._per_token[principal.name] = mine + 1
-            self.runner.admitted()
             self.metrics.streams.set(self._streams)
 
     def release(self, principal: Principal) -> None:
+        self.runner.release()
         with self._lock:
             self._streams -= 1
             left = self._per_token.get(principal.name, 1) - 1

@@ -30,6 +30,17 @@ class Metrics:
                                  "Requests refused while their address is throttled", registry=r)
         self.rejected = Counter("ragdesk_rejected", "Requests refused by a limit", ["reason"], registry=r)
         self.answers = Counter("ragdesk_answers", "Answers finished", ["mode", "status"], registry=r)
+        fine = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+        self.search_wait = Histogram("ragdesk_search_wait_seconds",
+                                     "Time an admitted answer waited for a search thread", registry=r,
+                                     buckets=fine)
+        self.search_part = Histogram("ragdesk_search_seconds",
+                                     "An answer's search by part: embed (waiting for the question's "
+                                     "vector), keyword, vector, total", ["part"], registry=r, buckets=fine)
+        self.embed_batch = Histogram("ragdesk_embed_batch_size", "Questions embedded in one call",
+                                     registry=r, buckets=(1, 2, 4, 8, 16, 32))
+        self.loop_lag = Histogram("ragdesk_event_loop_lag_seconds",
+                                  "How late the event loop wakes a 50 ms sleep", registry=r, buckets=fine)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
