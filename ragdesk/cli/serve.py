@@ -118,7 +118,12 @@ def cmd_token(args: argparse.Namespace) -> int:
     try:
         registry = TokenRegistry(services.store)
         if args.token_command == "create":
-            collections = [c for group in args.collections or [] for c in group.split(",") if c] or None
+            collections = None
+            if args.collections is not None:  # given, even as "": never read as "every collection"
+                collections = [c.strip() for group in args.collections for c in group.split(",") if c.strip()]
+                if not collections:
+                    raise UsageError("--collections names no collection: give at least one name, or "
+                                     "leave the option out for a token that reads every collection")
             token, secret = registry.create(args.name, collections=collections, admin=args.admin)
             scope = "admin (may add and remove documents)" if token.admin else "read-only"
             where = ", ".join(token.collections) if token.collections is not None else "all collections"

@@ -86,6 +86,9 @@ class TokenRegistry:
         if not name or len(name) > 64 or not set(name) <= _NAME_OK:
             raise UsageError("a token name is 1-64 letters, digits and - _ . @")
         if collections is not None:
+            if not collections:  # an empty scope must not be stored as "every collection"
+                raise UsageError("name at least one collection for this token (none named: leave "
+                                 "the collections out for a token that reads every collection)")
             known = {c.name for c in self.store.collections()}
             unknown = [c for c in collections if c not in known]
             if unknown:

@@ -11,6 +11,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,7 +20,7 @@ from ragdesk.app import Services
 from ragdesk.core.store.sqlite import vault as vault_store
 from ragdesk.server.config import Limits, ServerConfig
 from ragdesk.server.runner import ServerHandle
-from tests.conftest import PASSPHRASE, fast_kdf
+from tests.conftest import PASSPHRASE, fast_kdf, run_cli
 from tests.fakes.embedder import HashEmbedder
 from tests.fakes.ollama import FakeOllama
 from tests.fakes.server import Running, fill
@@ -292,3 +293,21 @@ def test_a_failing_request_is_logged_without_what_was_sent(tls_server: Running,
     assert r.status_code == 500 and "secret-plan-0815" not in r.text
     assert "RuntimeError" in caplog.text and "test_server_hardening.py" in caplog.text  # where it failed
     assert "secret-plan-0815" not in caplog.text
+
+
+# --- item 7: an empty collection list is refused, not read as "every collection" -----------------
+
+
+def test_empty_collection_list_is_refused(locked_vault: Path, tls_server: Running) -> None:
+    env = {"RAGDESK_PASSPHRASE": PASSPHRASE}
+    for value in ("", ",", " "):
+        r = run_cli("token", "create", "nothing", "--collections", value, env=env)
+        assert r.returncode == 2, (value, r.stdout, r.stderr)
+        assert "--collections names no collection" in r.stderr and not r.stdout.strip()
+    assert run_cli("token", "list", "--json", env=env).stdout.strip() == "[]"
+    # Over the API, an empty list is refused as well.
+    admin = tls_server.token("scope-admin", admin=True)
+    with tls_server.client(admin) as c:
+        r = c.post("/api/v1/tokens", json={"name": "nothing", "collections": []})
+        assert r.status_code == 422 and "at least one collection" in r.json()["detail"]
+        assert "nothing" not in [t["name"] for t in c.get("/api/v1/tokens").json()]
