@@ -49,7 +49,8 @@ log = logging.getLogger("tests.fakes.ollama")
 
 __all__ = [
     "DEFAULT_MODELS", "FAULTS", "FakeOllama", "Fault", "ModelSpec", "RecordedRequest",
-    "cited_answer", "embed_text", "find_sources", "first_sentence", "model_spec", "normalize_model_name",
+    "cited_answer", "embed_text", "expand_script", "find_sources", "first_sentence", "model_spec",
+    "normalize_model_name",
 ]
 
 VERSION = "0.12.6"
@@ -294,6 +295,13 @@ def cited_answer(sources: Mapping[int, str], question: str) -> str:
         return f'I could not find an answer to "{question}" in the provided documents.'
     parts = [f"{s} [{n}]." for n, s in cited[:MAX_CITED_SOURCES]]
     return "Based on the sources, " + " ".join(parts)
+
+
+def expand_script(reply: str, sources: Mapping[int, str]) -> str:
+    """A scripted reply with each ``{source:N}`` replaced by source N's first sentence (empty if
+    the prompt has no source N); the rest of the text as it is."""
+    return re.sub(r"\{source:(\d{1,4})\}", lambda m: first_sentence(sources.get(int(m.group(1)), "")),
+                  reply)
 
 
 def split_pieces(text: str) -> list[str]:
@@ -582,7 +590,9 @@ class FakeOllama:
 
     def script(self, *replies: str) -> None:
         """Queue exact reply texts: each chat/generate answer takes the next one, then it's back
-        to the cited answer."""
+        to the cited answer. A reply may quote the prompt's sources, so that a test can script
+        an answer with supported and unsupported sentences without knowing the passages found:
+        ``{source:N}`` becomes source N's first sentence (see `expand_script`)."""
         with self._lock:
             self._script.extend(replies)
 
@@ -1062,7 +1072,7 @@ class FakeOllama:
         with self._lock:
             scripted = self._script.popleft() if self._script else None
         if scripted is not None:
-            return scripted
+            return expand_script(scripted, sources)
         if self.responder is not None:
             return self.responder(record)
         return cited_answer(sources, question)
