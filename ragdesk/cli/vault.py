@@ -10,6 +10,7 @@ from ragdesk.cli.common import (
     EXIT_OK,
     Subcommands,
     add_command,
+    add_weak_passphrase_option,
     database_url,
     home_of,
     new_passphrase,
@@ -69,8 +70,10 @@ def cmd_passwd(args: argparse.Namespace) -> int:
 
 
 def register(commands: Subcommands) -> None:
-    add_command(commands, "init", cmd_init, "create a new encrypted vault")
+    p = add_command(commands, "init", cmd_init, "create a new encrypted vault")
+    add_weak_passphrase_option(p)
     p = add_command(commands, "status", cmd_status, "show what the vault holds")
     p.add_argument("--json", action="store_true", help="print JSON")
     p = add_command(commands, "passwd", cmd_passwd, "change the vault's passphrase")
     p.add_argument("--new-passphrase-file", metavar="FILE", help="read the new passphrase from FILE")
+    add_weak_passphrase_option(p)

@@ -7,10 +7,7 @@ only reads them). The passphrase is never stored anywhere.
 
 from __future__ import annotations
 
-import itertools
 import logging
-import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ragdesk.core.passphrase import MIN_LENGTH, MIN_SCORE, estimate
 from ragdesk.core.store.base import Store
 from ragdesk.core.store.keys import KdfParams
 from ragdesk.core.store.open import open_store, store_exists
@@ -41,77 +39,26 @@ from ragdesk.gui.workers import WorkerError, WorkerPool
 
 log = logging.getLogger("ragdesk.gui.unlock")
 
-MIN_LENGTH = 8
-MIN_SCORE = 2  # "fair"
-
-_COMMON = {
-    "password", "passphrase", "123456", "12345678", "123456789", "qwerty", "qwertyuiop",
-    "letmein", "admin", "welcome", "iloveyou", "monkey", "dragon", "football", "baseball",
-    "abc123", "111111", "sunshine", "princess", "trustno1", "secret", "ragdesk", "changeme",
-}
-_LABELS = ("Very weak", "Weak", "Fair", "Good", "Strong")
-
-
 @dataclass(frozen=True)
 class Strength:
     score: int  # 0..4
     label: str
     hint: str
-    bits: float
-
-
-def _effective_length(text: str) -> float:
-    """Length with runs ("aaaa") and sequences ("1234", "abcd") counted as little."""
-    if not text:
-        return 0.0
-    total, prev_delta, run = 1.0, None, 0
-    for a, b in itertools.pairwise(text):
-        delta = ord(b) - ord(a)
-        if delta in (-1, 0, 1) and delta == prev_delta:
-            run += 1
-            total += 0.2  # predictable: barely adds
-        else:
-            run = 0
-            total += 1.0
-        prev_delta = delta
-    return total
 
 
 def passphrase_strength(text: str) -> Strength:
-    """A rough estimate of how hard the passphrase is to guess (bits of entropy)."""
+    """How hard the passphrase is to guess, by the estimate the command line enforces
+    (core/passphrase.py, zxcvbn), with its advice as the hint."""
     if not text:
-        return Strength(0, "Empty", "Type a passphrase.", 0.0)
-    pool = 0
-    if re.search(r"[a-z]", text):
-        pool += 26
-    if re.search(r"[A-Z]", text):
-        pool += 26
-    if re.search(r"\d", text):
-        pool += 10
-    if re.search(r"[^\w\s]", text, re.ASCII):
-        pool += 33
-    if " " in text:
-        pool += 1
-    if any(ord(c) > 127 for c in text):
-        pool += 64
-    bits = _effective_length(text) * math.log2(max(pool, 2))
-    words = [w for w in re.split(r"[\s\-_.]+", text) if len(w) >= 3]
-    if len(words) >= 4:
-        bits = max(bits, 11.0 * len(words))  # a few random words are strong and memorable
-    core = re.sub(r"[\d!?.@#$%^&*]+$", "", text.lower())
-    if text.lower() in _COMMON or core in _COMMON:
-        bits = min(bits, 10.0)
-    score = 0 if bits < 28 else 1 if bits < 45 else 2 if bits < 60 else 3 if bits < 80 else 4
-    if len(text) < MIN_LENGTH:
-        score = min(score, 1)
-        hint = f"use at least {MIN_LENGTH} characters; four or more random words work well."
-    elif score < 3:
-        hint = "add another word or two: length beats complexity."
-    elif score == 3:
+        return Strength(0, "Empty", "Type a passphrase.")
+    s = estimate(text)
+    if s.score < MIN_SCORE:
+        hint = s.feedback or "add another word or two: length beats complexity."
+    elif s.score == MIN_SCORE:
         hint = "one more word would make it strong."
     else:
         hint = "hard to guess."
-    return Strength(score, _LABELS[score], hint, bits)
+    return Strength(s.score, s.label, hint)
 
 
 class PassphraseField(QLineEdit):

@@ -85,10 +85,10 @@ def test_passphrase_file(locked_vault: Path, tmp_path: Path, cli) -> None:  # ty
 
 
 def test_passwd(locked_vault: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    r = cli("passwd", env={**ENV, "RAGDESK_NEW_PASSPHRASE": "brand new"})
+    r = cli("passwd", env={**ENV, "RAGDESK_NEW_PASSPHRASE": "brand new lantern keys"})
     assert r.returncode == 0, r.stderr
     assert cli("status", env=ENV).returncode == 1
-    assert cli("status", env={"RAGDESK_PASSPHRASE": "brand new"}).returncode == 0
+    assert cli("status", env={"RAGDESK_PASSPHRASE": "brand new lantern keys"}).returncode == 0
 
 
 def test_not_a_vault_file(home: Path, cli) -> None:  # type: ignore[no-untyped-def]
@@ -156,7 +156,7 @@ def test_passwd_survives_a_kill_at_any_point(home: Path) -> None:
     current = "second secret"
     seen = set()
     for trial in range(8):
-        old, new = current, f"secret {trial}"
+        old, new = current, f"trial {trial} of the juniper kettle"
         env = dict(os.environ, RAGDESK_PASSPHRASE=old, RAGDESK_NEW_PASSPHRASE=new)
         proc = subprocess.Popen([sys.executable, "-m", "ragdesk", "passwd"], env=env, cwd=REPO,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -1,0 +1,73 @@
+"""A weak passphrase is refused where one is chosen on the command line (issue 19, item 10):
+`ragdesk init` and `passwd` exit 2 with the estimate's advice and change nothing, unless
+--allow-weak-passphrase says so; the GUI's meter rates with the same estimate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ragdesk.core.passphrase import MIN_SCORE, estimate, weakness
+from ragdesk.core.store.sqlite import vault as vault_store
+from tests.conftest import PASSPHRASE, run_cli
+
+WEAK = ("a", "password123", "Password1!", "aaaaaaaaaaaaaaaa", "secret 7", "qwertyuiop")
+STRONG = (PASSPHRASE, "lantern orchard violet gravel", "x" * 200)
+
+
+@pytest.mark.parametrize("weak", WEAK)
+def test_init_refuses_a_weak_passphrase(home: Path, weak: str) -> None:
+    r = run_cli("init", env={"RAGDESK_PASSPHRASE": weak})
+    assert r.returncode == 2, r.stderr
+    assert "too easy to guess" in r.stderr and "--allow-weak-passphrase" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not vault_store.exists(home) and not (home / "vault.json").exists()
+
+
+def test_the_message_carries_the_estimates_feedback(home: Path) -> None:
+    r = run_cli("init", env={"RAGDESK_PASSPHRASE": "password123"})
+    assert "This is a very common password." in r.stderr
+    r = run_cli("init", env={"RAGDESK_PASSPHRASE": "abc"})
+    assert "at least 8 characters" in r.stderr
+
+
+def test_the_override_creates_it_anyway(home: Path) -> None:
+    r = run_cli("init", "--allow-weak-passphrase", env={"RAGDESK_PASSPHRASE": "a"})
+    assert r.returncode == 0, r.stderr
+    vault_store.unlock(home, "a").lock()
+
+
+def test_a_strong_passphrase_is_accepted(home: Path) -> None:
+    r = run_cli("init", env={"RAGDESK_PASSPHRASE": "lantern orchard violet gravel"})
+    assert r.returncode == 0, r.stderr
+
+
+def test_passwd_refuses_a_weak_new_passphrase(locked_vault: Path) -> None:
+    env = {"RAGDESK_PASSPHRASE": PASSPHRASE, "RAGDESK_NEW_PASSPHRASE": "hunter2"}
+    r = run_cli("passwd", env=env)
+    assert r.returncode == 2 and "too easy to guess" in r.stderr
+    vault_store.unlock(locked_vault, PASSPHRASE).lock()  # unchanged
+    r = run_cli("passwd", "--allow-weak-passphrase", env=env)
+    assert r.returncode == 0, r.stderr
+    vault_store.unlock(locked_vault, "hunter2").lock()
+
+
+def test_the_estimate() -> None:
+    for weak in WEAK:
+        assert weakness(weak), weak
+        assert estimate(weak).score < MIN_SCORE
+    for strong in STRONG:
+        assert weakness(strong) is None, strong
+    assert estimate("").score == 0
+
+
+def test_the_gui_meter_uses_the_same_estimate() -> None:
+    from ragdesk.gui.unlock import MIN_SCORE as GUI_MIN_SCORE
+    from ragdesk.gui.unlock import passphrase_strength
+
+    assert GUI_MIN_SCORE == MIN_SCORE
+    for text in (*WEAK, *STRONG, "correct horse", "Tr0ub4dor&3"):
+        meter, cli = passphrase_strength(text), estimate(text)
+        assert (meter.score, meter.label) == (cli.score, cli.label), text
+    assert "very common password" in passphrase_strength("password123").hint
