@@ -107,14 +107,32 @@ def read_secret_file(path: str) -> str:
         raise RagdeskError(f"cannot read the passphrase file {path}: {exc.strerror}") from exc
 
 
+# The systemd credential the service units hand over (LoadCredential=passphrase:...).
+CREDENTIAL_NAME = "passphrase"
+
+
+def credential_file() -> str | None:
+    """$CREDENTIALS_DIRECTORY/passphrase when systemd passed that credential, else None."""
+    folder = os.environ.get("CREDENTIALS_DIRECTORY")
+    if folder and (Path(folder) / CREDENTIAL_NAME).is_file():
+        return str(Path(folder) / CREDENTIAL_NAME)
+    return None
+
+
 def read_secret(path: str | None, env: str, prompt: str, missing: str,
                 repeat_or: str | None = None) -> str:
     """From the file at `path`, else $`env`, else a hidden prompt on a terminal (asked twice when
-    `repeat_or` says what happens if the two differ), else a UsageError saying `missing`."""
+    `repeat_or` says what happens if the two differ), else a UsageError saying `missing`.
+
+    $`env` is removed from os.environ once read, so that processes this one starts (parsers,
+    workers) do not inherit it. The kernel's copy of the environment the process was started
+    with (/proc/PID/environ, readable by the same user and root) keeps it for the process's
+    life all the same: long-running services take the passphrase from a file or a systemd
+    credential instead (installer/systemd)."""
     if path:
         return read_secret_file(path)
     if env in os.environ:
-        return os.environ[env]
+        return os.environ.pop(env)
     if sys.stdin.isatty():
         first = getpass.getpass(prompt)
         if repeat_or is not None and first != getpass.getpass("Repeat it: "):
@@ -124,8 +142,9 @@ def read_secret(path: str | None, env: str, prompt: str, missing: str,
 
 
 def passphrase(args: argparse.Namespace, prompt: str = "Passphrase: ") -> str:
-    """From --passphrase-file, else $RAGDESK_PASSPHRASE, else a hidden prompt on a terminal."""
-    return read_secret(args.passphrase_file, "RAGDESK_PASSPHRASE", prompt,
+    """From --passphrase-file, else the systemd credential `passphrase`, else $RAGDESK_PASSPHRASE,
+    else a hidden prompt on a terminal."""
+    return read_secret(args.passphrase_file or credential_file(), "RAGDESK_PASSPHRASE", prompt,
                        "no passphrase: set RAGDESK_PASSPHRASE, pass --passphrase-file FILE or run on"
                        " a terminal")
 

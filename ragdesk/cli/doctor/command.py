@@ -16,6 +16,7 @@ from ragdesk.cli.common import (
     EXIT_OK,
     Subcommands,
     add_command,
+    credential_file,
     database_url,
     home_of,
     notice,
@@ -28,7 +29,7 @@ from ragdesk.cli.doctor.vault import private_paths
 
 def _passphrase(args: argparse.Namespace) -> str | None:
     """The doctor runs without a passphrase too: the checks inside the store are then skipped."""
-    if args.passphrase_file or "RAGDESK_PASSPHRASE" in os.environ:
+    if args.passphrase_file or credential_file() or "RAGDESK_PASSPHRASE" in os.environ:
         return passphrase(args)
     if sys.stdin.isatty() and not args.json:
         return getpass.getpass("Passphrase (Enter to skip the checks inside the vault): ") or None
