@@ -145,7 +145,7 @@ async def ask(body: AskRequest, request: Request) -> Response:
     if not known:
         raise HTTPException(404, f"no model named {body.model!r}")
     conversation_id = body.conversation_id
-    if conversation_id is not None and ctx.memory.get(conversation_id, principal.name) is None:
+    if conversation_id is not None and ctx.memory.get(conversation_id, principal.owner) is None:
         raise HTTPException(404, f"no conversation {conversation_id} for this token")
     ctx.admit(principal)
 
@@ -162,7 +162,7 @@ async def ask(body: AskRequest, request: Request) -> Response:
                 "conversation_id": event.conversation_id, "first_token_ms": event.first_token_ms})
         return b""
 
-    stream = ctx.runner.batches(principal.name, question, model=model, collection_ids=collection_ids,
+    stream = ctx.runner.batches(principal.owner, question, model=model, collection_ids=collection_ids,
                                 conversation_id=conversation_id, timeout=ctx.config.limits.stream_timeout,
                                 on_done=lambda e: record_done(ctx, e))
     body_bytes = relay(stream, encode, what="ask",

@@ -55,6 +55,14 @@ class Principal:
     name: str
     admin: bool
     collections: tuple[str, ...] | None
+    token_id: int = 0  # the store's id of the token: unique, never reused for a new token
+
+    @property
+    def owner(self) -> str:
+        """Whose remote conversations these are: the token itself, not its name ("ana#12"). A
+        token revoked and created again under the same name is a new token, and must not
+        continue the old one's conversations (session.owner_name reads the name back)."""
+        return f"{self.name}#{self.token_id}"
 
     def allows_collection(self, name: str) -> bool:
         return self.collections is None or name in self.collections
@@ -137,7 +145,7 @@ class TokenRegistry:
         found = matching_token(self._tokens(), hash_token(secret))
         if found is None:
             return None
-        return Principal(found.name, found.admin, found.collections)
+        return Principal(found.name, found.admin, found.collections, found.id)
 
 
 class Throttle:

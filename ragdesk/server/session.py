@@ -111,7 +111,8 @@ class _Conversation:
 
 
 class ConversationMemory:
-    """Remote conversations, in memory only, each owned by one token name."""
+    """Remote conversations, in memory only, each owned by one token (its owner key:
+    auth.Principal.owner, the token's identity, not its name)."""
 
     def __init__(self, max_conversations: int = MAX_CONVERSATIONS) -> None:
         self.max_conversations = max_conversations
@@ -177,6 +178,12 @@ class ConversationMemory:
             return [i.record for i in reversed(self._items.values()) if i.owner == owner]
 
 
+def owner_name(owner: str) -> str:
+    """The token name in an owner key ("ana#12" -> "ana"; auth.Principal.owner): what the audit
+    log records (token names never contain '#')."""
+    return owner.partition("#")[0]
+
+
 class RemoteStore:
     """The vault as one remote client's chat sees it (see the module docstring)."""
 
@@ -190,7 +197,7 @@ class RemoteStore:
         return getattr(self._vault, name)
 
     def audit(self, event: str, **detail: Any) -> None:
-        self._audit.add(event, token=self.owner, **detail)
+        self._audit.add(event, token=owner_name(self.owner), **detail)
 
     def create_conversation(self, title: str) -> Conversation:
         return self._memory.create(title, self.owner)

@@ -190,8 +190,9 @@ def test_disconnect_keeps_the_partial_answer_as_stopped(server: Running, secret:
         while (ctx.active_streams or server.fake.active_streams) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert server.fake.active_streams == 0, "the stream to the model was closed"
-        conversation = ctx.memory.conversations("clients")[0]
-        question, answer = ctx.memory.messages(conversation.id, "clients")[-2:]
+        owner = server.handle.tokens.verify(secret).owner  # the token's conversations
+        conversation = ctx.memory.conversations(owner)[0]
+        question, answer = ctx.memory.messages(conversation.id, owner)[-2:]
         assert question.content == "How many keepers are employed?"
         assert answer.role == "assistant" and answer.status == "stopped" and answer.content
     finally:
@@ -212,7 +213,8 @@ def test_stream_cut_keeps_the_partial_answer_and_says_so(server: Running, secret
         assert notice.startswith("The answer was cut off") and "broke off" in notice, notice
         done = json.loads(events[-1][1])
         assert done["mode"] == "llm" and done["status"] == "failed"
-        stored = server.handle.app.state.ctx.memory.messages(done["conversation_id"], "clients")[-1]
+        owner = server.handle.tokens.verify(secret).owner
+        stored = server.handle.app.state.ctx.memory.messages(done["conversation_id"], owner)[-1]
         assert stored.content == partial and stored.status == "failed"
     finally:
         server.fake.clear()

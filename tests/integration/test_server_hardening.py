@@ -5,6 +5,7 @@ conversations of a re-created token, an empty collection list, the certificate a
 
 from __future__ import annotations
 
+import json
 import resource
 import socket
 import ssl
@@ -23,7 +24,7 @@ from ragdesk.server.runner import ServerHandle
 from tests.conftest import PASSPHRASE, fast_kdf, run_cli
 from tests.fakes.embedder import HashEmbedder
 from tests.fakes.ollama import FakeOllama
-from tests.fakes.server import Running, fill
+from tests.fakes.server import Running, fill, sse_events
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -311,3 +312,32 @@ def test_empty_collection_list_is_refused(locked_vault: Path, tls_server: Runnin
         r = c.post("/api/v1/tokens", json={"name": "nothing", "collections": []})
         assert r.status_code == 422 and "at least one collection" in r.json()["detail"]
         assert "nothing" not in [t["name"] for t in c.get("/api/v1/tokens").json()]
+
+
+# --- item 6: conversations belong to a token, not to a name ---------------------------------------
+
+
+def ask(client: httpx.Client, question: str, conversation_id: int | None = None) -> httpx.Response:
+    body: dict[str, object] = {"question": question}
+    if conversation_id is not None:
+        body["conversation_id"] = conversation_id
+    return client.post("/api/v1/ask", json=body)
+
+
+def test_a_recreated_token_does_not_inherit_conversations(tls_server: Running) -> None:
+    first = tls_server.token("reused-name")
+    with tls_server.client(first) as c:
+        r = ask(c, "What is the lighthouse budget?")
+        assert r.status_code == 200
+        done = next(json.loads(d) for e, d in sse_events(r) if e == "done")
+        conversation = done["conversation_id"]
+        assert ask(c, "And the staffing?", conversation).status_code == 200  # its own follow-up
+    assert tls_server.handle.tokens.revoke("reused-name")
+    second = tls_server.token("reused-name")
+    with tls_server.client(second) as c:
+        r = ask(c, "And the staffing?", conversation)
+        assert r.status_code == 404, "a new token with an old name continued the old conversation"
+    ctx = tls_server.handle.app.state.ctx
+    ctx.audit.flush()
+    asked = [e for e in tls_server.vault.audit_events(500) if e.detail.get("token", "").startswith("reused")]
+    assert asked and {e.detail["token"] for e in asked} == {"reused-name"}  # the audit log keeps the name

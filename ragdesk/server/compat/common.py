@@ -99,8 +99,8 @@ async def prepare(request: Request, model: str, messages: list[ChatMessage], col
     if not known:
         raise not_found(model)
     ctx.admit(principal)
-    conversation_id = ctx.runner.seed(principal.name, history, question[:60]) if history else None
-    stream = ctx.runner.batches(principal.name, question, model=resolved, collection_ids=collection_ids,
+    conversation_id = ctx.runner.seed(principal.owner, history, question[:60]) if history else None
+    stream = ctx.runner.batches(principal.owner, question, model=resolved, collection_ids=collection_ids,
                                 conversation_id=conversation_id, timeout=ctx.config.limits.stream_timeout,
                                 on_done=lambda e: record_done(ctx, e))
     return ctx, principal, resolved, stream
