@@ -39,9 +39,10 @@ lint: install-test
 test: install-test lint-imports lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
-# The PyInstaller bundle (ragdesk.spec): rebuilt when a source file changes; see installer/README.md.
+# The PyInstaller bundle (ragdesk.spec), with its lock file, SBOM and SHA256SUMS written in by
+# scripts/bundle_manifest.py: rebuilt when a source file changes; see installer/README.md.
 BUNDLE := dist/ragdesk/ragdesk
-BUNDLE_SOURCES := ragdesk.spec pyproject.toml $(shell find ragdesk resources installer/pyinstaller -type f -not -name '*.pyc' 2>/dev/null)
+BUNDLE_SOURCES := ragdesk.spec pyproject.toml scripts/build-bundle scripts/bundle_manifest.py $(shell find ragdesk resources installer/pyinstaller -type f -not -name '*.pyc' 2>/dev/null)
 
 $(VENV)/.installed-bundle: $(VENV)/.installed pyproject.toml
 	$(PIP) install --quiet -e '.[bundle]'

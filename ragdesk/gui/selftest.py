@@ -3,7 +3,8 @@
 For packaging checks (a frozen bundle, a fresh install): opens the main window offscreen on a
 throw-away vault in a temporary folder, and checks what a bundle most easily loses -- the Qt
 platform and SVG plugins, the icons, SQLCipher with sqlite-vec, PyMuPDF rendering into a Qt
-image. Nothing is indexed and no network connection is made.
+image. Nothing is indexed and no network connection is made. A frozen bundle first checks its
+files against the SHA256SUMS manifest its build wrote (a changed byte fails, naming the file).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ log = logging.getLogger("ragdesk.gui.selftest")
 def run_self_test(argv: list[str]) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     started = time.perf_counter()
+    if not _check_bundle():
+        return 1
     try:
         from PySide6.QtCore import QSettings, QSize, QtMsgType, qInstallMessageHandler
 
@@ -83,6 +86,29 @@ def run_self_test(argv: list[str]) -> int:
           f"({len(names)} icons, SQLCipher vault, PyMuPDF rendering) "
           f"in {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def _check_bundle() -> bool:
+    """A frozen bundle's files against its SHA256SUMS (core/bundle.py): is this the program that
+    was shipped? Prints the outcome; False when a file was changed, removed or added."""
+    from ragdesk.core import bundle
+
+    root = bundle.bundle_root()
+    if root is None:
+        print("RagDesk self-test: bundle manifest: not a bundle, skipped")
+        return True
+    try:
+        result = bundle.verify(root)
+    except bundle.ManifestError as exc:
+        print(f"RagDesk self-test FAILED: bundle manifest: {exc}", file=sys.stderr)
+        return False
+    if not result.ok:
+        print(f"RagDesk self-test FAILED: the bundle differs from its manifest: {result.problems()}",
+              file=sys.stderr)
+        return False
+    print(f"RagDesk self-test: bundle manifest: {result.checked} files match {bundle.MANIFEST}"
+          f" (SHA-256 of {bundle.MANIFEST}: {result.manifest_digest})")
+    return True
 
 
 def _check_pdf_rendering() -> None:

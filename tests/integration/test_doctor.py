@@ -52,12 +52,13 @@ def test_healthy_vault_passes(home: Path, fake_ollama: FakeOllama, monkeypatch: 
     r = run_cli("doctor", "--json", env=ENV)
     assert r.returncode == 0, r.stdout + r.stderr
     report = json.loads(r.stdout)
-    assert report["ok"] is True and report["skipped"] == []
+    assert report["ok"] is True and report["skipped"] == ["bundle"]  # a dev install has no manifest
     by_name = {c["name"]: c for c in report["checks"]}
     for name in [*VAULT_CHECKS, "runtime", "embedder.builtin", "data.folder", "vault.files",
                  "ollama", "disk"]:
         assert by_name[name]["status"] == "pass", by_name[name]
     assert "160 chunks" in by_name["vault.vectors"]["summary"]
+    assert by_name["bundle"]["summary"].startswith("not a bundle, skipped")
     assert by_name["ollama"]["details"]["version"] and by_name["ollama"]["details"]["models"]
     assert all(c["status"] in ("pass", "warn") for c in report["checks"])
 
@@ -124,12 +125,12 @@ def test_without_passphrase_vault_checks_are_skipped_and_named(home: Path, ollam
     r = run_cli("doctor", "--json")  # no passphrase, no terminal: no prompt
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
-    assert set(report["skipped"]) == VAULT_CHECKS
+    assert set(report["skipped"]) == VAULT_CHECKS | {"bundle"}
     by_name = {c["name"]: c for c in report["checks"]}
     assert by_name["vault.files"]["status"] == "pass"  # no passphrase needed for that
     assert "needs the passphrase" in by_name["vault.unlock"]["summary"]
     text = run_cli("doctor")
-    assert "6 check(s) skipped" in text.stdout
+    assert "7 check(s) skipped" in text.stdout
 
 
 def test_wrong_passphrase_and_missing_vault(home: Path, tmp_path: Path) -> None:

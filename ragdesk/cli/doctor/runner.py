@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from ragdesk.cli.doctor.bundle import bundle
 from ragdesk.cli.doctor.checks import FAIL, Check, Context, Step
 from ragdesk.cli.doctor.index import embedder
 from ragdesk.cli.doctor.ollama import ollama
@@ -52,7 +53,7 @@ def run(
 
 def _checks(ctx: Context) -> Iterator[Check]:
     steps: list[Step] = [
-        runtime, builtin_model, *(DATABASE_STEPS if ctx.database else VAULT_STEPS),
+        runtime, bundle, builtin_model, *(DATABASE_STEPS if ctx.database else VAULT_STEPS),
         embedder, ollama, tesseract, desktop, disk, memory,
     ]
     for step in steps:
