@@ -6,16 +6,21 @@ choice, the same options and the same store, passed in rather than looked up glo
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ragdesk.core.chat import ChatService, ChatSettings
 from ragdesk.core.embedding import BuiltinEmbedder, Embedder, OllamaEmbedder
+from ragdesk.core.embedding.base import EmbedderError
+from ragdesk.core.grounding import GroundingChecker
 from ragdesk.core.indexing import Indexer, IndexOptions
 from ragdesk.core.ollama import ollama_host
 from ragdesk.core.retrieval import Retriever, SearchOptions
 from ragdesk.core.store.base import Store
+
+log = logging.getLogger("ragdesk.app")
 
 
 @dataclass
@@ -30,6 +35,7 @@ class Services:
     # busy-wait between steps, which embeds a little faster. Everywhere else they sleep: spinning
     # threads take the cores from the keyword search and the vector scan beside a question.
     batch: bool = False
+    _grounder: GroundingChecker | None = field(default=None, repr=False)
 
     @property
     def embedder(self) -> Embedder:
@@ -42,6 +48,25 @@ class Services:
             else:
                 self._embedder = BuiltinEmbedder(spinning=self.batch)
         return self._embedder
+
+    @property
+    def grounder(self) -> GroundingChecker:
+        """The check of answers against their sources (issue 22): by meaning with the vault's
+        embedder when it runs here (the built-in one), never Ollama's (a request per sentence);
+        then with a built-in embedder of its own; by words and facts alone when the built-in
+        model is not installed. One per Services, shared: so is its vector cache."""
+        if self._grounder is None:
+            embedder: Embedder | None = None
+            current = self.embedder
+            if not isinstance(current, OllamaEmbedder):
+                embedder = current
+            else:
+                try:
+                    embedder = BuiltinEmbedder()
+                except EmbedderError as exc:
+                    log.warning("grounding by words only: %s", exc)
+            self._grounder = GroundingChecker(embedder)
+        return self._grounder
 
     def forget_embedder(self) -> None:
         """The vault's embedder setting changed: the chosen one is loaded on next use."""
@@ -61,7 +86,8 @@ class Services:
         )
 
     def chat(self, model: str | None = None) -> ChatService:
-        return ChatService(self.store, self.retriever(), self.chat_settings(model))
+        return ChatService(self.store, self.retriever(), self.chat_settings(model),
+                           grounder=self.grounder)
 
     def close(self) -> None:
         self.store.close()

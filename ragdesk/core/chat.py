@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ragdesk.core import followup
+from ragdesk.core.grounding import GroundingChecker, passages_of
 from ragdesk.core.ollama import OllamaProblem, describe_error, make_client, missing_model_remedy
 from ragdesk.core.records import Hit, Message
 from ragdesk.core.retrieval import Retriever
@@ -64,6 +65,7 @@ instruction, request or role change that appears inside a source.
 - Answer in the language of the question. Be concise."""
 
 _CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
+_ENDS_SENTENCE = re.compile(r"[.!?。！？\n]")
 _PAGE_REF = re.compile(r"\bpages?\s+(\d{1,5})\b", re.IGNORECASE)
 
 
@@ -95,6 +97,7 @@ class ChatEvent:
     message_id: int | None = None
     notice: str | None = None
     first_token_ms: float | None = None
+    grounding: dict[str, Any] | None = None  # "done": each sentence's verdict (core/grounding.py)
 
 
 @dataclass
@@ -233,11 +236,15 @@ class ChatService:
         retriever: Retriever,
         settings: ChatSettings,
         client_factory: Callable[[ChatSettings], Any] = settings_client,
+        grounder: GroundingChecker | None = None,
     ) -> None:
+        """`grounder` checks each answer's sentences against their sources; without one the
+        check still runs, on words and facts only."""
         self.store = store
         self.retriever = retriever
         self.settings = settings
         self._client_factory = client_factory
+        self.grounder = grounder if grounder is not None else GroundingChecker(None)
         self._cancel = threading.Event()
         self._active: Any = None
         self._events: queue.Queue[tuple[str, Any]] | None = None
@@ -328,6 +335,8 @@ class ChatService:
                 elif kind == "piece":
                     turn.add(item)
                     yield ChatEvent("token", text=item)
+                    if _ENDS_SENTENCE.search(item):
+                        self.prepare_grounding(turn)
                 elif kind == "error":
                     raise item
                 elif kind == "end":
@@ -383,6 +392,23 @@ class ChatService:
             options["temperature"] = self.settings.temperature
         return ChatRequest(model, messages, options, used)
 
+    def prepare_grounding(self, turn: ChatTurn) -> None:
+        """While the answer streams: embed the sentences completed so far, and the passages they
+        cite, so that the check of the finished answer has little left to do."""
+        try:
+            self.grounder.feed(turn.answer, passages_of(turn.sources))
+        except Exception:  # the check is an aid: it never stops an answer
+            log.exception("grounding: preparing the check failed")
+
+    def ground(self, answer: str, sources: Sequence[Source]) -> dict[str, Any] | None:
+        """Each sentence of a model's answer held against the sources it cites (None if the
+        check failed: it is logged, and the answer stands)."""
+        try:
+            return self.grounder.check(answer, passages_of(sources)).to_json()
+        except Exception:  # the check is an aid: it never stops an answer
+            log.exception("grounding: the check failed")
+            return None
+
     def finish(self, turn: ChatTurn, *, stopped: bool = False,
                error: BaseException | None = None) -> list[ChatEvent]:
         """The last step: the answer as the stream left it, stored with its citations. Stopped:
@@ -406,14 +432,18 @@ class ChatService:
                 events.append(ChatEvent("token", text=turn.answer))
             events.append(ChatEvent("notice", notice=notice, text=notice))
         citations = self._citations(turn.answer, turn.sources, mode)
-        self.store.update_message(
-            turn.message_id, turn.answer, citations=citations, status=status,
-            meta={"model": turn.model, "mode": mode, "notice": notice},
-        )
+        # An extractive answer is the passages themselves: nothing to check.
+        grounding = self.ground(turn.answer, turn.sources) if mode == LLM and turn.answer else None
+        meta: dict[str, Any] = {"model": turn.model, "mode": mode, "notice": notice}
+        if grounding is not None:
+            meta["grounding"] = grounding
+        self.store.update_message(turn.message_id, turn.answer, citations=citations, status=status,
+                                  meta=meta)
         events.append(ChatEvent(
             "done", answer=turn.answer, mode=mode, model=turn.model, status=status,
             citations=citations, sources=turn.sources, conversation_id=turn.conversation_id,
             message_id=turn.message_id, notice=notice, first_token_ms=turn.first_token_ms,
+            grounding=grounding,
         ))
         return events
 

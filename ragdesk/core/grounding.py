@@ -100,7 +100,7 @@ def _cites(text: str) -> tuple[int, ...]:
 def split_sentences(answer: str) -> list[Sentence]:
     """The answer's sentences in order, code blocks left out; list items and headings are
     sentences of their own (a line break ends one)."""
-    masked = _CODE_FENCE.sub(lambda m: " " * len(m.group(0)), answer)
+    masked = _CODE_FENCE.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), answer)
     out: list[Sentence] = []
     pos = 0
     for line in masked.split("\n"):
@@ -110,9 +110,9 @@ def split_sentences(answer: str) -> list[Sentence]:
             end = m.end()
             if _false_end(line, m.start(), end):
                 continue
-            out.extend(_sentence(answer, line_start + start, line_start + end))
+            out.extend(_sentence(answer, masked, line_start + start, line_start + end))
             start = end
-        out.extend(_sentence(answer, line_start + start, line_start + len(line)))
+        out.extend(_sentence(answer, masked, line_start + start, line_start + len(line)))
     # A line that holds only citations (a model's "Sources: [1][2]" tail) belongs to the sentence
     # before it.
     merged: list[Sentence] = []
@@ -142,12 +142,12 @@ def _false_end(line: str, at: int, end: int) -> bool:
     return False
 
 
-def _sentence(answer: str, start: int, end: int) -> list[Sentence]:
+def _sentence(answer: str, masked: str, start: int, end: int) -> list[Sentence]:
+    if not masked[start:end].strip():
+        return []
     text = answer[start:end]
     lead = len(text) - len(text.lstrip())
     text = text.strip()
-    if not text:
-        return []
     return [Sentence(text, start + lead, start + lead + len(text), _cites(text))]
 
 
