@@ -60,7 +60,7 @@ def test_healthy_vault_passes(home: Path, fake_ollama: FakeOllama, monkeypatch: 
     assert "160 chunks" in by_name["vault.vectors"]["summary"]
     assert by_name["bundle"]["summary"].startswith("not a bundle, skipped")
     assert by_name["ollama"]["details"]["version"] and by_name["ollama"]["details"]["models"]
-    assert all(c["status"] in ("pass", "warn") for c in report["checks"])
+    assert all(c["status"] in ("pass", "warn") for c in report["checks"] if c["name"] != "bundle")
 
     text = run_cli("doctor", env=ENV)
     assert text.returncode == 0
