@@ -277,6 +277,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 "citations": [{k: c[k] for k in ("n", "path", "title", "page", "text")}
                               for c in done.citations],
                 "conversation": done.conversation_id,
+                # Each sentence held against its sources (issue 22); null for an extractive answer.
+                "grounding": done.grounding,
             }, indent=2, ensure_ascii=False))
             return EXIT_OK
         print()
@@ -285,11 +287,27 @@ def cmd_ask(args: argparse.Namespace) -> int:
             for c in done.citations:
                 page = f", p. {c['page']}" if c.get("page") else ""
                 print(f"  [{c['n']}] {c['title']}{page} — {c['path']}")
+        _print_grounding(done.grounding)
         print(f"\n(conversation {done.conversation_id};"
               f" continue with --conversation {done.conversation_id})")
         return EXIT_OK
     finally:
         services.close()
+
+
+def _print_grounding(grounding: dict[str, Any] | None) -> None:
+    """The check of the answer: how many sentences its sources support, and each one they do not."""
+    if not grounding or not grounding.get("summary"):
+        return
+    print(f"\nCheck: {grounding['summary']}")
+    for s in grounding["sentences"]:
+        if s["verdict"] in ("not supported", "uncited"):
+            why = "uncited claim" if s["verdict"] == "uncited" else f"not supported: {s['reason']}"
+            print(f"  ! {s['text']}\n    {why}")
+            closest = s.get("closest")
+            if closest:
+                print(f"    closest: [{closest['n']}] {closest['title']}, p. {closest['page']}: "
+                      f"{closest['text'][:160]}")
 
 
 def register(commands: Subcommands) -> None:
