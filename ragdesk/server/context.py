@@ -57,7 +57,9 @@ class ServerContext:
         self.tokens = tokens or TokenRegistry(services.store)
         self.throttle = Throttle(limits.auth_failures, limits.auth_window)
         self.audit = AuditWriter(services.store)
-        self.memory = ConversationMemory()
+        self.memory = ConversationMemory(max_message_chars=limits.max_message_chars,
+                                         max_conversation_chars=limits.max_conversation_chars,
+                                         max_total_chars=limits.max_memory_chars)
         self.metrics = Metrics()
         self.runner = ChatRunner(services, self.memory, self.audit, max_streams=limits.max_streams,
                                  metrics=self.metrics)

@@ -108,17 +108,31 @@ class _Conversation:
     record: Conversation
     owner: str
     messages: list[Message] = field(default_factory=list)
+    chars: int = 0  # of the messages' content
 
 
 class ConversationMemory:
     """Remote conversations, in memory only, each owned by one token (its owner key:
-    auth.Principal.owner, the token's identity, not its name)."""
+    auth.Principal.owner, the token's identity, not its name).
 
-    def __init__(self, max_conversations: int = MAX_CONVERSATIONS) -> None:
+    Bounded three ways, so that no client can grow the server without limit: a message keeps at
+    most `max_message_chars` characters (the routes refuse longer ones with 413 before they get
+    here: this cuts only a long answer), a conversation drops its oldest messages past
+    `max_conversation_chars` (or `MAX_MESSAGES`), and all conversations together drop the least
+    recently used ones past `max_total_chars` (or `max_conversations`). Clients of the OpenAI and
+    Ollama routes resend their history anyway; a native follow-up to a dropped conversation is
+    told it is unknown (404) and starts over."""
+
+    def __init__(self, max_conversations: int = MAX_CONVERSATIONS, max_message_chars: int = 20_000,
+                 max_conversation_chars: int = 100_000, max_total_chars: int = 20_000_000) -> None:
         self.max_conversations = max_conversations
+        self.max_message_chars = max_message_chars
+        self.max_conversation_chars = max_conversation_chars
+        self.max_total_chars = max_total_chars
         self._items: OrderedDict[int, _Conversation] = OrderedDict()
         self._message_ids = itertools.count(1)
         self._lock = threading.Lock()
+        self.chars = 0  # held by all conversations
 
     def __len__(self) -> int:
         return len(self._items)
@@ -133,11 +147,31 @@ class ConversationMemory:
             conversation_id = secrets.randbelow(2**53 - 1) + 1
             while conversation_id in self._items:
                 conversation_id = secrets.randbelow(2**53 - 1) + 1
-            record = Conversation(conversation_id, title, now, now)
+            record = Conversation(conversation_id, title[:200], now, now)
             self._items[record.id] = _Conversation(record, owner)
-            while len(self._items) > self.max_conversations:
-                self._items.popitem(last=False)
+            self._shrink_all()
         return record
+
+    def _shrink(self, item: _Conversation) -> None:
+        """Drop a conversation's oldest messages past its bounds (the newest always stays)."""
+        drop = 0
+        while len(item.messages) - drop > 1 and (len(item.messages) - drop > MAX_MESSAGES
+                                                or item.chars > self.max_conversation_chars):
+            item.chars -= len(item.messages[drop].content)
+            self.chars -= len(item.messages[drop].content)
+            drop += 1
+        del item.messages[:drop]
+
+    def _shrink_all(self) -> None:
+        """Drop the least recently used conversations past the bounds for all of them (the most
+        recent always stays)."""
+        while len(self._items) > 1 and (len(self._items) > self.max_conversations
+                                        or self.chars > self.max_total_chars):
+            _, item = self._items.popitem(last=False)
+            self.chars -= item.chars
+
+    def _cut(self, content: str) -> str:
+        return content[: self.max_message_chars]
 
     def get(self, conversation_id: int, owner: str) -> Conversation | None:
         with self._lock:
@@ -147,25 +181,37 @@ class ConversationMemory:
     def add(self, conversation_id: int, owner: str, role: str, content: str,
             citations: Sequence[dict[str, Any]], status: str, meta: dict[str, Any] | None) -> Message:
         now = time.time()
+        content = self._cut(content)
         with self._lock:
             message = Message(next(self._message_ids), conversation_id, role, content,
                               list(citations), status, now, dict(meta or {}))
             item = self._items.get(conversation_id)
             if item is not None and item.owner == owner:
                 item.messages.append(message)
-                del item.messages[:-MAX_MESSAGES]
+                item.chars += len(content)
+                self.chars += len(content)
                 item.record = replace(item.record, updated_at=now)
                 self._items.move_to_end(conversation_id)
+                self._shrink(item)
+                self._shrink_all()
         return message
 
     def update(self, message_id: int, owner: str, **changes: Any) -> None:
+        if changes.get("content") is not None:
+            changes["content"] = self._cut(changes["content"])
         with self._lock:
             for item in reversed(self._items.values()):
                 if item.owner != owner:
                     continue
                 for i, m in enumerate(item.messages):
                     if m.id == message_id:
-                        item.messages[i] = replace(m, **{k: v for k, v in changes.items() if v is not None})
+                        new = replace(m, **{k: v for k, v in changes.items() if v is not None})
+                        item.messages[i] = new
+                        grown = len(new.content) - len(m.content)
+                        item.chars += grown
+                        self.chars += grown
+                        self._shrink(item)
+                        self._shrink_all()
                         return
 
     def messages(self, conversation_id: int, owner: str) -> list[Message]:

@@ -341,3 +341,34 @@ def test_a_recreated_token_does_not_inherit_conversations(tls_server: Running) -
     ctx.audit.flush()
     asked = [e for e in tls_server.vault.audit_events(500) if e.detail.get("token", "").startswith("reused")]
     assert asked and {e.detail["token"] for e in asked} == {"reused-name"}  # the audit log keeps the name
+
+
+# --- item 2: what conversations may hold is bounded -----------------------------------------------
+
+
+def test_conversation_memory_is_bounded_and_413_names_the_limit(start: Start) -> None:
+    limits = replace(LIMITS, max_message_chars=1000, max_conversation_chars=3000, max_memory_chars=20_000,
+                     max_streams_per_token=20)
+    server = start(limits=limits)
+    secret = server.token("long-talker")
+    question = {"role": "user", "content": "What is the lighthouse budget?"}
+    with server.client(secret) as c:
+        long_message = [{"role": "user", "content": "x" * 1001}, {"role": "assistant", "content": "ok"},
+                        question]
+        r = c.post("/v1/chat/completions", json={"messages": long_message})
+        assert r.status_code == 413 and "1000 characters" in r.text
+        r = c.post("/api/chat", json={"model": "ragdesk", "stream": False, "messages": long_message})
+        assert r.status_code == 413 and "1000 characters" in r.json()["error"]
+        long_talk = [{"role": "user" if i % 2 == 0 else "assistant", "content": "y" * 900} for i in range(4)]
+        r = c.post("/v1/chat/completions", json={"messages": [*long_talk, question]})
+        assert r.status_code == 413 and "3000 characters" in r.text
+        # Within the limits, however many conversations: the server keeps a bounded amount.
+        history = long_talk[:3]
+        for _ in range(15):
+            r = c.post("/v1/chat/completions", json={"messages": [*history, question]})
+            assert r.status_code == 200, r.text
+    memory = server.handle.app.state.ctx.memory
+    owner = server.handle.tokens.verify(secret).owner
+    held = sum(len(m.content) for conv in memory.conversations(owner)
+               for m in memory.messages(conv.id, owner))
+    assert 0 < held <= 20_000, held

@@ -25,3 +25,20 @@ def test_conversations_belong_to_their_token_and_the_oldest_go_past_the_bound() 
     assert memory.get(ids[0], "alice") is None, "the oldest was dropped"
     assert memory.get(ids[3], "alice") is not None
     assert memory.get(ids[3], "bob") is None, "another token does not see it"
+
+
+def test_memory_is_bounded_per_message_per_conversation_and_in_all() -> None:
+    memory = ConversationMemory(max_message_chars=100, max_conversation_chars=250, max_total_chars=600)
+    conv = memory.create("long", "alice#1")
+    for i in range(5):
+        memory.add(conv.id, "alice#1", "user", str(i) * 120, (), "complete", None)
+    kept = memory.messages(conv.id, "alice#1")
+    assert all(len(m.content) == 100 for m in kept), "a message is cut at its bound"
+    assert [m.content[0] for m in kept] == ["3", "4"], "the oldest messages go past the conversation's bound"
+    answer = memory.add(conv.id, "alice#1", "assistant", "", (), "streaming", None)
+    memory.update(answer.id, "alice#1", content="z" * 500)
+    assert [len(m.content) for m in memory.messages(conv.id, "alice#1")] == [100, 100]
+    for i in range(10):
+        other = memory.create(f"c{i}", "bob#2")
+        memory.add(other.id, "bob#2", "user", "w" * 100, (), "complete", None)
+    assert memory.chars <= 600 and memory.get(conv.id, "alice#1") is None, "least recently used dropped"

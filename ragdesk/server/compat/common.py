@@ -60,7 +60,21 @@ def split_messages(ctx: ServerContext, messages: list[ChatMessage]) -> tuple[str
         raise HTTPException(400, "no user message to answer")
     question = check_question(ctx, messages[last_user].text())
     history = [Turn(m.role, m.text()) for m in messages[:last_user] if m.role in ("user", "assistant")]
+    check_history(ctx, history, question)
     return question, history
+
+
+def check_history(ctx: ServerContext, history: list[Turn], question: str) -> None:
+    """413 for a history the server would not keep: a message or the whole conversation longer
+    than the limits (the server holds each conversation in memory while it answers)."""
+    limits = ctx.config.limits
+    longest = max((len(t.content) for t in history), default=0)
+    if longest > limits.max_message_chars:
+        raise HTTPException(413, f"a message of the conversation is longer than {limits.max_message_chars} "
+                                 "characters")
+    if sum(len(t.content) for t in history) + len(question) > limits.max_conversation_chars:
+        raise HTTPException(413, f"the conversation is longer than {limits.max_conversation_chars} "
+                                 "characters; start a new one or send fewer earlier messages")
 
 
 def sources_text(citations: list[dict[str, Any]]) -> str:
