@@ -25,11 +25,16 @@ STEP_TEXT = {
     "tables": "table detection",
     "ocr": "OCR",
     "pages": "reading",
+    "page": "reading",
 }
 
 
-class StepTimeout(Exception):
-    """An optional step ran past its budget on one page, or must not be run there again."""
+class StepTimeout(BaseException):
+    """An optional step ran past its budget on one page, or must not be run there again.
+
+    A BaseException, like KeyboardInterrupt: raised by an alarm anywhere inside the step, it
+    must get through the libraries' own ``except Exception`` (PyMuPDF's `find_tables` turns
+    any Exception into a printed message and None) to the reader, which keeps the page."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,11 @@ class PageWatch:
 
     def opened(self, pages: int) -> None:
         """The document has `pages` pages."""
+
+    def begin_page(self, page: int) -> str | None:
+        """0-based `page` is about to be read; a reason if it must not be (it crashed the
+        reader before)."""
+        return self.skip.get((page, "page"))
 
     @contextlib.contextmanager
     def step(self, page: int, step: str) -> Iterator[None]:

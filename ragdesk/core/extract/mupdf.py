@@ -173,7 +173,8 @@ def _find_tables(page: Any) -> list[tuple[tuple[float, float, float, float], str
     if not _ruled_grid(page):
         return []
     found = []
-    for table in page.find_tables().tables:
+    finder = page.find_tables()  # None: it failed (it says why on stdout, which we do not see)
+    for table in finder.tables if finder is not None else ():
         if table.row_count < 2 or table.col_count < 2:
             continue
         rows = [[_one_line(clean(c or "")) for c in row] for row in table.extract()]
@@ -315,6 +316,12 @@ def _read_pages(doc: Any, fmt: str, limits: Limits, warnings: list[str],
         pages.append(result)
         if watch.stop_at is not None and pno >= watch.stop_at:
             continue  # (recorded once, as a range, below)
+        skipped = watch.begin_page(pno)
+        if skipped is not None:
+            result.unreadable = True
+            result.degraded.append(("page", skipped))
+            watch.page_done(pno, result)
+            continue
         try:
             page = doc.load_page(pno)
             lines = _structured_lines(page, pno, flags, watch, result)

@@ -2,15 +2,17 @@
 
 * `pipeline`: the `Indexer` (`run`, `sync`, `add_bytes`): the one path into a vault.
 * `parse`: the parser side (read, hash, extract, chunk), run in parser processes.
+* `pool`: the parser processes, watched page by page (step budgets, file limit, restarts).
 * `walk`: finding the files under the given paths.
 * `progress`: what a run reports (`Progress`, `FileOutcome`).
 * `options`: `IndexOptions`.
 """
 
 from ragdesk.core.indexing.options import DEFAULT_COLLECTION, IndexOptions
-from ragdesk.core.indexing.parse import Parsed, ParseJob, parser_pool
+from ragdesk.core.indexing.parse import Parsed, ParseJob
 from ragdesk.core.indexing.pipeline import Cancelled, Indexer
-from ragdesk.core.indexing.progress import REMOVED, UNCHANGED, FileOutcome, Progress
+from ragdesk.core.indexing.pool import ParserPool
+from ragdesk.core.indexing.progress import REMOVED, UNCHANGED, FileOutcome, Progress, Working
 from ragdesk.core.indexing.walk import FoundFile, path_text, walk
 
 __all__ = [
@@ -24,8 +26,9 @@ __all__ = [
     "Indexer",
     "ParseJob",
     "Parsed",
+    "ParserPool",
     "Progress",
-    "parser_pool",
+    "Working",
     "path_text",
     "walk",
 ]

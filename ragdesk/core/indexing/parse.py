@@ -1,25 +1,23 @@
 """The parser side of indexing: one file (or uploaded bytes) -> hash, text, chunks and, for an
 embedder that takes them, the chunks' token ids.
 
-`parse` runs in a parser process (`parser_pool`: fresh interpreters, memory-bounded, ending
-with the process that started them), so a crashing or runaway parser takes only itself down;
+`parse` runs in a parser process (`pool.ParserPool`: fresh interpreters, memory-bounded,
+ending with the process that started them, watched page by page), so a crashing or runaway
+parser takes only itself down;
 small plain-text files may be parsed on a thread instead (`inline_ok`). It never raises for a
 bad file: the reason is in the result.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import contextlib
 import hashlib
 import logging
-import multiprocessing
 import os
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ragdesk.core import chunking, extract
 from ragdesk.core.embedding import TokenCounter
@@ -54,6 +52,9 @@ class Parsed:
     warnings: list[str] = field(default_factory=list)
     needs_worker: bool = False  # parsed inline: not a small plain file after all; nothing was parsed
     token_ids: list[list[int]] | None = None  # the chunks as the embedder's input, if it takes ids
+    degraded: list[extract.DegradedPage] = field(default_factory=list)  # pages read only in part
+    seconds: float = 0.0  # wall time reading it (in the parser pool: from hand-out to result)
+    ocr_seconds: float = 0.0  # of which in OCR
 
     @property
     def new(self) -> bool:
@@ -78,11 +79,24 @@ def inline_ok(job: ParseJob) -> bool:
     return job.size <= INLINE_MAX_BYTES and extract.format_by_name(Path(job.path)) in extract.PLAIN_FORMATS
 
 
-def parse(job: ParseJob, inline: bool = False) -> Parsed:
+def parse(job: ParseJob, inline: bool = False, watch: extract.PageWatch | None = None) -> Parsed:
     """Read, hash, extract and chunk one file. Never raises for a bad file: the reason is in
     the result. With `inline`, only a small plain-text file is parsed; for anything else the
-    result says `needs_worker` (a parser process must read it)."""
+    result says `needs_worker` (a parser process must read it). `watch` bounds and follows the
+    optional work on each page (see extract/budget.py); by default it is not bounded."""
+    started = time.monotonic()
     out = Parsed(path_text(job.path), job.size, job.mtime)
+    watch = watch if watch is not None else extract.PageWatch()
+    try:
+        _parse(job, inline, watch, out)
+    finally:
+        out.degraded = list(watch.degraded) if out.status == INDEXED else []
+        out.ocr_seconds = watch.ocr_seconds
+        out.seconds = time.monotonic() - started
+    return out
+
+
+def _parse(job: ParseJob, inline: bool, watch: extract.PageWatch, out: Parsed) -> None:
     limits = job.options.limits
     try:
         if job.size > limits.max_file_bytes:
@@ -95,19 +109,19 @@ def parse(job: ParseJob, inline: bool = False) -> Parsed:
                 data = f.read((inline_cap or limits.max_file_bytes) + 1)
             if inline_cap is not None and len(data) > inline_cap:  # it grew since it was listed
                 out.needs_worker = True
-                return out
+                return
         if len(data) > limits.max_file_bytes:
             raise extract.ExtractionError(extract.too_big(limits))
         out.size = len(data)
         out.content_hash = hashlib.sha256(data).hexdigest()
         if job.known_hash == out.content_hash:
             out.same_hash = True
-            return out
+            return
         if inline and extract.detect_format(Path(job.path), data[:4096]) not in extract.PLAIN_FORMATS:
             out.needs_worker = True  # e.g. a PDF named .txt: PyMuPDF reads it, in a worker
-            return out
+            return
         out.data = data if job.options.keep_originals else None
-        doc = extract.extract(Path(job.path), data=data, limits=limits)
+        doc = extract.extract(Path(job.path), data=data, limits=limits, watch=watch)
         out.title, out.format, out.pages = doc.title, doc.format, len(doc.pages)
         out.warnings = list(doc.warnings)
         out.chunks = chunking.chunk(
@@ -133,28 +147,9 @@ def parse(job: ParseJob, inline: bool = False) -> Parsed:
         out.status, out.reason, out.chunks = FAILED, f"could not be read ({type(exc).__name__}: {exc})", []
     if out.status != INDEXED:
         out.data, out.token_ids = None, None
-    return out
 
 
-def parser_pool(workers: int) -> cf.ProcessPoolExecutor:
-    """Processes that parse files (see `parse`): fresh interpreters (spawn), memory-bounded,
-    ending on their own if this process is killed."""
-    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                  initializer=_worker_init, initargs=(os.getpid(),))
-
-
-def stop_pool(pool: cf.ProcessPoolExecutor, kill: bool) -> None:
-    """Shut a parser pool down without waiting; with `kill`, end its processes first (a parser
-    stuck in a loop never returns by itself)."""
-    if kill:
-        # (The executor keeps its processes in a private dict: there is no public way to them.)
-        processes: dict[int, Any] = getattr(pool, "_processes", None) or {}
-        for process in list(processes.values()):
-            process.kill()
-    pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _worker_init(parent: int) -> None:
+def worker_init(parent: int) -> None:
     """Bound each parser process's memory, so a hostile file fails alone, and end it when the
     process that started it is gone (killed outright, it cannot shut its pool down)."""
     with contextlib.suppress(ImportError, ValueError, OSError):

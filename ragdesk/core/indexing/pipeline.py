@@ -36,8 +36,9 @@ import numpy as np
 from ragdesk.core import extract
 from ragdesk.core.embedding import Embedder, TokenCounter
 from ragdesk.core.indexing.options import IndexOptions
-from ragdesk.core.indexing.parse import Parsed, ParseJob, inline_ok, parse, parser_pool, stop_pool
-from ragdesk.core.indexing.progress import REMOVED, UNCHANGED, FileOutcome, Progress
+from ragdesk.core.indexing.parse import Parsed, ParseJob, inline_ok, parse
+from ragdesk.core.indexing.pool import BudgetWatch, ParserPool
+from ragdesk.core.indexing.progress import REMOVED, UNCHANGED, FileOutcome, Progress, Working
 from ragdesk.core.indexing.walk import FoundFile, path_text, walk
 from ragdesk.core.records import FAILED, INDEXED, UNSUPPORTED, Document, DocumentInfo, VectorSpace
 from ragdesk.core.store.base import Store
@@ -75,6 +76,22 @@ class Cancelled(RagdeskError):
     """`add_bytes` was cancelled while its document was being read."""
 
 
+def chunks_outdated_before(store: Store) -> float:
+    """Documents stored before this time were cut into chunks by an older release (chunks with no
+    search context or page breaks, issue 16: set by the migration that added them) and are read
+    again even if unchanged; 0 when there are none."""
+    return float(store.get_setting("chunks_outdated_before", 0.0) or 0.0)
+
+
+def outdated_documents(store: Store) -> list[Document]:
+    """The indexed documents an older release cut into chunks (`chunks_outdated_before`): what a
+    re-index after an upgrade reads again."""
+    before = chunks_outdated_before(store)
+    if not before:
+        return []
+    return [d for d in store.documents() if d.status == INDEXED and d.updated_at < before]
+
+
 class Indexer:
     """Indexes files into a store with an embedder. `run` and `sync`: one at a time per
     instance; `add_bytes` may be called from several threads at once."""
@@ -84,7 +101,8 @@ class Indexer:
         self.embedder = embedder
         self.options = options or IndexOptions()
         self._cancel = threading.Event()
-        self._parser: cf.ProcessPoolExecutor | None = None  # add_bytes' parser process
+        self._parser: ParserPool | None = None  # add_bytes' parser process
+        self._store_seconds = 0.0  # time the writer thread spent storing (this run)
         self._parser_guard = threading.Lock()
 
     def cancel(self) -> None:
@@ -95,7 +113,7 @@ class Indexer:
         with self._parser_guard:
             pool, self._parser = self._parser, None
         if pool is not None:
-            stop_pool(pool, kill=False)
+            pool.shutdown(kill=False)
 
     def _token_counter(self) -> TokenCounter | None:
         tokenizer = self.embedder.tokenizer
@@ -167,12 +185,7 @@ class Indexer:
         assert coll is not None
         job = ParseJob(name, len(data), time.time(), None, self.options, self._token_counter(), data)
         pool = self._upload_parser() if self.options.workers != 0 else None
-        parsed, broken = self._result(job, pool.submit(parse, job) if pool is not None else parse(job))
-        if broken and pool is not None:  # its parser died or hung: the next upload gets a fresh one
-            with self._parser_guard:
-                if self._parser is pool:
-                    self._parser = None
-            stop_pool(pool, kill=True)
+        parsed, _ = self._result(job, pool.submit(job) if pool is not None else self._parse_here(job))
         if parsed is None:
             raise Cancelled("indexing was cancelled")
         if parsed.status == UNSUPPORTED:
@@ -187,12 +200,17 @@ class Indexer:
             list(self._store_batch(coll.id, [(parsed, vectors)], known, details))
         return known[parsed.path]
 
-    def _upload_parser(self) -> cf.ProcessPoolExecutor:
+    def _upload_parser(self) -> ParserPool:
         """add_bytes' parser process, started on first use and kept for the next uploads."""
         with self._parser_guard:
             if self._parser is None:
-                self._parser = parser_pool(1)
+                self._parser = ParserPool(1)
             return self._parser
+
+    def _parse_here(self, job: ParseJob) -> Parsed:
+        """Parse in this process (no parser processes): page budgets by alarm in the main
+        thread, unbounded elsewhere."""
+        return parse(job, watch=BudgetWatch(self.options.budget))
 
     def _index_paths(self, collection_id: int, paths: Iterable[Path | str],
                      progress: Progress) -> Iterator[Progress]:
@@ -219,9 +237,12 @@ class Indexer:
     ) -> Iterator[Progress]:
         todo: deque[ParseJob] = deque()
         counter = self._token_counter()
+        outdated = chunks_outdated_before(self.store)
         for f in files:
             doc = known.get(path_text(f.path))
-            if doc is not None and doc.status == INDEXED and doc.size == f.size and doc.mtime == f.mtime:
+            current = doc is not None and doc.updated_at >= outdated
+            if doc is not None and doc.status == INDEXED and doc.size == f.size and doc.mtime == f.mtime \
+                    and current:
                 progress.record(FileOutcome(doc.path, UNCHANGED, document_id=doc.id,
                                             pages=doc.pages, chunks=doc.chunks))
                 continue
@@ -231,7 +252,8 @@ class Indexer:
                 progress.record(FileOutcome(doc.path, doc.status, doc.error, document_id=doc.id, read=False))
                 continue
             todo.append(ParseJob(os.fsdecode(f.path), f.size, f.mtime,
-                                 doc.content_hash if doc is not None and doc.status == INDEXED else None,
+                                 doc.content_hash if doc is not None and doc.status == INDEXED and current
+                                 else None,
                                  self.options, counter))
         if not todo:
             return
@@ -239,20 +261,28 @@ class Indexer:
 
         workers = self.options.workers
         if workers is None:
-            workers = max(1, (os.cpu_count() or 2) - 1)
-        separate = workers > 0 and len(todo) > 1  # parse beside embedding (else: one by one, here)
-        pool: cf.ProcessPoolExecutor | None = None
+            # At least two, so that one slow file never holds the run up (its page budgets
+            # bound it, but a 2,000-page file is slow anyway).
+            workers = max(2, (os.cpu_count() or 2) - 1)
+        # Parse beside embedding, in parser processes (else: one by one, here). A single small
+        # plain-text file is read here at once; anything else only in a parser process, where a
+        # hostile file can hang or crash nothing but that process.
+        separate = workers > 0 and (len(todo) > 1 or not inline_ok(todo[0]))
+        pool: ParserPool | None = None
         inline: cf.ThreadPoolExecutor | None = None
         if separate:
             inline = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragdesk-parse")
             if not all(inline_ok(job) for job in todo):
-                pool = parser_pool(workers)  # started now: its processes come up while we embed
+                pool = ParserPool(workers)  # started now: its processes come up while we embed
 
         def in_worker(job: ParseJob) -> cf.Future[Parsed]:
             nonlocal pool
             if pool is None:
-                pool = parser_pool(workers)
-            return pool.submit(parse, job)
+                pool = ParserPool(workers)
+            return pool.submit(job)
+
+        def in_work() -> tuple[Working, ...]:
+            return tuple(pool.in_work()) if pool is not None else ()
 
         pending: deque[tuple[ParseJob, cf.Future[Parsed] | Parsed]] = deque()
         in_flight_bytes = 0
@@ -264,7 +294,8 @@ class Indexer:
             ):
                 job = todo.popleft()
                 if not separate:
-                    fut: cf.Future[Parsed] | Parsed = parse(job)
+                    progress.current = path_text(job.path)
+                    fut: cf.Future[Parsed] | Parsed = self._parse_here(job)
                 elif inline is not None and inline_ok(job):
                     fut = inline.submit(parse, job, True)
                 else:
@@ -286,15 +317,26 @@ class Indexer:
                     not ready or ready_bytes < MAX_IN_FLIGHT_BYTES
                 ):
                     top_up()
-                    job, fut = pending[0]
-                    if isinstance(fut, cf.Future) and ready_chunks >= enough and not fut.done():
-                        break  # embed what is ready rather than wait
-                    pending.popleft()
+                    # Whichever file is read first is taken first: a slow one waits alone.
+                    at = next((i for i, (_, f) in enumerate(pending)
+                               if not isinstance(f, cf.Future) or f.done()), None)
+                    if at is None:
+                        if ready_chunks >= enough:
+                            break  # embed what is ready rather than wait
+                        yield from self._waiting(pending, progress, in_work)
+                        if self._cancel.is_set():
+                            break
+                        continue
+                    job, fut = pending[at]
+                    del pending[at]
                     in_flight_bytes -= job.size
                     progress.current = path_text(job.path)
                     parsed, broken = self._result(job, fut)
                     if parsed is None:  # cancelled while waiting
                         break
+                    progress.seconds_parsing += parsed.seconds
+                    progress.seconds_ocr += parsed.ocr_seconds
+                    progress.in_work = in_work()
                     if parsed.needs_worker:  # not plain text after all: a parser process reads it
                         pending.appendleft((job, in_worker(job)))
                         in_flight_bytes += job.size
@@ -303,16 +345,12 @@ class Indexer:
                     if parsed.new:
                         ready_chunks += len(parsed.chunks)
                     ready_bytes += len(parsed.data or b"")
-                    if broken:  # a parser died or hung: requeue what was in flight, start afresh
-                        for waiting, _ in reversed(pending):
-                            todo.appendleft(waiting)
-                        pending.clear()
-                        in_flight_bytes = 0
-                        if pool is not None:
-                            pool = self._restart(pool, workers)
-                        if inline is not None:
-                            inline.shutdown(wait=False, cancel_futures=True)
-                            inline = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragdesk-parse")
+                    if broken and inline is not None:  # the parsing thread hung: a fresh one
+                        inline.shutdown(wait=False, cancel_futures=True)
+                        inline = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragdesk-parse")
+                        for i, (waiting, queued) in enumerate(pending):  # what it had queued goes again
+                            if isinstance(queued, cf.Future) and queued.cancelled():
+                                pending[i] = (waiting, inline.submit(parse, waiting, True))
                     if self._cancel.is_set():
                         break
                 yield from self._embed_and_store(collection_id, ready, known, progress, stored, storing)
@@ -328,7 +366,7 @@ class Indexer:
             if inline is not None:
                 inline.shutdown(wait=False, cancel_futures=True)
             if pool is not None:
-                stop_pool(pool, kill=self._cancel.is_set())  # (cancelled: don't wait for a long parse)
+                pool.shutdown(kill=True)  # (nothing is waiting for it any more)
 
     def _embed_and_store(self, collection_id: int, batch: list[Parsed], known: dict[str, Document],
                          progress: Progress, stored: deque[FileOutcome],
@@ -393,8 +431,8 @@ class Indexer:
         storing.append(_writer().submit(self._store_batch_to, stored, collection_id, items, known))
 
     def _result(self, job: ParseJob, fut: cf.Future[Parsed] | Parsed) -> tuple[Parsed | None, bool]:
-        """The parsed file (None if cancelled meanwhile), and whether the worker pool broke (a
-        parser process died or hung)."""
+        """The parsed file (None if cancelled meanwhile), and whether the thread parsing it hung
+        (parser processes are watched by their pool, which answers for them)."""
         if isinstance(fut, Parsed):
             return fut, False
         deadline = time.monotonic() + self.options.parse_timeout
@@ -411,18 +449,21 @@ class Indexer:
             return Parsed(path_text(job.path), job.size, job.mtime, status=FAILED,
                           reason=f"reading the file took longer than {self.options.parse_timeout:.0f} s"
                                  " (damaged or hostile content?)"), True
-        except cf.process.BrokenProcessPool:
-            return Parsed(path_text(job.path), job.size, job.mtime, status=FAILED,
-                          reason="the reader crashed on this file (damaged or hostile content)"), True
         except Exception as exc:  # whatever the parser raised is reported for this file alone
             return Parsed(path_text(job.path), job.size, job.mtime, status=FAILED,
                           reason=f"could not be read ({type(exc).__name__})"), False
 
-    def _restart(self, pool: cf.ProcessPoolExecutor, workers: int) -> cf.ProcessPoolExecutor:
-        """A worker died or hung: stop the pool (its jobs are requeued by the caller), start a
-        fresh one."""
-        stop_pool(pool, kill=True)
-        return parser_pool(workers)
+    def _waiting(self, pending: deque[tuple[ParseJob, cf.Future[Parsed] | Parsed]],
+                 progress: Progress, in_work: Callable[[], tuple[Working, ...]]) -> Iterator[Progress]:
+        """Wait a moment for any file being read; meanwhile report which files and pages are
+        in work (the caller shows it: a file may take a while)."""
+        futures = [f for _, f in pending if isinstance(f, cf.Future)]
+        cf.wait(futures, timeout=0.5, return_when=cf.FIRST_COMPLETED)
+        working = in_work()
+        if working != progress.in_work or any(not f.done() for f in futures):
+            progress.in_work = working
+            progress.seconds_storing = self._store_seconds
+            yield progress.snapshot()
 
     def _store_batch_to(self, stored: deque[FileOutcome], collection_id: int,
                         items: list[tuple[Parsed, np.ndarray | None]], known: dict[str, Document]) -> None:
@@ -430,11 +471,13 @@ class Indexer:
         document whole or absent; a commit costs more than storing a small document), and report
         them once committed."""
         outcomes = []
+        started = time.monotonic()
         with self.store.batch():
             for outcome in self._store_batch(collection_id, items, known):
                 outcomes.append(outcome)
                 if self._cancel.is_set():
                     break
+        self._store_seconds += time.monotonic() - started  # (only this thread adds to it)
         stored.extend(outcomes)
 
     def _stored(self, progress: Progress, stored: deque[FileOutcome],
@@ -444,6 +487,7 @@ class Indexer:
         while True:
             while stored:
                 progress.record(stored.popleft())
+                progress.seconds_storing = self._store_seconds
                 yield progress.snapshot()
             if storing and storing[0].done():
                 storing.popleft().result()  # (its error, if any, is raised here)
@@ -467,7 +511,7 @@ class Indexer:
                                   document_id=old.id)
                 continue
             if parsed.status != INDEXED:
-                outcome = FileOutcome(parsed.path, parsed.status, parsed.reason)
+                outcome = FileOutcome(parsed.path, parsed.status, parsed.reason, seconds=parsed.seconds)
                 yield self._store_failure(collection_id, outcome, old)
                 continue
             n = len(parsed.chunks)
@@ -475,14 +519,15 @@ class Indexer:
             info = DocumentInfo(
                 collection_id=collection_id, path=parsed.path, title=parsed.title or Path(parsed.path).stem,
                 format=parsed.format, size=parsed.size, mtime=parsed.mtime,
-                content_hash=parsed.content_hash, pages=parsed.pages,
+                content_hash=parsed.content_hash, pages=parsed.pages, error=degraded_note(parsed.degraded),
             )
             doc = self.store.put_document(info, parsed.chunks, vectors, parsed.data)
             known[doc.path] = doc
             self.store.audit("document added", document_id=doc.id, chunks=n,
                              replaced=old is not None, **(details or {}))
             yield FileOutcome(parsed.path, INDEXED, "; ".join(parsed.warnings) or None,
-                              pages=parsed.pages, chunks=n, document_id=doc.id)
+                              pages=parsed.pages, chunks=n, document_id=doc.id, seconds=parsed.seconds,
+                              degraded=tuple(parsed.degraded))
 
     def _worth_retrying(self, doc: Document) -> bool:
         """A file that failed and has not changed since is read again only when asked to, or
@@ -513,3 +558,14 @@ class Indexer:
         )
         doc = self.store.put_document(info, [], None, None)
         return replace(outcome, document_id=doc.id)
+
+
+DEGRADED_PREFIX = "read in part: "
+
+
+def degraded_note(degraded: Sequence[extract.DegradedPage]) -> str | None:
+    """What an indexed document lost, kept in its `error` (the reason column, unused for an
+    indexed document), for the library's detail pane: None when nothing was lost."""
+    if not degraded:
+        return None
+    return DEGRADED_PREFIX + "; ".join(d.describe() for d in degraded)

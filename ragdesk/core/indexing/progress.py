@@ -1,10 +1,12 @@
-"""What an indexing run reports: one `FileOutcome` per file, and the running `Progress`."""
+"""What an indexing run reports: one `FileOutcome` per file, and the running `Progress` (with
+the files being read right now, `Working`, and the seconds each stage took)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
 
+from ragdesk.core.extract import DegradedPage
 from ragdesk.core.records import FAILED, INDEXED, UNSUPPORTED
 
 # Outcome statuses reported per file, beside records' INDEXED, FAILED and UNSUPPORTED.
@@ -21,6 +23,20 @@ class FileOutcome:
     chunks: int = 0
     document_id: int | None = None
     read: bool = True  # False: a failure recorded before, unchanged since, not read again
+    seconds: float = 0.0  # reading it (parsing, OCR included); 0 when it was not read
+    # Pages read only in part (a step past its budget, or the file's time limit): see DegradedPage.
+    degraded: tuple[DegradedPage, ...] = ()
+
+
+@dataclass(frozen=True)
+class Working:
+    """A file being read right now, and where its reader is."""
+
+    path: str
+    page: int  # 1-based page in work; 0 before the first page (or a format without pages)
+    pages: int  # the document's page count; 0 while unknown
+    step: str  # "reading" | "layout" | "tables" | "ocr" | "between pages" | "finishing"
+    seconds: float  # since its reading began
 
 
 @dataclass
@@ -36,7 +52,14 @@ class Progress:
     removed: int = 0
     bytes_read: int = 0
     started: float = field(default_factory=time.monotonic)
-    current: str | None = None
+    current: str | None = None  # the file last taken from the parsers
+    in_work: tuple[Working, ...] = ()  # the files being read now, with their page and step
+    # Seconds per stage (parsing and OCR are summed over the parser processes, so they may
+    # exceed the elapsed time; OCR is part of parsing).
+    seconds_parsing: float = 0.0
+    seconds_ocr: float = 0.0
+    seconds_embedding: float = 0.0
+    seconds_storing: float = 0.0
     outcome: FileOutcome | None = None
     done: bool = False
     cancelled: bool = False
@@ -70,6 +93,16 @@ class Progress:
         if outcome.status == INDEXED:
             self.pages += outcome.pages
             self.chunks += outcome.chunks
+
+    def slowest(self, n: int = 5) -> list[FileOutcome]:
+        """The `n` files that took longest to read."""
+        read = [o for o in self.outcomes if o.seconds > 0]
+        return sorted(read, key=lambda o: o.seconds, reverse=True)[:n]
+
+    @property
+    def degraded_pages(self) -> int:
+        """Pages read only in part in this run (a range of unread pages counts each page)."""
+        return sum(max(d.last, d.page) - d.page + 1 for o in self.outcomes for d in o.degraded)
 
     def snapshot(self) -> Progress:
         return replace(self, outcomes=list(self.outcomes))
