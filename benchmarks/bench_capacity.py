@@ -249,15 +249,16 @@ def fmt(v: float | None, digits: int = 0) -> str:
 
 def line(r: dict[str, Any]) -> str:
     m = r["metrics"]
-    refused = f"{r['refused']} (p95 {fmt(r['refusal_ms_p95'])} ms, Retry-After {','.join(r['retry_after'])})" \
-        if r["refused"] else "0"
+    refused = (f"{r['refused']} (p95 {fmt(r['refusal_ms_p95'])} ms, "
+               f"Retry-After {','.join(r['retry_after'])})") if r["refused"] else "0"
     out = (f"{r['rate']:>5g} q/s | asked {r['asked']:>5} answered {r['answered']:>5} refused {refused} "
            f"failed {r['failed']} | sources ms " + "/".join(fmt(v) for v in r["ttfs_ms"])
            + " | first token (server part) ms " + "/".join(fmt(v) for v in r["server_ttft_ms"])
            + f" | wait {fmt(m['search_wait_ms'])} search {fmt(m['search_ms'])} (embed wait "
            f"{fmt(m['embed_wait_ms'])}, keyword {fmt(m['keyword_ms'])}, vector {fmt(m['vector_ms'])}) "
            f"batch {fmt(m['embed_batch_mean'], 1)} loop lag p95 {fmt(m['loop_lag_p95_ms'])} | "
-           f"client lag p99 {fmt(r['client_lag_p99_ms'])} | server CPU {r['server_cpu_s']:.0f} s")
+           f"client lag p99 {fmt(r['client_lag_p99_ms'])} | server CPU {r['server_cpu_s']:.0f} s, "
+           f"{fmt(r['server_cpu_s'] * 1000 / max(1, r['answered']))} ms per answer")
     if r["desktop_ttft_ms"]:
         p50, p95, n = r["desktop_ttft_ms"]
         out += f" | desktop first token ms p50 {fmt(p50)} p95 {fmt(p95)} (n={n})"
@@ -268,7 +269,8 @@ def line(r: dict[str, Any]) -> str:
 
 def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
     out = [f"{os.cpu_count()} cores; {args.users} users (one token each); Poisson arrivals, "
-           f"{args.seconds:g} s per rate; fake model: first token after {args.first_token_delay * 1000:.0f} ms "
+           f"{args.seconds:g} s per rate; fake model: first token after "
+           f"{args.first_token_delay * 1000:.0f} ms "
            f"(subtracted: 'server part'), then a piece every {args.token_delay * 1000:.0f} ms",
            "per rate: sources and first token as p50/p95/p99 of the answered; wait/search: means, ms "
            "(server metrics)"]
@@ -276,7 +278,8 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
         out.append(f"\n{run['vault']} ({run['chunks']:,} chunks, {run['questions']} distinct questions)")
         out += [line(r) for r in run["results"]]
         cap = run["capacity"]
-        out.append(f"capacity (none refused or failed, p95 first token server part <= {args.budget_ms:g} ms): "
+        out.append("capacity (none refused or failed, p95 first token server part <= "
+                   f"{args.budget_ms:g} ms): "
                    + (f"{cap:g} questions/s" if cap is not None else "below the lowest rate"))
     return "\n".join(out)
 

@@ -42,6 +42,7 @@ from ragdesk.core.chat import (
 )
 from ragdesk.core.ollama import OllamaProblem
 from ragdesk.core.retrieval import MAX_QUERY_CHARS, Retriever, SearchOptions
+from ragdesk.server import async_ollama
 from ragdesk.server.async_ollama import async_ollama_client
 from ragdesk.server.capacity import ANSWER_BUDGET, QuestionEmbedder, SearchQueue
 from ragdesk.server.futures import retrieve
@@ -104,6 +105,9 @@ class ChatRunner:
         self._context: dict[tuple[str, str], int] = {}  # (host, model) -> context window
         self._context_lookups: dict[tuple[str, str], asyncio.Future[int]] = {}
         self._watch: asyncio.Task[None] | None = None
+        # Imported now, not by the first answer on the event loop (a tenth of a second during
+        # which every other request waits, the first burst's refusals too).
+        async_ollama.preload()
 
     # --- admission ----------------------------------------------------------------------------
 

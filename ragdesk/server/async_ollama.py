@@ -41,6 +41,13 @@ def async_ollama_client(settings: ChatSettings, max_connections: int | None = No
         transport=_aiohttp_transport()(client=session), trust_env=False)
 
 
+def preload() -> None:
+    """Import aiohttp, httpx and the ollama client now (the server calls it as it starts)."""
+    import ollama  # noqa: F401 - imported for its side effect: loaded once, here
+
+    _aiohttp_transport()
+
+
 @functools.cache
 def _aiohttp_transport() -> type:
     """`httpx_aiohttp.AiohttpTransport` raising the httpx errors httpx's own transport raises,

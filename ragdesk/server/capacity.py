@@ -37,6 +37,7 @@ from ragdesk.core.embedding import Embedder, Tokenizer
 log = logging.getLogger("ragdesk.server.capacity")
 
 ANSWER_BUDGET = 0.5  # seconds an admitted answer may wait for its search to start, predicted
+FIRST_GUESS = 0.05  # seconds a search takes, until one has finished (a burst at a cold server)
 GATHER_WINDOW = 0.002  # seconds the embedding thread waits for more questions after the first
 MAX_BATCH = 32  # questions embedded in one call
 
@@ -210,12 +211,14 @@ class SearchQueue:
     takes (an exponential moving average of the last few). `check` predicts a new answer's wait
     for a thread: searches ahead of it divided among the threads, each taking the average."""
 
-    def __init__(self, workers: int, budget: float = ANSWER_BUDGET, smoothing: float = 0.2) -> None:
+    def __init__(self, workers: int, budget: float = ANSWER_BUDGET, smoothing: float = 0.2,
+                 first_guess: float = FIRST_GUESS) -> None:
         self.workers = max(1, workers)
         self.budget = budget
         self.smoothing = smoothing
         self.pending = 0  # admitted answers whose search has not finished
-        self.search_seconds = 0.0  # moving average; 0 until the first search finished
+        self.search_seconds = first_guess  # moving average of the finished searches
+        self._measured = False
         self._lock = threading.Lock()
 
     def predicted_wait(self) -> float:
@@ -244,5 +247,6 @@ class SearchQueue:
             self.pending -= 1
             if seconds is not None:
                 a = self.smoothing
-                self.search_seconds = seconds if self.search_seconds == 0 else \
-                    (1 - a) * self.search_seconds + a * seconds
+                self.search_seconds = (1 - a) * self.search_seconds + a * seconds \
+                    if self._measured else seconds
+                self._measured = True
