@@ -36,6 +36,7 @@ from ragdesk.server import api, compat
 from ragdesk.server.auth import TokenRegistry
 from ragdesk.server.config import ServerConfig
 from ragdesk.server.context import Overloaded, ServerContext, principal_of
+from ragdesk.server.health import HealthGauges
 from ragdesk.server.metrics import CONTENT_TYPE_LATEST
 from ragdesk.server.middleware import Guard
 
@@ -45,11 +46,16 @@ WEB_DIR = resource_dir("web")
 
 
 def create_app(services: Services, config: ServerConfig | None = None,
-               tokens: TokenRegistry | None = None, fingerprint: str | None = None) -> FastAPI:
-    """The LAN application over `services` (whose store must stay unlocked while it serves)."""
+               tokens: TokenRegistry | None = None, fingerprint: str | None = None,
+               certificate: str | None = None) -> FastAPI:
+    """The LAN application over `services` (whose store must stay unlocked while it serves);
+    `certificate`: the PEM this server presents, when it serves TLS itself (its expiry is a metric)."""
     config = config or ServerConfig()
     ctx = ServerContext(services, config, tokens)
     ctx.fingerprint = fingerprint
+    gauges = HealthGauges(ctx.metrics.registry, services.home)
+    if certificate:
+        gauges.set_certificate(certificate)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -92,6 +98,7 @@ def create_app(services: Services, config: ServerConfig | None = None,
              response_class=PlainTextResponse)
     async def metrics(request: Request) -> Response:
         principal_of(request)
+        gauges.observe(*await run_in_threadpool(ctx.readiness))
         return Response(ctx.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(api.router)

@@ -162,7 +162,7 @@ class ServerHandle:
         """Bind, load the TLS identity and make the uvicorn server (not started yet)."""
         ssl_ctx = self._ssl_context()
         app = self.app = create_app(self.services, self.config, self.tokens,
-                                    fingerprint=self.fingerprint)
+                                    fingerprint=self.fingerprint, certificate=self.cert_pem)
         limits = self.config.limits
         trusted = self.config.trusted_proxies.strip()
         try:

@@ -47,6 +47,8 @@ from ragdesk.errors import RagdeskError, VaultMissing, WrongPassphrase
 log = logging.getLogger("ragdesk.store.backup")
 
 MANIFEST_NAME = "manifest.json"
+# In the data folder: when the last verified backup finished, for the server's metrics (no content).
+LAST_BACKUP_NAME = "last-backup.json"
 MANIFEST_FORMAT = 1
 PREFIX = "ragdesk-backup-"
 _NAME = re.compile(rf"^{PREFIX}(\d{{8}}T\d{{6}}Z)(?:-(\d+))?$")
@@ -123,6 +125,28 @@ def _sorted_sqlite_error(exc: sqlcipher3.Error, what: str) -> RagdeskError:
     if "readonly" in text or "read-only" in text or "unable to open" in text:
         return BackupError(f"{what}: cannot write there ({exc})")
     return BackupError(f"{what}: {exc}")
+
+
+# --- the last backup, as the server's metrics see it --------------------------------------------
+
+
+def _record_last_backup(home: Path, path: Path, size: int) -> None:
+    """Note in the data folder when this backup finished: a backup runs in its own process
+    (timer, cron), and the server's `ragdesk_backup_last_success_timestamp_seconds` reads it."""
+    try:
+        keyfile.write_json_atomically(home / LAST_BACKUP_NAME,
+                                      {"at": time.time(), "path": str(path), "bytes": size})
+    except OSError as exc:  # the backup itself is complete and verified
+        log.warning("could not note the backup in %s: %s", home, exc.strerror)
+
+
+def last_backup(home: Path) -> dict[str, Any] | None:
+    """{"at", "path", "bytes"} of the last verified backup of the vault in `home`, or None."""
+    try:
+        data = json.loads((home / LAST_BACKUP_NAME).read_text(encoding="utf-8"))
+        return {"at": float(data["at"]), "path": str(data["path"]), "bytes": int(data["bytes"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 # --- listing and pruning ----------------------------------------------------------------------
@@ -235,6 +259,7 @@ def create_backup(
     pruned = prune(dest, keep) if keep is not None else []
     size = sum(p.stat().st_size for p in final.iterdir() if p.is_file())
     log.info("backup written to %s (%d bytes)", final, size)
+    _record_last_backup(home, final, size)
     return BackupResult(final, size, time.perf_counter() - t0, source_counts, pruned)
 
 
