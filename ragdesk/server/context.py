@@ -64,7 +64,7 @@ class ServerContext:
         self.runner = ChatRunner(services, self.memory, self.audit, max_streams=limits.max_streams,
                                  metrics=self.metrics)
         self.catalog = ModelCatalog(services)
-        self.uploads = Uploads(services, limits.max_upload_bytes)
+        self.uploads = Uploads(services, limits.max_upload_bytes, limits.upload_parse_timeout)
         self.fingerprint: str | None = None
         self.started_at = time.time()
         self._streams = 0

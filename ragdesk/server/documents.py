@@ -39,9 +39,10 @@ def safe_name(filename: str) -> str:
 class Uploads:
     """Adds and removes documents for admin tokens; one parser process, started on first use."""
 
-    def __init__(self, services: Services, max_bytes: int) -> None:
+    def __init__(self, services: Services, max_bytes: int, parse_timeout: float = PARSE_TIMEOUT) -> None:
         self.services = services
         self.max_bytes = max_bytes
+        self.parse_timeout = parse_timeout  # then the parser process is killed, the upload refused
         self._indexer: Indexer | None = None
         self._lock = threading.Lock()
 
@@ -49,7 +50,7 @@ class Uploads:
         with self._lock:
             if self._indexer is None:  # (the embedder loads on first use)
                 self._indexer = self.services.indexer(limits=extract.Limits(max_file_bytes=self.max_bytes),
-                                                      parse_timeout=PARSE_TIMEOUT)
+                                                      parse_timeout=self.parse_timeout)
             return self._indexer
 
     def close(self) -> None:

@@ -5,16 +5,19 @@ conversations of a re-created token, an empty collection list, the certificate a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import resource
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from ragdesk.app import Services
@@ -372,3 +375,81 @@ def test_conversation_memory_is_bounded_and_413_names_the_limit(start: Start) ->
     held = sum(len(m.content) for conv in memory.conversations(owner)
                for m in memory.messages(conv.id, owner))
     assert 0 < held <= 20_000, held
+
+
+# --- item 5: an upload that takes too long to read leaves no parser behind ------------------------
+
+
+def nested_forms_pdf(depth: int, fanout: int = 4) -> bytes:
+    """A one-page PDF whose page draws a form XObject that draws the next one `fanout` times,
+    `depth` levels deep: tiny, and fanout**depth text draws to extract (depth 14: hours)."""
+    objs = {
+        1: b"<< /Type /Catalog /Pages 2 0 R >>",
+        2: b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        3: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /XObject << /X0 10 0 R >>"
+           b" /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
+        4: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        5: b"<< /Length 6 >>\nstream\n/X0 Do\nendstream",
+    }
+    for level in range(depth):
+        n = 10 + level
+        if level == depth - 1:
+            body, res = b"BT /F1 12 Tf 10 10 Td (nested) Tj ET", b"<< /Font << /F1 4 0 R >> >>"
+        else:
+            body, res = b" ".join([b"/X Do"] * fanout), b"<< /XObject << /X %d 0 R >> >>" % (n + 1)
+        objs[n] = (b"<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources " + res
+                   + b" /Length %d >>\nstream\n" % len(body) + body + b"\nendstream")
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = {}
+    for num in sorted(objs):
+        offsets[num] = len(out)
+        out += b"%d 0 obj\n" % num + objs[num] + b"\nendobj\n"
+    xref, size = len(out), max(objs) + 1
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
+    for num in range(1, size):
+        out += b"%010d 00000 n \n" % offsets[num] if num in offsets else b"0000000000 65535 f \n"
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, xref)
+    return bytes(out)
+
+
+def parser_processes() -> set[int]:
+    """This process's parser processes (multiprocessing's spawned children) still running."""
+    found = set()
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if child.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(child.cmdline()):
+                found.add(child.pid)
+    return found
+
+
+def test_a_timed_out_upload_kills_its_parser_process(start: Start) -> None:
+    server = start(limits=replace(LIMITS, upload_parse_timeout=2.0))
+    admin = server.token("uploader", admin=True)
+    before = parser_processes()
+    answers: list[httpx.Response] = []
+    with server.client(admin) as c:
+        def upload() -> None:
+            answers.append(c.post("/api/v1/documents", content=nested_forms_pdf(14),
+                                  params={"filename": "forms.pdf", "collection": "default"},
+                                  headers={"Content-Type": "application/octet-stream"}))
+
+        uploading = threading.Thread(target=upload)
+        uploading.start()
+        deadline = time.monotonic() + 10
+        while not parser_processes() - before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        parsers = parser_processes() - before
+        assert parsers, "the upload is read in a parser process"
+        uploading.join(20)
+        r = answers[0]
+        assert r.status_code == 422 and "2 s" in r.json()["detail"], r.text
+        deadline = time.monotonic() + 5
+        while parsers & parser_processes() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not parsers & parser_processes(), "the parser of the timed-out upload is still running"
+        # The next upload gets a fresh parser, and works.
+        r = c.post("/api/v1/documents", params={"filename": "after.pdf", "collection": "default"},
+                   content=nested_forms_pdf(2), headers={"Content-Type": "application/octet-stream"})
+        assert r.status_code == 201, r.text
+        assert c.delete(f"/api/v1/documents/{r.json()['id']}").status_code == 204
+    assert "forms.pdf" not in {Path(d.path).name for d in server.vault.documents()}
