@@ -114,6 +114,8 @@ class ChatTurn:
     started: float  # time.perf_counter() when the question came in
     answer: str = ""
     first_token_ms: float | None = None
+    grounding: dict[str, Any] | None = None  # set by `ChatService.check_turn` before `finish`
+    checked: bool = False
 
     def add(self, piece: str) -> None:
         if self.first_token_ms is None:
@@ -409,6 +411,12 @@ class ChatService:
             log.exception("grounding: the check failed")
             return None
 
+    def check_turn(self, turn: ChatTurn) -> None:
+        """Run the grounding check of the answer streamed so far ahead of `finish` (which then
+        uses it): the LAN server calls it off its event loop, since it may embed sentences."""
+        turn.grounding = self.ground(turn.answer, turn.sources) if turn.answer else None
+        turn.checked = True
+
     def finish(self, turn: ChatTurn, *, stopped: bool = False,
                error: BaseException | None = None) -> list[ChatEvent]:
         """The last step: the answer as the stream left it, stored with its citations. Stopped:
@@ -433,7 +441,9 @@ class ChatService:
             events.append(ChatEvent("notice", notice=notice, text=notice))
         citations = self._citations(turn.answer, turn.sources, mode)
         # An extractive answer is the passages themselves: nothing to check.
-        grounding = self.ground(turn.answer, turn.sources) if mode == LLM and turn.answer else None
+        grounding = None
+        if mode == LLM and turn.answer:
+            grounding = turn.grounding if turn.checked else self.ground(turn.answer, turn.sources)
         meta: dict[str, Any] = {"model": turn.model, "mode": mode, "notice": notice}
         if grounding is not None:
             meta["grounding"] = grounding

@@ -161,7 +161,8 @@ class ChatRunner:
         settings = self.services.chat_settings(model)
         if model:
             settings = replace(settings, model=model)
-        return ChatService(store, Retriever(self.services.store, self.questions, SearchOptions()), settings)
+        return ChatService(store, Retriever(self.services.store, self.questions, SearchOptions()), settings,
+                           grounder=self.services.grounder)
 
     def seed(self, owner: str, history: Sequence[Turn], title: str) -> int | None:
         """A conversation holding the turns a stateless client sent before its question."""
@@ -319,6 +320,8 @@ class ChatRunner:
                     if reader.done() and not pieces:
                         break
             error = reader.exception()
+            # The grounding check may embed sentences: off the event loop (not on the search pool).
+            await loop.run_in_executor(None, chat.check_turn, turn)
             finished = True
             batch = chat.finish(turn, error=error)
             if on_done is not None:

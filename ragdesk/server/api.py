@@ -8,7 +8,12 @@
   event: notice     {"text": "..."} when the answer is extractive or was cut off (optional)
   event: citations  the sources the answer cites: [{n, document_id, chunk_id, path, title, page,
                     char_start, char_end, text, snippet}]
-  event: done       {"mode": "llm"|"extractive", "status", "model", "conversation_id"}
+  event: done       {"mode": "llm"|"extractive", "status", "model", "conversation_id",
+                    "grounding"}: grounding holds each sentence of the answer held against the
+                    sources it cites (core/grounding.py): {"summary", "counts", "sentences": [{text,
+                    start, end, citations, verdict: "supported"|"weakly supported"|"not supported"|
+                    "uncited", score, reason, missing, closest: {n, title, page, text, score}}]};
+                    null for an extractive answer
 (or `event: error` {"detail"} if the answer could not be produced). Pass `conversation_id` back
 to ask a follow-up in the same conversation.
 """
@@ -159,7 +164,8 @@ async def ask(body: AskRequest, request: Request) -> Response:
         if event.kind == "done":
             return sse("citations", event.citations) + sse("done", {
                 "mode": event.mode, "status": event.status, "model": event.model,
-                "conversation_id": event.conversation_id, "first_token_ms": event.first_token_ms})
+                "conversation_id": event.conversation_id, "first_token_ms": event.first_token_ms,
+                "grounding": event.grounding})
         return b""
 
     stream = ctx.runner.batches(principal.owner, question, model=model, collection_ids=collection_ids,

@@ -2,7 +2,8 @@
 `stream` true by default, as Ollama does), with errors in Ollama's shape (`{"error": "..."}`).
 
 The structured citations ride on the final message object (and beside it); `ragdesk` says
-whether the answer is the model's or extractive.
+whether the answer is the model's or extractive, and its `grounding` holds each sentence's verdict
+against its sources (as /api/v1/ask's done event).
 """
 
 from __future__ import annotations
@@ -103,7 +104,8 @@ async def ollama_chat(body: OllamaChatRequest, request: Request) -> Response:
                 "prompt_eval_count": common.usage(done)["prompt_tokens"], "prompt_eval_duration": 0,
                 "eval_count": eval_count, "eval_duration": total,
                 "citations": common.public_citations(done.citations),
-                "ragdesk": {"mode": done.mode, "status": done.status, "notice": done.notice}}
+                "ragdesk": {"mode": done.mode, "status": done.status, "notice": done.notice,
+                            "grounding": done.grounding}}
 
     if body.stream is False:
         done = await common.whole_answer(ctx, principal, stream)

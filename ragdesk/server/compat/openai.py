@@ -2,7 +2,8 @@
 `data: [DONE]`, or one JSON object), with errors in OpenAI's shape.
 
 The structured citations ride in an extra `citations` field on the completion and on the last
-stream chunk; `ragdesk` says whether the answer is the model's or extractive.
+stream chunk; `ragdesk` says whether the answer is the model's or extractive, and its `grounding`
+holds each sentence's verdict against its sources (as /api/v1/ask's done event).
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ async def openai_chat(body: OpenAIChatRequest, request: Request) -> Response:
                          "logprobs": None}],
             "usage": common.usage(done),
             "citations": common.public_citations(done.citations),
-            "ragdesk": {"mode": done.mode, "status": done.status, "notice": done.notice},
+            "ragdesk": {"mode": done.mode, "status": done.status, "notice": done.notice,
+                        "grounding": done.grounding},
         })
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
@@ -101,7 +103,8 @@ async def openai_chat(body: OpenAIChatRequest, request: Request) -> Response:
             return (chunk({"content": tail}) if tail else b"") + chunk(
                 {}, "stop" if event.status == "complete" else "length",
                 citations=common.public_citations(event.citations), usage=common.usage(event),
-                ragdesk={"mode": event.mode, "status": event.status, "notice": event.notice})
+                ragdesk={"mode": event.mode, "status": event.status, "notice": event.notice,
+                         "grounding": event.grounding})
         return b""
 
     body_bytes = relay(
