@@ -80,11 +80,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
             if not _is_loopback(config.host):
                 print(f" {config.host} is not a loopback address: this is reachable from the network.",
                       file=sys.stderr)
-        print(f"RagDesk is serving this vault on {handle.url}", flush=True)
-        if handle.identity is not None:
+        if handle.identity is None:
+            print(f"RagDesk is serving this vault on {handle.url}", flush=True)
+        else:
+            # The fingerprint on the start-up line itself: what users compare when a browser or
+            # client asks whether to trust the certificate.
+            print(f"RagDesk is serving this vault on {handle.url} (certificate SHA-256 "
+                  f"{handle.fingerprint})", flush=True)
             where = "from the vault" if handle.identity.source == "vault" else "from your files"
-            print(f"TLS certificate ({where}), SHA-256 fingerprint:\n  {handle.fingerprint}", flush=True)
-            print(f"Valid for: {', '.join(handle.identity.names)}", flush=True)
+            print(f"TLS certificate ({where}), valid for: {', '.join(handle.identity.names)}", flush=True)
         if not tokens.list():
             print("No client tokens yet: stop the server and run `ragdesk token create NAME`"
                   " (or start it with --new-token NAME).", file=sys.stderr)

@@ -29,6 +29,8 @@ UPLOAD_PATHS = ("/api/v1/documents",)
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; "
        "form-action 'self'; frame-ancestors 'none'")
+# A year, the usual value; no includeSubDomains: other hosts of the domain are not ours to decide.
+HSTS = b"max-age=31536000"
 # Swagger UI sets style attributes in its markup; its scripts are still this origin's only.
 DOCS_CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
             "img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; "
@@ -87,11 +89,11 @@ class Guard:
         body = json.dumps({"detail": detail, "error": {"message": detail, "code": status}}).encode()
         await send({"type": "http.response.start", "status": status, "headers": [
             (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-            *self._security_headers("/api"), *(headers or [])]})
+            *self._security_headers("/api", self.ctx.config.tls), *(headers or [])]})
         await send({"type": "http.response.body", "body": body})
 
     @staticmethod
-    def _security_headers(path: str) -> list[tuple[bytes, bytes]]:
+    def _security_headers(path: str, tls: bool) -> list[tuple[bytes, bytes]]:
         csp = DOCS_CSP if path == "/docs" or path.startswith("/static/swagger/") else CSP
         out = [
             (b"content-security-policy", csp.encode()),
@@ -101,6 +103,8 @@ class Guard:
             (b"cross-origin-opener-policy", b"same-origin"),
             (b"cross-origin-resource-policy", b"same-origin"),
         ]
+        if tls:  # this server terminates TLS (behind nginx, nginx sends it): browsers use HTTPS only
+            out.append((b"strict-transport-security", HSTS))
         if not (path.startswith("/static/") or path in ("/", "/index.html", "/docs")):
             out.append((b"cache-control", b"no-store"))
         return out
@@ -167,7 +171,7 @@ class Guard:
                     raise BodyTooLarge(limit)
             return message
 
-        extra = self._security_headers(path)
+        extra = self._security_headers(path, ctx.config.tls)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

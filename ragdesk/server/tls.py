@@ -3,6 +3,14 @@
 On first use a P-256 key and a self-signed certificate (SANs: localhost, 127.0.0.1, ::1, the
 host name and the host's current LAN addresses) are generated with `cryptography` and stored in
 the vault (`Store.set_server_identity`); the private key is never written to disk in plaintext.
+
+The certificate is a leaf, not a CA: CA:FALSE, key usage digitalSignature only, extended key
+usage serverAuth. A client that pins it by importing it as a trust anchor (a browser's
+certificate store, `verify=cert.pem`) trusts this one server certificate and nothing else: an
+earlier version issued an unrestricted CA certificate, so whoever held the vault's key could
+sign certificates for any site that such a client would accept. A vault still holding one gets
+a new leaf on the next start (`vault_identity`, audited, with a warning that the fingerprint
+changed).
 `ssl.SSLContext.load_cert_chain` only reads files, so on Linux the PEMs are handed to it through
 an anonymous memory file (`os.memfd_create`, read back as /proc/self/fd/N) that is closed at
 once; where memfd does not exist (macOS, Windows) a private temporary file is written, read and
@@ -122,10 +130,10 @@ def generate(hostnames: list[str] | None = None, addresses: list[str] | None = N
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=CERT_DAYS))
         .add_extension(x509.SubjectAlternativeName(san), critical=False)
-        # A CA:TRUE self-signed leaf lets clients trust it by its PEM as a root (what pinning
-        # with `verify=cert.pem` does); path length 0: it can sign nothing else.
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True,
+        # A leaf (module docstring): clients still pin it by its PEM (OpenSSL, Go and browsers
+        # accept a self-signed leaf as its own trust anchor), but it can sign nothing.
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=False,
                                      content_commitment=False, key_encipherment=False,
                                      data_encipherment=False, key_agreement=False,
                                      crl_sign=False, encipher_only=False, decipher_only=False),
@@ -142,15 +150,34 @@ def generate(hostnames: list[str] | None = None, addresses: list[str] | None = N
     )
 
 
+def is_ca(cert_pem: str) -> bool:
+    """Whether the (first) certificate may sign others (BasicConstraints CA:TRUE)."""
+    cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
 def vault_identity(store: Sharing) -> Identity:
-    """The identity kept in the vault, generated and stored on first use."""
+    """The identity kept in the vault, generated and stored on first use; an old CA certificate
+    (module docstring) is replaced by a leaf."""
     found = store.server_identity()
-    if found is not None:
+    if found is not None and not is_ca(found[0]):
         return Identity(found[0], found[1], "vault")
     identity = generate()
     store.set_server_identity(identity.cert_pem, identity.key_pem)
-    store.audit("server certificate created", fingerprint=identity.fingerprint)
-    log.info("generated a self-signed certificate %s", identity.fingerprint)
+    if found is None:
+        store.audit("server certificate created", fingerprint=identity.fingerprint)
+        log.info("generated a self-signed certificate %s", identity.fingerprint)
+    else:
+        old = fingerprint(found[0])
+        store.audit("server certificate replaced", fingerprint=identity.fingerprint, old_fingerprint=old,
+                    reason="the old certificate was a CA certificate")
+        log.warning("the vault's certificate was a CA certificate, which clients that trust it would "
+                    "let sign any site: replaced by a server-only certificate. Its fingerprint changed "
+                    "from %s to %s: clients that pinned the old one must pin the new one.",
+                    old, identity.fingerprint)
     return identity
 
 

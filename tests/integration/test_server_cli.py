@@ -80,10 +80,8 @@ def start_serve(*args: str, env: dict[str, str]) -> tuple[subprocess.Popen[str],
             seen["token"] = line.strip()
         if m := re.search(r"serving this vault on (\S+)", line):
             seen["url"] = m.group(1)
-            if "--insecure-http" in args:
-                break
-        if re.fullmatch(r"\s+([0-9A-F]{2}:){31}[0-9A-F]{2}\n", line):
-            seen["fingerprint"] = line.strip()
+            if fp := re.search(r"\(certificate SHA-256 ((?:[0-9A-F]{2}:){31}[0-9A-F]{2})\)$", line):
+                seen["fingerprint"] = fp.group(1)  # on the start-up line itself
             break
     if "url" not in seen:
         proc.kill()

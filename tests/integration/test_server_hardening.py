@@ -6,6 +6,7 @@ conversations of a re-created token, an empty collection list, the certificate a
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import resource
 import socket
@@ -19,9 +20,14 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from ragdesk.app import Services
 from ragdesk.core.store.sqlite import vault as vault_store
+from ragdesk.server import tls
 from ragdesk.server.config import Limits, ServerConfig
 from ragdesk.server.runner import ServerHandle
 from tests.conftest import PASSPHRASE, fast_kdf, run_cli
@@ -453,3 +459,100 @@ def test_a_timed_out_upload_kills_its_parser_process(start: Start) -> None:
         assert r.status_code == 201, r.text
         assert c.delete(f"/api/v1/documents/{r.json()['id']}").status_code == 204
     assert "forms.pdf" not in {Path(d.path).name for d in server.vault.documents()}
+
+
+# --- item 8: the certificate is a leaf, its fingerprint shown; HSTS -------------------------------
+
+
+def forged_by(identity_key_pem: str, issuer: x509.Name, host: str) -> tuple[str, str]:
+    """A certificate for `host` signed with the vault's key, naming the vault's certificate as
+    its issuer: what a thief of the key would make. (cert PEM, key PEM)"""
+    key = ec.generate_private_key(ec.SECP256R1())
+    signer = serialization.load_pem_private_key(identity_key_pem.encode(), None)
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
+            .issuer_name(issuer).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=5))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+            .sign(signer, hashes.SHA256()))  # type: ignore[arg-type]
+    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()).decode())
+
+
+def trusts(pinned_pem: str, cert_pem: str, key_pem: str, host: str) -> bool:
+    """Whether a client that pinned `pinned_pem` accepts a server presenting `cert_pem` as `host`."""
+    server_ctx = tls.server_context(tls.Identity(cert_pem, key_pem, "files"))
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with contextlib.suppress(OSError):
+            server_ctx.wrap_socket(conn, server_side=True).close()
+        conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection(listener.getsockname(), timeout=5) as raw:
+            tls.client_context(pinned_pem).wrap_socket(raw, server_hostname=host).close()
+        return True
+    except ssl.SSLCertVerificationError:
+        return False
+    finally:
+        thread.join(5)
+        listener.close()
+
+
+def test_the_certificate_is_a_server_leaf_that_can_sign_nothing(tls_server: Running) -> None:
+    pem = ssl.get_server_certificate(("127.0.0.1", tls_server.handle.port))
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
+    usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert usage.digital_signature and not usage.key_cert_sign
+    assert cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value == x509.ExtendedKeyUsage(
+        [x509.oid.ExtendedKeyUsageOID.SERVER_AUTH])
+    names = set(tls_server.handle.identity.names)  # type: ignore[union-attr]
+    assert {"localhost", "127.0.0.1", "::1", socket.gethostname()} <= names
+    assert tls.fingerprint(pem) == tls_server.handle.fingerprint
+    # A client that pinned it does not trust what the vault's key signs for another site.
+    stored = tls_server.vault.server_identity()
+    assert stored is not None
+    forged, forged_key = forged_by(stored[1], cert.subject, "bank.example")
+    assert not trusts(pem, forged, forged_key, "bank.example")
+    assert trusts(pem, stored[0], stored[1], "127.0.0.1")  # the pinned server itself: trusted
+
+
+def test_a_vault_holding_a_ca_certificate_gets_a_leaf(tmp_path: Path) -> None:
+    vault = vault_store.create(tmp_path / "old", PASSPHRASE, kdf=fast_kdf())
+    try:
+        old = tls.generate()
+        key = serialization.load_pem_private_key(old.key_pem.encode(), None)
+        leaf = x509.load_pem_x509_certificate(old.cert_pem.encode())
+        ca = (x509.CertificateBuilder().subject_name(leaf.subject).issuer_name(leaf.subject)
+              .public_key(leaf.public_key()).serial_number(1)
+              .not_valid_before(leaf.not_valid_before_utc).not_valid_after(leaf.not_valid_after_utc)
+              .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+              .sign(key, hashes.SHA256()))  # type: ignore[arg-type]
+        ca_pem = ca.public_bytes(serialization.Encoding.PEM).decode()
+        vault.set_server_identity(ca_pem, old.key_pem)  # as an earlier version stored it
+        identity = tls.vault_identity(vault)
+        assert not tls.is_ca(identity.cert_pem) and identity.fingerprint != tls.fingerprint(ca_pem)
+        assert vault.server_identity() == (identity.cert_pem, identity.key_pem)
+        replaced = [e for e in vault.audit_events(20) if e.event == "server certificate replaced"]
+        assert replaced and replaced[0].detail["old_fingerprint"] == tls.fingerprint(ca_pem)
+        assert tls.vault_identity(vault).fingerprint == identity.fingerprint  # kept from now on
+    finally:
+        vault.lock()
+
+
+def test_hsts_over_tls_only(tls_server: Running, start: Start) -> None:
+    secret = tls_server.token("hsts")
+    with tls_server.client(secret) as c:
+        for r in (c.get("/api/v1/me"), c.get("/"), c.get("/health")):
+            assert r.headers["strict-transport-security"] == "max-age=31536000"
+    with tls_server.client(None) as c:
+        assert c.get("/api/v1/me").headers["strict-transport-security"] == "max-age=31536000"  # 401 too
+    plain = start(tls=False)
+    assert "strict-transport-security" not in httpx.get(plain.url + "health").headers
