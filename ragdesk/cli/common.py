@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 from urllib.parse import urlsplit
 
 from ragdesk import paths
+from ragdesk.core.store.keys import wipe_immutable
 from ragdesk.core.store.open import backend_available, is_database_url, open_store, store_exists
 from ragdesk.errors import RagdeskError, UsageError
 
@@ -216,7 +217,13 @@ def open_command_store(args: argparse.Namespace, *, create: bool = False) -> Sto
     home = home_of(args)
     if not store_exists(home):
         raise RagdeskError(f"no vault in {home}; create one with `ragdesk init`")
-    return open_store_at(home, passphrase(args))
+    secret = passphrase(args)
+    try:
+        return open_store_at(home, secret)
+    finally:
+        # The store keeps only the derived key (in a buffer wiped on lock); this str, made for
+        # this call alone, is zeroed so that a long-running `serve` holds no copy of it.
+        wipe_immutable(secret)
 
 
 def open_services(args: argparse.Namespace, batch: bool = False) -> Services:

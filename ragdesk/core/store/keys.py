@@ -1,4 +1,5 @@
-"""Key derivation for the vault: Argon2id(passphrase, salt) -> a raw 32-byte SQLCipher key.
+"""Key derivation for the vault: Argon2id(passphrase, salt) -> a raw 32-byte SQLCipher key; and
+keeping key material where it can be wiped (bytearrays), and wiping it.
 
 The parameters and salt are not secret; they live in a sidecar file next to the database so that
 each vault records the cost it was made with and a later release can raise it.
@@ -6,7 +7,9 @@ each vault records the cost it was made with and a later release can raise it.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -18,6 +21,8 @@ from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 DEFAULT_MEMORY_KIB = 262_144
 DEFAULT_ITERATIONS = 3
 DEFAULT_LANES = 4
+KEY_BYTES = 32
+_HEX_DIGITS = b"0123456789abcdef"
 
 
 @dataclass(frozen=True)
@@ -52,17 +57,62 @@ class KdfParams:
 
 
 def derive_key(passphrase: str, params: KdfParams) -> bytearray:
-    """The raw key, as a bytearray so that it can be wiped when the vault is locked."""
+    """The raw key, as a bytearray so that it can be wiped when the vault is locked. Derived
+    straight into that buffer, and the passphrase's UTF-8 copy made for the KDF wiped after it:
+    no immutable copy of either is left behind in freed memory."""
     kdf = Argon2id(
         salt=params.salt,
-        length=32,
+        length=KEY_BYTES,
         iterations=params.iterations,
         lanes=params.lanes,
         memory_cost=params.memory_kib,
     )
-    return bytearray(kdf.derive(passphrase.encode("utf-8")))
+    secret = passphrase.encode("utf-8")
+    key = bytearray(KEY_BYTES)
+    try:
+        if hasattr(kdf, "derive_into"):  # cryptography >= 47
+            kdf.derive_into(secret, key)
+        else:  # pragma: no cover - older cryptography: derive() returns bytes; wipe them
+            derived = kdf.derive(secret)
+            key[:] = derived
+            wipe_immutable(derived)
+            del derived
+    finally:
+        wipe_immutable(secret)  # a fresh object (the caller's passphrase stays as it was)
+    return key
 
 
 def wipe(buffer: bytearray) -> None:
-    for i in range(len(buffer)):
-        buffer[i] = 0
+    """Zero a key buffer in place."""
+    if buffer:
+        ctypes.memset((ctypes.c_char * len(buffer)).from_buffer(buffer), 0, len(buffer))
+
+
+def hex_into(key: bytes | bytearray, out: bytearray, start: int = 0) -> None:
+    """Write `key` as lower-case hex digits into `out` at `start`: key.hex() would make an
+    immutable str that cannot be wiped."""
+    for i, b in enumerate(key):
+        out[start + 2 * i] = _HEX_DIGITS[b >> 4]
+        out[start + 2 * i + 1] = _HEX_DIGITS[b & 15]
+
+
+# Where the characters of a bytes object and of a compact ASCII str start, counted from the
+# object's address: the object's size when empty, minus the terminating NUL byte.
+_BYTES_DATA = sys.getsizeof(b"") - 1
+_ASCII_DATA = sys.getsizeof("") - 1
+
+
+def wipe_immutable(obj: bytes | str) -> None:
+    """Zero the characters of a bytes or ASCII str object in place.
+
+    Only for a fresh object that nothing else refers to (a SQL text just executed, an encoding
+    made for one call), never for one that may be shared: short strings and bytes are cached
+    and interned by CPython, so objects of fewer than 2 characters are left alone, as is
+    anything on an interpreter other than CPython (where id() is not an address). Python gives
+    no other way to remove a secret from an immutable object before its memory is reused."""
+    if sys.implementation.name != "cpython" or len(obj) < 2:
+        return
+    if isinstance(obj, bytes):
+        ctypes.memset(id(obj) + _BYTES_DATA, 0, len(obj))
+    elif isinstance(obj, str) and obj.isascii():
+        ctypes.memset(id(obj) + _ASCII_DATA, 0, len(obj))

@@ -26,7 +26,7 @@ import sqlcipher3
 import sqlite_vec
 
 from ragdesk import paths
-from ragdesk.core.store.keys import KdfParams, derive_key, wipe
+from ragdesk.core.store.keys import KdfParams, derive_key, hex_into, wipe, wipe_immutable
 from ragdesk.core.store.sqlite import schema
 from ragdesk.core.store.sqlite.errors import sorted_errors
 from ragdesk.core.store.sqlite.lock import LOCK_NAME
@@ -193,9 +193,26 @@ def matching_key(db_file: Path, passphrase: str, sidecar: Sidecar) -> tuple[byte
 # --- keyed connections ------------------------------------------------------------------------
 
 
-def _key_literal(key: bytes | bytearray) -> str:
-    """The key as SQLCipher takes a raw key (its own PBKDF2 is skipped): "x'<64 hex digits>'"."""
-    return f"\"x'{key.hex()}'\""
+def _key_pragma(conn: sqlcipher3.Connection, pragma: str, key: bytes | bytearray) -> None:
+    """Run `PRAGMA <pragma> = "x'<64 hex digits>'"`: SQLCipher takes the key as a raw key (its
+    own PBKDF2 is skipped). The only place the key's hex is written.
+
+    The statement is built in a bytearray and wiped; the one str SQLite must be given is run
+    outside the statement cache (executescript: nothing keeps a reference to it) and its
+    characters zeroed right after. SQLite's own copies of the text are freed through SQLCipher's
+    allocator, which zeroes what it frees once cipher_memory_security is on (apply_key)."""
+    head, tail = f'PRAGMA {pragma} = "x\''.encode("ascii"), b"'\""
+    text = bytearray(len(head) + 2 * len(key) + len(tail))
+    text[:len(head)] = head
+    hex_into(key, text, len(head))
+    text[len(text) - len(tail):] = tail
+    sql = text.decode("ascii")
+    wipe(text)
+    try:
+        conn.executescript(sql)
+    finally:
+        wipe_immutable(sql)
+        del sql
 
 
 def apply_key(conn: sqlcipher3.Connection, key: bytes | bytearray) -> None:
@@ -203,13 +220,15 @@ def apply_key(conn: sqlcipher3.Connection, key: bytes | bytearray) -> None:
     # SQLCipher logs decryption failures to stderr; a wrong passphrase is reported once, as a
     # clear message, by the caller.
     conn.execute("PRAGMA cipher_log_level = NONE")
-    conn.execute(f"PRAGMA key = {_key_literal(key)}")
+    # Before the key: from here on SQLCipher zeroes every allocation it frees, so the copies of
+    # the key's text that SQLite's parser makes do not outlive the statement.
     conn.execute("PRAGMA cipher_memory_security = ON")
+    _key_pragma(conn, "key", key)
 
 
 def rekey(conn: sqlcipher3.Connection, key: bytes | bytearray) -> None:
     """Re-encrypt the whole file under `key` (every other connection must be closed)."""
-    conn.execute(f"PRAGMA rekey = {_key_literal(key)}")
+    _key_pragma(conn, "rekey", key)
 
 
 def _open(db_file: Path, key: bytes | bytearray, mode: str, timeout: float) -> sqlcipher3.Connection:
