@@ -217,7 +217,7 @@ def test_forged_forwarded_for_does_not_escape_the_throttle(tls_server: Running) 
     ctx = tls_server.handle.app.state.ctx
     ctx.throttle.reset()
     codes = []
-    with tls_server.client("rd_wrong", source="127.0.12.1") as c:
+    with tls_server.client("rd_wrong") as c:  # from 127.0.0.1, where a local process would be
         for i in range(30):
             codes.append(c.get("/api/v1/me", headers={"X-Forwarded-For": f"10.66.{i}.1"}).status_code)
     assert codes[:LIMITS.auth_failures] == [401] * LIMITS.auth_failures
