@@ -388,6 +388,11 @@ class Passage:
     text: str
     title: str = ""
     page: int = 0
+    # Where it is, for a reader to open it: document_id, chunk_id, path, char_start, char_end.
+    ref: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+
+_REF_KEYS = ("document_id", "chunk_id", "path", "char_start", "char_end")
 
 
 def passages_of(sources: Iterable[Any]) -> list[Passage]:
@@ -396,9 +401,13 @@ def passages_of(sources: Iterable[Any]) -> list[Passage]:
     for s in sources:
         if isinstance(s, Mapping):
             out.append(Passage(int(s["n"]), str(s.get("text") or s.get("snippet") or ""),
-                               str(s.get("title") or ""), int(s.get("page") or 0)))
+                               str(s.get("title") or ""), int(s.get("page") or 0),
+                               {k: s[k] for k in _REF_KEYS if k in s}))
         else:
-            out.append(Passage(s.n, s.hit.text, s.hit.title, s.hit.page))
+            h = s.hit
+            out.append(Passage(s.n, h.text, h.title, h.page,
+                               {"document_id": h.document_id, "chunk_id": h.chunk_id, "path": h.path,
+                                "char_start": h.char_start, "char_end": h.char_end}))
     return out
 
 
@@ -437,10 +446,11 @@ class Closest:
     page: int
     text: str  # the passage sentence
     score: float
+    ref: Mapping[str, Any] = field(default_factory=dict, compare=False)  # see Passage.ref
 
     def to_json(self) -> dict[str, Any]:
         return {"n": self.n, "title": self.title, "page": self.page, "text": self.text,
-                "score": round(self.score, 3)}
+                "score": round(self.score, 3), **self.ref}
 
 
 @dataclass(frozen=True)
@@ -465,7 +475,8 @@ class SentenceVerdict:
     def from_json(cls, data: Mapping[str, Any]) -> SentenceVerdict:
         c = data.get("closest")
         closest = Closest(int(c["n"]), str(c.get("title", "")), int(c.get("page") or 0),
-                          str(c.get("text", "")), float(c.get("score", 0))) if c else None
+                          str(c.get("text", "")), float(c.get("score", 0)),
+                          {k: c[k] for k in _REF_KEYS if k in c}) if c else None
         return cls(str(data["text"]), int(data.get("start", 0)), int(data.get("end", 0)),
                    tuple(int(n) for n in data.get("citations", ())), str(data["verdict"]),
                    float(data.get("score", 0)), str(data.get("reason", "")),
@@ -652,7 +663,8 @@ class GroundingChecker:
                     else coverage(plan.words, prep.sentence_words[i])
                 if closest is None or score > best:
                     best = score
-                    closest = Closest(prep.passage.n, prep.passage.title, prep.passage.page, text, score)
+                    closest = Closest(prep.passage.n, prep.passage.title, prep.passage.page, text, score,
+                                      prep.passage.ref)
         if not s.citations:
             return self._out(plan, UNCITED, "no source is cited for this claim", plan.closest_any, 0.0)
         if not plan.cited:
@@ -686,7 +698,7 @@ class GroundingChecker:
             prep, idx = plan.compare[0]
             if idx:
                 closest = Closest(prep.passage.n, prep.passage.title, prep.passage.page,
-                                  prep.sentences[idx[0]], 0.0)
+                                  prep.sentences[idx[0]], 0.0, prep.passage.ref)
         return SentenceVerdict(s.text, s.start, s.end, s.citations, verdict, max(score, 0.0), reason,
                                tuple(plan.missing), closest)
 
@@ -728,7 +740,7 @@ class _Plan:
         if best[1] is not None:
             p = best[1]
             plan.closest_any = Closest(p.passage.n, p.passage.title, p.passage.page,
-                                       p.sentences[best[2]], best[0])
+                                       p.sentences[best[2]], best[0], p.passage.ref)
         return plan
 
     def texts(self) -> list[str]:

@@ -27,7 +27,7 @@ from PySide6.QtCore import (
     QUrl,
     Signal,
 )
-from PySide6.QtGui import QKeySequence, QPainter, QPalette, QTextCursor, QTextDocument
+from PySide6.QtGui import QKeySequence, QPainter, QPalette, QTextCharFormat, QTextCursor, QTextDocument
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -62,10 +62,14 @@ from ragdesk.gui.render import (
     TranscriptEntry,
     assistant_body,
     assistant_heading,
+    check_url,
     entry_markdown,
+    grounding_marks,
     marked_html,
     meaningful_marks,
+    parse_check_url,
     parse_cite_url,
+    tooltip,
 )
 
 log = logging.getLogger("ragdesk.gui.chat")
@@ -98,8 +102,20 @@ class Transcript(QTextBrowser):
         self._stream_start: int | None = None
         self._quiet = False
         self.focused_key: int | None = None
+        # Whether sentences the sources do not support are marked (Settings; the check always runs).
+        self.show_marks = True
         self.cursorPositionChanged.connect(self._cursor_moved)
         self._placeholder()
+
+    def set_marks(self, show: bool) -> None:
+        """Show or hide the marks on unsupported and uncited sentences."""
+        if show == self.show_marks:
+            return
+        self.show_marks = show
+        if self.entries and self._stream_start is None:
+            value = self.verticalScrollBar().value()
+            self.render_all()
+            self.verticalScrollBar().setValue(value)
 
     @contextmanager
     def _rendering(self) -> Iterator[None]:
@@ -175,6 +191,7 @@ class Transcript(QTextBrowser):
         markdown = "\n\n".join(entry_markdown(e) for e in self.entries)
         with self._rendering():
             self.document().setMarkdown(markdown, MARKDOWN)
+            self._mark_sentences()
         self.scroll_to_end()
 
     def begin_stream(self, entry: TranscriptEntry) -> None:
@@ -217,6 +234,43 @@ class Transcript(QTextBrowser):
         if not at_end:
             self.verticalScrollBar().setValue(value)
 
+    def _entry_starts(self) -> list[int]:
+        """Where each message begins in the document (its level-4 heading, as in `entry_at`)."""
+        starts = []
+        block = self.document().begin()
+        while block.isValid():
+            text = block.text()
+            if block.blockFormat().headingLevel() == 4 and (text == "You" or text.startswith("RagDesk")):
+                starts.append(block.position())
+            block = block.next()
+        return starts
+
+    def _mark_sentences(self) -> None:
+        """Underline (dotted) the sentences of each answer that its sources do not support or
+        that cite none, with a tooltip saying why and which passage came closest; a click on
+        one opens that passage. Found by their text within their own answer."""
+        if not self.show_marks:
+            return
+        starts = self._entry_starts()
+        doc = self.document()
+        for i, entry in enumerate(self.entries):
+            if entry.role != "assistant" or not entry.grounding or i >= len(starts):
+                continue
+            end = starts[i + 1] if i + 1 < len(starts) else doc.characterCount()
+            position = starts[i]
+            for mark in grounding_marks(entry):
+                found = doc.find(mark.target, position)
+                if found.isNull() or found.selectionEnd() > end:
+                    continue
+                position = found.selectionEnd()
+                fmt = QTextCharFormat()
+                fmt.setUnderlineStyle(QTextCharFormat.UnderlineStyle.DotLine)
+                fmt.setToolTip(tooltip(mark.tooltip))
+                if mark.closest is not None:
+                    fmt.setAnchor(True)
+                    fmt.setAnchorHref(check_url(entry.key, mark.index))
+                found.mergeCharFormat(fmt)
+
     def _at_end(self) -> bool:
         bar = self.verticalScrollBar()
         return bar.value() >= bar.maximum() - 4
@@ -226,6 +280,15 @@ class Transcript(QTextBrowser):
         bar.setValue(bar.maximum())
 
     def _anchor(self, url: QUrl) -> None:
+        checked = parse_check_url(url.toString())
+        if checked is not None:  # a marked sentence: open the passage that came closest
+            for entry in self.entries:
+                if entry.key == checked[0]:
+                    for mark in grounding_marks(entry):
+                        if mark.index == checked[1] and mark.closest is not None:
+                            self.citation_clicked.emit(dict(mark.closest))
+                            return
+            return
         parsed = parse_cite_url(url.toString())
         if parsed is None:
             return  # not ours: never followed
@@ -412,7 +475,8 @@ class ChatPane(QWidget):
             meta = m.meta or {}
             entries.append(TranscriptEntry(
                 key=i, role=m.role, text=m.content, mode=meta.get("mode") or "llm", status=m.status,
-                notice=meta.get("notice"), citations=tuple(m.citations), model=meta.get("model")))
+                notice=meta.get("notice"), citations=tuple(m.citations), model=meta.get("model"),
+                grounding=meta.get("grounding")))
         self.transcript.set_entries(entries)
         self.set_busy(False)
         return entries

@@ -207,6 +207,7 @@ class MainWindow(QMainWindow):
         self.ollama_ctl.checked.connect(self.ollama_checked)
         self.settings_ctl.saved.connect(self.settings_saved)
         self.settings_ctl.saved.connect(lambda _values: self.check_ollama())
+        self.settings_ctl.saved.connect(lambda values: self.chat.transcript.set_marks(values.grounding_marks))
 
     def _action(self, text: str, icon_name: str | None, tip: str, slot: Callable[[], Any],
                 shortcuts: Sequence[Shortcut] = ()) -> QAction:
@@ -392,6 +393,7 @@ class MainWindow(QMainWindow):
         """Show an unlocked vault; `resume` is the indexing a lock cut short."""
         self.services = services
         self.settings_ctl.attach(services)
+        self.chat.transcript.set_marks(self.settings_ctl.values.grounding_marks)
         self.chat_ctl.attach(services)
         self.chat.set_scope("All documents")
         self.library_ctl.attach(services)

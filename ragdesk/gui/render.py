@@ -20,7 +20,7 @@ import html
 import re
 import string
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 CITE_SCHEME = "cite"
@@ -152,6 +152,7 @@ class TranscriptEntry:
     citations: tuple[dict[str, Any], ...] = ()
     model: str | None = None
     waiting: str | None = None  # while no text has come: what is happening ("waiting for …")
+    grounding: dict[str, Any] | None = field(default=None, compare=False)  # core/grounding.py's JSON
 
 
 def entry_markdown(entry: TranscriptEntry) -> str:
@@ -190,9 +191,99 @@ def assistant_body(entry: TranscriptEntry, streaming: bool = False) -> str:
             notice = f"For a written answer: {remedy}"
     if notice:
         body += f"\n\n> **Note:** {escape_all(notice)}"
+    footer = grounding_footer(entry) if not streaming else ""
+    if footer:
+        body += f"\n\n{footer}"
     if not body.strip():
         body = "*…*"
     return body
+
+
+# --- the grounding check, as the transcript shows it (issue 22) -----------------------------------
+
+CHECK_SCHEME = "check"
+FLAGGED = ("not supported", "uncited")
+
+
+def grounding_footer(entry: TranscriptEntry) -> str:
+    """The answer's footer: "✓ 4 of 4 sentences supported by their sources" (⚠ when some are
+    not), in italics; empty when the answer was not checked."""
+    g = entry.grounding
+    if not g or not g.get("summary"):
+        return ""
+    flagged = sum(1 for s in g.get("sentences", ()) if s.get("verdict") in FLAGGED)
+    sign = "⚠" if flagged else "✓"
+    return f"*{sign} {escape_all(str(g['summary']))}*"
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A sentence the transcript marks: where to find it, and what its tooltip says."""
+
+    index: int  # the sentence's index in the grounding's sentences
+    target: str  # its text as rendered, up to its first citation (the part that is marked)
+    verdict: str
+    tooltip: str  # plain text
+    closest: dict[str, Any] | None  # the closest passage as a citation the preview can open
+
+
+def check_url(message_key: int, index: int) -> str:
+    return f"{CHECK_SCHEME}:{message_key}/{index}"
+
+
+def parse_check_url(url: str) -> tuple[int, int] | None:
+    """(message key, sentence index) from a ``check:K/I`` link, or None for anything else."""
+    m = re.fullmatch(rf"{CHECK_SCHEME}:(\d+)/(\d+)", url)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def _rendered(text: str) -> str:
+    """A sentence's text as Markdown renders it: list, heading and emphasis marks gone."""
+    text = re.sub(r"^\s*(?:[-*+]|\d{1,3}[.)]|#{1,6})\s+", "", text)
+    text = re.sub(r"(\*{1,3}|`+)", "", text)
+    return " ".join(text.split())
+
+
+def grounding_marks(entry: TranscriptEntry) -> list[Mark]:
+    """The marks of an answer's unsupported and uncited sentences, in order."""
+    g = entry.grounding
+    if not g:
+        return []
+    by_n = {int(c["n"]): c for c in entry.citations if "n" in c}
+    marks = []
+    for i, s in enumerate(g.get("sentences", ())):
+        verdict = s.get("verdict")
+        if verdict not in FLAGGED:
+            continue
+        text = str(s.get("text", ""))
+        cite = _CITATION.search(text)
+        target = _rendered(text[: cite.start()] if cite and cite.start() > 0 else text)
+        if not target:
+            continue
+        closest = s.get("closest") or None
+        lines = []
+        if verdict == "uncited":
+            lines.append("Uncited claim: no source is given for this sentence.")
+        else:
+            lines.append(f"Not supported by its sources: {s.get('reason', '')}.")
+        preview = None
+        if closest:
+            page = f", p. {closest.get('page')}" if closest.get("page") else ""
+            lines.append(f"Closest passage: [{closest.get('n')}] {closest.get('title', '')}{page}:")
+            lines.append(f"“{_shorten(str(closest.get('text', '')), 240)}”")
+            preview = dict(by_n.get(int(closest.get("n", -1)), {}))
+            preview.update({k: closest[k] for k in closest if k not in ("score", "text")})
+            if "document_id" in preview:
+                lines.append("Click the sentence to open that passage.")
+            else:
+                preview = None
+        marks.append(Mark(i, target, str(verdict), "\n".join(lines), preview))
+    return marks
+
+
+def _shorten(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
 
 
 def tooltip(text: str) -> str:

@@ -1,4 +1,4 @@
-"""The settings dialog: Ollama host and models, embedder, auto-lock, chunking.
+"""The settings dialog: Ollama host and models, embedder, auto-lock, chunking, answer marks.
 
 Everything here is kept in the vault (encrypted) through `Store.set_setting`; only what is needed
 before unlocking (window geometry, pane sizes) lives in QSettings. The models offered come from
@@ -14,6 +14,7 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -56,6 +57,7 @@ class SettingsValues:
     embedder: dict[str, Any] | None = None
     autolock_minutes: int = DEFAULT_AUTOLOCK_MINUTES
     chunk_tokens: int = DEFAULT_CHUNK_TOKENS
+    grounding_marks: bool = True  # mark sentences their sources do not support (the check always runs)
 
     @classmethod
     def load(cls, store: Any) -> SettingsValues:
@@ -66,6 +68,7 @@ class SettingsValues:
             embedder=store.get_setting("embedder", {"kind": "builtin"}),
             autolock_minutes=int(store.get_setting("autolock_minutes", DEFAULT_AUTOLOCK_MINUTES)),
             chunk_tokens=int(store.get_setting("chunk_tokens", DEFAULT_CHUNK_TOKENS)),
+            grounding_marks=bool(store.get_setting("grounding_marks", True)),
         )
 
     def save(self, store: Any) -> None:
@@ -75,6 +78,7 @@ class SettingsValues:
         store.set_setting("embedder", self.embedder or {"kind": "builtin"})
         store.set_setting("autolock_minutes", self.autolock_minutes)
         store.set_setting("chunk_tokens", self.chunk_tokens)
+        store.set_setting("grounding_marks", self.grounding_marks)
 
 
 class SettingsDialog(QDialog):
@@ -216,7 +220,20 @@ class SettingsDialog(QDialog):
         other_form.addRow("&Passage size:", self.chunk_tokens)
         layout.addWidget(other)
 
-        for box in (ollama, embed, other):
+        # Answers --------------------------------------------------------------------------
+        answers = QGroupBox("Answers")
+        answers_layout = QVBoxLayout(answers)
+        self.grounding_marks = QCheckBox("&Mark sentences that their sources do not support")
+        self.grounding_marks.setChecked(values.grounding_marks)
+        self.grounding_marks.setAccessibleName("Mark unsupported sentences")
+        self.grounding_marks.setToolTip(
+            "Each sentence of an answer is checked against the passages it cites; unsupported or "
+            "uncited ones are underlined with dots, with the reason in their tooltip. The check "
+            "always runs and its count stays under each answer; this only shows or hides the marks.")
+        answers_layout.addWidget(self.grounding_marks)
+        layout.addWidget(answers)
+
+        for box in (ollama, embed, other, answers):
             box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         layout.addStretch(1)
         standard = QDialogButtonBox.StandardButton
@@ -280,6 +297,7 @@ class SettingsDialog(QDialog):
             embedder=embedder,
             autolock_minutes=self.autolock.value(),
             chunk_tokens=self.chunk_tokens.value(),
+            grounding_marks=self.grounding_marks.isChecked(),
         )
 
     def _save(self) -> None:

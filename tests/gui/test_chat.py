@@ -169,7 +169,9 @@ def test_document_text_never_becomes_live_markup(qtbot, unlocked, tmp_path: Path
     transcript = window.chat.transcript
     html = transcript.toHtml()
     assert "<img" not in html and "<script" not in html
-    assert set(re.findall(r'href="([^"]+)"', html)) == {"cite:1/1"}, "citations are the only links"
+    links = set(re.findall(r'href="([^"]+)"', html))
+    # Citations are the only links, with RagDesk's own marks on unsupported sentences (issue 22).
+    assert {link for link in links if not re.fullmatch(r"check:1/\d+", link)} == {"cite:1/1"}
     shown = transcript.toPlainText()
     for piece in ('<img src="file:///etc/hostname">', '<a href="http://evil.example">click</a>',
                   "![p](file:///etc/hostname)", "[more](http://evil.example)"):

@@ -184,7 +184,7 @@ class ConversationController(QObject):
             self.stream_timer.stop()
             final = replace(entry, text=event.answer, mode=event.mode, status=event.status,
                             notice=event.notice, citations=tuple(event.citations) or entry.citations,
-                            model=event.model)
+                            model=event.model, grounding=event.grounding)
             if event.mode == "extractive":
                 final = replace(final, citations=tuple(event.citations))
             final = replace(final, waiting=None)
