@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import getpass
 import os
 import signal
@@ -120,6 +121,35 @@ def credential_file() -> str | None:
     return None
 
 
+def take_from_environment(name: str) -> str:
+    """$`name`'s value, removed from the environment and, on Linux and other glibc/musl systems,
+    zeroed where the process's start-up environment keeps it.
+
+    os.environ.pop() alone leaves the value in the block the kernel shows as /proc/PID/environ
+    (readable by the same user and root for the process's life) and in the bytes os.environ
+    kept; both are overwritten here. A secret in the environment is still best avoided: the
+    parent that set it (a shell, a unit's Environment=) may keep its own copy."""
+    value = os.environ[name]
+    if os.name == "posix":
+        with contextlib.suppress(Exception):  # best effort: never fail a command over this
+            libc = ctypes.CDLL(None)
+            libc.getenv.restype = ctypes.c_void_p
+            libc.getenv.argtypes = [ctypes.c_char_p]
+            libc.strlen.restype = ctypes.c_size_t
+            libc.strlen.argtypes = [ctypes.c_void_p]
+            where = libc.getenv(os.fsencode(name))
+            if where:
+                ctypes.memset(where, 0, libc.strlen(where))
+        kept = os.environb.get(os.fsencode(name))
+        os.environ.pop(name)
+        if kept is not None:
+            wipe_immutable(kept)
+            del kept
+    else:
+        os.environ.pop(name)
+    return value
+
+
 def read_secret(path: str | None, env: str, prompt: str, missing: str,
                 repeat_or: str | None = None) -> str:
     """From the file at `path`, else $`env`, else a hidden prompt on a terminal (asked twice when
@@ -133,7 +163,7 @@ def read_secret(path: str | None, env: str, prompt: str, missing: str,
     if path:
         return read_secret_file(path)
     if env in os.environ:
-        return os.environ.pop(env)
+        return take_from_environment(env)
     if sys.stdin.isatty():
         first = getpass.getpass(prompt)
         if repeat_or is not None and first != getpass.getpass("Repeat it: "):

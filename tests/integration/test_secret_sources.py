@@ -2,7 +2,7 @@
 (--passphrase-file) or the systemd credential `passphrase` ($CREDENTIALS_DIRECTORY, as
 installer/systemd hands it over), so that it never sits in /proc/PID/environ; and
 $RAGDESK_PASSPHRASE, when used, is taken out of os.environ once read (children do not inherit
-it; the kernel's copy of the start-up environment keeps it: see docs/security.md)."""
+it) and zeroed in the start-up block the kernel shows as /proc/PID/environ (docs/security.md)."""
 
 from __future__ import annotations
 
@@ -74,3 +74,27 @@ def test_serve_with_a_credential_keeps_the_passphrase_out_of_its_environment(
         finally:
             code, err = stop(proc)
     assert code == 0, err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
+def test_serve_scrubs_the_environment_variable_it_read(locked_vault: Path) -> None:
+    """With RAGDESK_PASSPHRASE, the value is zeroed in the start-up block /proc/PID/environ
+    shows (before the fix it stayed there for the server's whole life)."""
+    with FakeOllama() as fake:
+        proc, seen = start_serve("--insecure-http", "--new-token", "svc",
+                                 env={"OLLAMA_HOST": fake.host, "RAGDESK_PASSPHRASE": PASSPHRASE})
+        try:
+            r = httpx.get(seen["url"] + "api/v1/me", headers={"Authorization": f"Bearer {seen['token']}"})
+            assert r.status_code == 200
+            environ = Path(f"/proc/{proc.pid}/environ").read_bytes()
+            assert PASSPHRASE.encode() not in environ
+            assert b"OLLAMA_HOST=" in environ  # (the rest of the environment is as it was)
+        finally:
+            code, err = stop(proc)
+    assert code == 0, err
+
+
+def test_take_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAGDESK_TEST_SECRET", "quiet marmot lighthouse")
+    assert common.take_from_environment("RAGDESK_TEST_SECRET") == "quiet marmot lighthouse"
+    assert "RAGDESK_TEST_SECRET" not in os.environ and os.getenv("RAGDESK_TEST_SECRET") is None
