@@ -45,6 +45,7 @@ class Connections:
         self._cache_kib = cache_kib
         self._local = threading.local()
         self._connections: list[sqlcipher3.Connection] = []
+        self._owners: dict[int, threading.Thread] = {}  # id(connection) -> the thread it serves
         self._connections_guard = threading.Lock()
         self._reset_caches()
 
@@ -58,10 +59,29 @@ class Connections:
     def _connect(self) -> sqlcipher3.Connection:
         if self.is_locked:
             raise VaultLocked("the vault is locked")
+        self._close_orphans()
         conn = keyfile.connect_working(self.path, self._key, self.read_only, self._cache_kib)
         with self._connections_guard:
             self._connections.append(conn)
+            self._owners[id(conn)] = threading.current_thread()
         return conn
+
+    def _close_orphans(self) -> None:
+        """Close the connections of threads that have ended. Why: a server's worker threads
+        come and go (anyio ends one idle for 10 s), each opens its own connection on first use,
+        and nothing else closed it before `lock()`: in a 30-minute soak (bench_soak.py) the
+        server held one more vault.db and -wal descriptor, with its page cache and a copy of
+        the key, every half minute."""
+        with self._connections_guard:
+            ended = [c for c in self._connections
+                     if not self._owners.get(id(c), threading.current_thread()).is_alive()]
+            if not ended:
+                return
+            self._connections = [c for c in self._connections if c not in ended]
+            self._owners = {id(c): self._owners[id(c)] for c in self._connections if id(c) in self._owners}
+        for conn in ended:  # its thread is gone: nothing else uses it
+            with contextlib.suppress(Exception):
+                conn.close()
 
     @property
     def db(self) -> sqlcipher3.Connection:
@@ -143,6 +163,7 @@ class Connections:
                 with contextlib.suppress(Exception):
                     conn.close()
             self._connections.clear()
+            self._owners.clear()
         self._local = threading.local()
         self._reset_caches()
         wipe(self._key)
