@@ -49,6 +49,7 @@ FORMAT_VERSION = 1
 # Decision thresholds, chosen on the dev half of benchmarks/bench_grounding.py (odd question
 # ids) and reported on the test half.
 LEXICAL_SUPPORTED = 0.8  # share of content words found in the cited passages: supported, no model
+LEXICAL_UNSUPPORTED = 0.2  # below this (4+ content words): not supported, no model either
 SEMANTIC_SUPPORTED = 0.62  # cosine with the closest cited passage sentence
 SEMANTIC_WEAK = 0.45
 LEXICAL_WEAK = 0.5  # without an embedder: words alone
@@ -536,6 +537,7 @@ class Thresholds:
     semantic_supported: float = SEMANTIC_SUPPORTED
     semantic_weak: float = SEMANTIC_WEAK
     lexical_weak: float = LEXICAL_WEAK
+    lexical_unsupported: float = LEXICAL_UNSUPPORTED
 
 
 @dataclass
@@ -677,8 +679,11 @@ class GroundingChecker:
             verb = "does" if len(plan.missing) == 1 else "do"
             return self._out(plan, NOT_SUPPORTED, f"{what} {verb} not appear in {where}",
                              plan.closest_any, plan.lexical)
-        if not plan.meaning:
+        if not plan.meaning and plan.lexical >= t.lexical_supported:
             return self._out(plan, SUPPORTED, f"its words are in {where}", closest, plan.lexical)
+        if not plan.meaning and plan.lexical < t.lexical_unsupported:
+            return self._out(plan, NOT_SUPPORTED, f"{where} hardly shares a word with it",
+                             plan.closest_any, plan.lexical)
         if semantic:
             if best >= t.semantic_supported:
                 return self._out(plan, SUPPORTED, f"{where} says this", closest, best)
@@ -725,8 +730,9 @@ class _Plan:
         cited = [by_n[n] for n in s.citations if n in by_n]
         missing = missing_facts(facts_of(claim), [p.haystack for p in cited]) if cited else []
         lexical = coverage(words, set().union(*(p.words for p in cited))) if cited else 0.0
-        decided_by_words = lexical >= t.lexical_supported and len(words) >= 3
-        meaning = bool(cited) and not missing and not decided_by_words
+        supported_by_words = lexical >= t.lexical_supported and len(words) >= 3
+        unsupported_by_words = lexical < t.lexical_unsupported and len(words) >= 4
+        meaning = bool(cited) and not missing and not supported_by_words and not unsupported_by_words
         plan = cls(s, claim, words, cited, [p.passage.n for p in cited], missing, lexical, meaning)
         for p in cited:
             ranked = sorted(range(len(p.sentences)), key=lambda i: -coverage(words, p.sentence_words[i]))

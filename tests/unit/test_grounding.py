@@ -110,16 +110,19 @@ def test_meaning_decides_what_words_cannot() -> None:
             import numpy as np
             out = np.zeros((len(texts), 8), dtype=np.float32)
             for i, t in enumerate(texts):
-                out[i, 0 if ("cash" in t or "budget" in t) else 1] = 1.0
+                out[i, 0 if ("funding" in t or "budget" in t) else 1] = 1.0
             return out
 
     checker = GroundingChecker(Same())
-    g = checker.check("Its yearly cash allocation was granted in spring [1]. "
+    g = checker.check("The lighthouse project's yearly funding was granted in spring [1]. "
                       "Marine mammals travel vast distances [1].", [BUDGET])
     assert [s.verdict for s in g.sentences] == [SUPPORTED, NOT_SUPPORTED]
     assert g.semantic
-    assert GroundingChecker(None).check("Its yearly cash allocation was granted in spring [1].",
+    assert GroundingChecker(None).check("The lighthouse project's yearly funding was granted in spring [1].",
                                         [BUDGET]).sentences[0].verdict in (WEAK, NOT_SUPPORTED)
+    # A sentence that shares hardly a word with its passage is not supported, without a model run.
+    g = checker.check("Its yearly cash allocation was granted in spring [1].", [BUDGET])
+    assert g.sentences[0].verdict == NOT_SUPPORTED and "hardly shares a word" in g.sentences[0].reason
 
 
 def test_feed_prepares_completed_sentences_only() -> None:
@@ -132,11 +135,11 @@ def test_feed_prepares_completed_sentences_only() -> None:
 
     emb = Counting()
     checker = GroundingChecker(emb)
-    partial = "Its yearly cash allocation was granted in spring [1]. The whales"
+    partial = "The lighthouse project's yearly funding was granted in spring [1]. The whales"
     assert checker.feed(partial, [BUDGET]) > 0
-    assert any("cash allocation" in t for t in seen) and not any("whales" in t for t in seen)
+    assert any("yearly funding" in t for t in seen) and not any("whales" in t for t in seen)
     before = len(seen)
-    checker.check("Its yearly cash allocation was granted in spring [1].", [BUDGET])
+    checker.check("The lighthouse project's yearly funding was granted in spring [1].", [BUDGET])
     assert len(seen) == before  # everything it needed was embedded while streaming
 
 
