@@ -33,10 +33,13 @@ import hashlib
 import math
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import PurePath
 
 from ragdesk.core.extract.text import CJK as _CJK
+from ragdesk.core.extract.title import meaningful_title
 from ragdesk.core.records import Block, ChunkDraft, Extracted
+from ragdesk.core.store.keyword import number_words
 
 TokenCounter = Callable[[str], int]
 
@@ -451,18 +454,24 @@ class _Chunker:
         if all(s.kind == "heading" for s in spans) and next_heading_level > self.last_level:
             return  # a heading followed only by a deeper heading: it lives on in the path
         parts: list[str] = []
+        breaks: list[tuple[int, int]] = []
+        length = 0
         prev: _Span | None = None
         for sp in spans:
             if prev is not None:
-                if sp.block == prev.block:
-                    parts.append(" " if sp.kind in _PROSE else "\n")
-                else:
-                    parts.append("\n\n")
+                sep = (" " if sp.kind in _PROSE else "\n") if sp.block == prev.block else "\n\n"
+                parts.append(sep)
+                length += len(sep)
+                if sp.page != prev.page:
+                    breaks.append((length, sp.page))
             parts.append(sp.text)
+            length += len(sp.text)
             prev = sp
-        text = "".join(parts).strip()
+        joined = "".join(parts)
+        text = joined.strip()
         if not text:
             return
+        lead = len(joined) - len(joined.lstrip())
         # Duplicates are judged on the chunk's own content: the overlap carried over from the
         # previous chunk would make a repeated block look new.
         own = " ".join(sp.text for sp in spans[overlap:])
@@ -481,6 +490,7 @@ class _Chunker:
                 char_start=first.start,
                 char_end=last.end,
                 heading=self.heading,
+                page_breaks=tuple((max(0, at - lead), page) for at, page in breaks),
             )
         )
 
@@ -538,6 +548,42 @@ class _Chunker:
                     self.add(piece)
         self.flush()
         return self.out
+
+
+def search_context(title: str, draft: ChunkDraft, file_name: str = "") -> str:
+    """What a chunk is searched with besides its text, never shown. Line one (read by the
+    embedder too): its document's title and heading path ("MuPDF v1.10 Changes › Pixmap"),
+    leaving out placeholder headings ("Title", "untitled") and what the chunk's text already
+    opens with (a one-chunk note whose first line is its title gains nothing). Line two (keyword
+    search only): the words of a title that is only the file's name ("scan_0001" says little to
+    the embedder, "warranty_terms" something to a keyword search), and the joined forms of the
+    versions and standard numbers in all of it (keyword.number_words)."""
+    opening = [" ".join(line.split()).casefold() for line in draft.text.split("\n", 3)[:3]]
+    named = " ".join(re.sub(r"[_]+", " ", title).split())
+    from_file = bool(file_name) and title == PurePath(file_name).stem
+    parts: list[str] = []
+    for part in ("" if from_file else named, *(meaningful_title(h) for h in draft.heading.split(" > "))):
+        folded = part.casefold()
+        shown = any(re.match(re.escape(folded) + r"(?!\w)", line) for line in opening)
+        if part and not shown and all(folded != p.casefold() for p in parts):
+            parts.append(part)
+    where = " › ".join(parts)
+    extra = [named] if from_file else []
+    extra += number_words(f"{where}\n{draft.text}")
+    return f"{where}\n{' '.join(extra)}" if extra else where
+
+
+def with_context(drafts: list[ChunkDraft], title: str, file_name: str = "") -> list[ChunkDraft]:
+    """`drafts` with their search context (`search_context`) filled in."""
+    return [replace(d, context=search_context(title, d, file_name)) for d in drafts]
+
+
+def embedding_text(draft: ChunkDraft) -> str:
+    """What the embedder reads for a chunk: its title and heading path (the context's first line)
+    above its text. A chunk fills the model's input by itself, so the model leaves off the
+    chunk's last few words instead; they stay in the keyword index."""
+    where = draft.context.split("\n", 1)[0]
+    return f"{where}\n{draft.text}" if where else draft.text
 
 
 def chunk(

@@ -96,6 +96,11 @@ class ChunkDraft:
     char_start: int  # offset into the text of page_start
     char_end: int  # offset into the text of page_end
     heading: str = ""  # heading path, " > " joined
+    # Where later pages begin in `text`: ((offset, page), ...) for a chunk over a page break.
+    page_breaks: tuple[tuple[int, int], ...] = ()
+    # Searched but never shown: the document's title and the heading path, and the joined forms
+    # of the chunk's version numbers (chunking.search_context).
+    context: str = ""
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,8 @@ class Chunk:
     char_start: int
     char_end: int
     heading: str
+    page_breaks: tuple[tuple[int, int], ...] = ()  # as ChunkDraft's
+    context: str = ""  # as ChunkDraft's
 
 
 @dataclass(frozen=True)
@@ -157,6 +164,9 @@ class AuditEvent:
     at: float
     event: str
     detail: dict[str, Any]
+    seq: int = 0  # its place in the hash chain (core/store/chain.py)
+    prev_hash: str = ""
+    hash: str = ""
 
 
 @dataclass(frozen=True)

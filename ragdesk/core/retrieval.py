@@ -15,6 +15,7 @@ shown once.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import itertools
 import logging
 import math
 import os
@@ -143,6 +144,37 @@ def snippet(text: str, terms: Sequence[str], width: int) -> tuple[str, tuple[tup
     return prefix + piece + suffix, marks
 
 
+def answering_page(chunk: Chunk, terms: Sequence[str]) -> tuple[int, int, int]:
+    """(page, char_start, char_end) a hit on `chunk` cites: for a chunk over a page break, the
+    page whose part of the text holds the most of the question's words (each counted once;
+    ties: the earlier page), else the page it starts on. The offsets are the stored ones on
+    that page where they are known (from char_start on the first page, up to char_end on the
+    last), else 0 (the preview then finds the passage by its words)."""
+    if not chunk.page_breaks:
+        return chunk.page_start, chunk.char_start, chunk.char_end
+    wanted = {t for t in terms if len(t) > 2 and t not in _STOPWORDS}
+    bounds = [(0, chunk.page_start), *chunk.page_breaks, (len(chunk.text), -1)]
+    best, best_found = chunk.page_start, 0
+    for (start, page), (end, _) in itertools.pairwise(bounds):
+        found = len(wanted & {w.lower() for w in _WORD.findall(chunk.text[start:end])})
+        if found > best_found:
+            best, best_found = page, found
+    if best == chunk.page_start:
+        return best, chunk.char_start, chunk.char_end if best == chunk.page_end else 0
+    return best, 0, chunk.char_end if best == chunk.page_end else 0
+
+
+# Words that say nothing about where an answer is (for `answering_page` alone: the search
+# itself weighs words by BM25).
+_STOPWORDS = frozenset({
+    "the", "and", "for", "are", "was", "were", "what", "which", "who", "whom", "whose", "when",
+    "where", "why", "how", "this", "that", "these", "those", "with", "from", "into", "does", "did",
+    "has", "have", "had", "not", "but", "can", "could", "should", "would", "will", "shall", "may",
+    "might", "its", "about", "there", "their", "they", "them", "then", "than", "also", "been",
+    "being", "such", "only", "other", "more", "most", "some", "any", "all", "each", "per", "via",
+})
+
+
 def _shingles(text: str) -> set[tuple[str, ...]]:
     words = [w.lower() for w in _WORD.findall(text)]
     if len(words) < 3:
@@ -252,10 +284,11 @@ class Retriever:
                     continue
                 text_snippet, marks = snippet(chunk.text, terms, self.options.snippet_chars)
                 kept_shingles.append(shingles)
+                page, char_start, char_end = answering_page(chunk, terms)
                 hits.append(Hit(
                     chunk_id=chunk.id, document_id=doc.id, collection_id=doc.collection_id,
-                    path=doc.path, title=doc.title, page=chunk.page_start,
-                    char_start=chunk.char_start, char_end=chunk.char_end, score=float(score),
+                    path=doc.path, title=doc.title, page=page,
+                    char_start=char_start, char_end=char_end, score=float(score),
                     text=chunk.text, heading=chunk.heading, snippet=text_snippet, marks=marks,
                 ))
                 if len(hits) >= k:

@@ -132,8 +132,9 @@ def _parse(job: ParseJob, inline: bool, watch: extract.PageWatch, out: Parsed) -
         )
         if not out.chunks:
             raise extract.ExtractionError("no text found in the document")
+        out.chunks = chunking.with_context(out.chunks, out.title or Path(out.path).stem, out.path)
         if job.count_tokens is not None:
-            out.token_ids = job.count_tokens.input_ids([c.text for c in out.chunks])
+            out.token_ids = job.count_tokens.input_ids([chunking.embedding_text(c) for c in out.chunks])
     except extract.UnsupportedFormat as exc:
         out.status, out.reason, out.chunks = UNSUPPORTED, str(exc), []
     except extract.ExtractionError as exc:

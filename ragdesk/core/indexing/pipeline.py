@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ragdesk.core import extract
+from ragdesk.core import chunking, extract
 from ragdesk.core.embedding import Embedder, TokenCounter
 from ragdesk.core.indexing.options import IndexOptions
 from ragdesk.core.indexing.parse import Parsed, ParseJob, inline_ok, parse
@@ -398,7 +398,9 @@ class Indexer:
             if self._cancel.is_set():
                 return  # what is complete is stored; the rest of the batch is left for next time
             rows = order[start:start + EMBED_SLICE]
+            began = time.monotonic()
             part = embed([texts[i] for i in rows])
+            progress.seconds_embedding += time.monotonic() - began
             if vectors is None:
                 vectors = np.empty((len(texts), part.shape[1]), dtype=part.dtype)
             vectors[rows] = part
@@ -423,7 +425,7 @@ class Indexer:
         token_ids = [p.token_ids for p in new if p.token_ids is not None]
         if new and len(token_ids) == len(new):
             return self.embedder.embed_token_ids, token_ids
-        return self.embedder.embed, [[c.text for c in p.chunks] for p in new]
+        return self.embedder.embed, [[chunking.embedding_text(c) for c in p.chunks] for p in new]
 
     def _to_writer(self, storing: deque[cf.Future[None]], stored: deque[FileOutcome],
                    collection_id: int, items: list[tuple[Parsed, np.ndarray | None]],

@@ -15,10 +15,33 @@ _TERM = re.compile(r"\w+", re.UNICODE)
 MAX_TERMS = 64  # words of one query looked for; the rest of a pasted page adds cost, not recall
 
 
+# Numbers and versions as people type them. The word tokenizers (FTS5's unicode61, PostgreSQL's
+# parser) cut "v1.10" into "v1" and "10" and "1.10" into "1" and "10", so "version 1.10" never met
+# "v1.10", and "ISO26262" never met "ISO 26262". Each such form also gets one joined word, the
+# same from every spelling -- "1dot10" for 1.10 / v1.10 / V1.10, "iso26262" for ISO 26262 /
+# ISO-26262 / ISO26262 -- added to a chunk's search context (chunking.search_context) and to the
+# query's words: one rare word that matches the way it was meant.
+_VERSION = re.compile(r"(?<![\w.])[vV]?(\d+(?:\.\d+)+)(?![.]?\w)")
+# a standard's code: capitals, a space or hyphen, a number ("ISO 26262", "SP 800-223", "RFC-9110"),
+# or letters and digits written together ("iso26262"); not "page 12" or "in 2021"
+_CODE = re.compile(r"(?<![\w-])(?:([A-Z]{2,6})[ \-]|([A-Za-z]{2,6}))(\d{2,}(?:-\d+)*)(?![\w-])")
+
+
+def number_words(text: str) -> list[str]:
+    """The joined words of the versions and standard numbers in `text`, unique, in order:
+    "1.10" and "v1.10" -> "1dot10"; "ISO 26262" -> "iso26262"; "SP 800-223" -> "sp800223"."""
+    words = [m.group(1).replace(".", "dot") for m in _VERSION.finditer(text)]
+    words += [((m.group(1) or m.group(2)) + m.group(3).replace("-", "")).lower()
+              for m in _CODE.finditer(text)]
+    return list(dict.fromkeys(words))
+
+
 def query_terms(text: str, limit: int | None = MAX_TERMS) -> list[str]:
-    """The words of anything a user typed, lower-cased, unique, in order (at most `limit`)."""
+    """The words of anything a user typed, lower-cased, unique, in order (at most `limit`),
+    then the joined forms of its versions and standard numbers (`number_words`)."""
     terms = list(dict.fromkeys(t.lower() for t in _TERM.findall(text)))
-    return terms if limit is None else terms[:limit]
+    terms = terms if limit is None else terms[:limit]
+    return list(dict.fromkeys([*terms, *number_words(text)]))
 
 
 # The keyword budget: a search scores about this many chunks at most, whatever the index's size.

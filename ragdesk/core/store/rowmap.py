@@ -31,10 +31,13 @@ DOCUMENT_COLUMNS = (
     "id, collection_id, path, title, format, size, mtime, content_hash, status, error, pages,"
     " chunk_count, added_at, updated_at"
 )
-CHUNK_COLUMNS = "id, document_id, ordinal, text, page_start, page_end, char_start, char_end, heading"
+CHUNK_COLUMNS = (
+    "id, document_id, ordinal, text, page_start, page_end, char_start, char_end, heading,"
+    " page_breaks, context"
+)
 CONVERSATION_COLUMNS = "id, title, created_at, updated_at"
 MESSAGE_COLUMNS = "id, conversation_id, role, content, citations, status, created_at, meta"
-AUDIT_COLUMNS = "id, at, event, detail"
+AUDIT_COLUMNS = "id, seq, at, event, detail, prev_hash, hash"  # = chain.COLUMNS
 TOKEN_COLUMNS = "id, name, token_hash, collections, admin, created_at, revoked_at"
 
 # The columns `message_values` fills, in its order (the id is the database's).
@@ -49,7 +52,23 @@ def document_from_row(row: Sequence[Any]) -> Document:
 
 
 def chunk_from_row(row: Sequence[Any]) -> Chunk:
-    return Chunk(*row)
+    (chunk_id, document_id, ordinal, text, page_start, page_end, char_start, char_end, heading,
+     breaks, context) = row
+    return Chunk(chunk_id, document_id, ordinal, text, page_start, page_end, char_start, char_end,
+                 heading, page_breaks_from_text(breaks), context)
+
+
+def page_breaks_text(breaks: Sequence[tuple[int, int]]) -> str:
+    """A chunk's page breaks as stored: "offset:page,offset:page"."""
+    return ",".join(f"{at}:{page}" for at, page in breaks)
+
+
+def page_breaks_from_text(text: str) -> tuple[tuple[int, int], ...]:
+    """`page_breaks_text` read back ('' -> no breaks)."""
+    if not text:
+        return ()
+    pairs = (item.split(":", 1) for item in text.split(","))
+    return tuple((int(at), int(page)) for at, page in pairs)
 
 
 def collection_from_rows(collection_id: int, name: str,
@@ -68,7 +87,8 @@ def message_from_row(row: Sequence[Any]) -> Message:
 
 
 def audit_from_row(row: Sequence[Any]) -> AuditEvent:
-    return AuditEvent(row[0], row[1], row[2], json.loads(row[3]))
+    entry_id, seq, at, event, detail, prev_hash, digest = row
+    return AuditEvent(entry_id, at, event, json.loads(detail), seq, prev_hash, digest)
 
 
 def token_from_row(row: Sequence[Any]) -> ApiToken:

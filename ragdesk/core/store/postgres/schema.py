@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from ragdesk.core.store.postgres import auditlog
 from ragdesk.errors import StorageError, VaultTooNew
 
 log = logging.getLogger("ragdesk.store.postgres")
@@ -221,11 +223,31 @@ INSERT INTO keyword_lexemes (lexeme, chunks)
 ANALYZE keyword_lexemes;
 """
 
-# (name, SQL). Append only: never edit or reorder a migration that has shipped.
-MIGRATIONS: list[tuple[str, str]] = [
+# Chunks that know where they are (issue 16; the vault's m003_chunk_context says what the two
+# columns hold). The tsvector takes the context too: a generated column's expression cannot be
+# altered before PostgreSQL 17, so it is made anew (its index with it). Existing rows have an
+# empty context, so their lexemes -- and keyword_stats -- are unchanged.
+M_CHUNK_CONTEXT = f"""
+ALTER TABLE chunks ADD COLUMN IF NOT EXISTS context TEXT NOT NULL DEFAULT '';
+ALTER TABLE chunks ADD COLUMN IF NOT EXISTS page_breaks TEXT NOT NULL DEFAULT '';
+ALTER TABLE chunks DROP COLUMN tsv;
+ALTER TABLE chunks ADD COLUMN tsv tsvector GENERATED ALWAYS AS
+    (to_tsvector('{TS_CONFIG}'::regconfig, text || ' ' || heading || ' ' || context)) STORED;
+CREATE INDEX chunks_tsv ON chunks USING gin(tsv);
+INSERT INTO settings(key, value)
+    SELECT 'chunks_outdated_before', extract(epoch FROM clock_timestamp())::text
+    WHERE EXISTS (SELECT 1 FROM documents);
+"""
+
+# (name, SQL, or a function of the connection for a step SQL alone cannot do, such as chaining the
+# audit log: auditlog.chain_existing). Append only: never edit or reorder a migration that has
+# shipped.
+MIGRATIONS: list[tuple[str, str | Callable[[psycopg.Connection], None]]] = [
     ("m001_initial", M001_INITIAL),
     ("m002_server", M002_SERVER),
     ("m003_keyword_stats", M003_KEYWORD_STATS),
+    ("m004_chunk_context", M_CHUNK_CONTEXT),
+    ("m005_audit_chain", auditlog.chain_existing),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -274,7 +296,10 @@ def migrate(pool: ConnectionPool, create: bool = True) -> int:
                         continue
                     log.info("applying migration %s", name)
                     with conn.transaction():
-                        conn.execute(script)
+                        if callable(script):
+                            script(conn)
+                        else:
+                            conn.execute(script)
                         conn.execute(
                             "INSERT INTO schema_migrations(version, name, applied_at)"
                             " VALUES (%s, %s, %s)",

@@ -35,9 +35,10 @@ from ragdesk.core.records import (
     VectorSpace,
 )
 from ragdesk.core.store import rowmap
+from ragdesk.core.store.chain import Head, Pruned, Verdict
 from ragdesk.core.store.keys import KdfParams, derive_key, wipe
 from ragdesk.core.store.keyword import KEYWORD_BUDGET, query_terms
-from ragdesk.core.store.postgres import search
+from ragdesk.core.store.postgres import auditlog, search
 from ragdesk.core.store.postgres.errors import sorted_errors
 from ragdesk.core.store.postgres.seal import (
     KDF_SETTING,
@@ -172,22 +173,39 @@ class PostgresStore:
                 (key, json.dumps(value)),
             )
 
-    # --- audit ------------------------------------------------------------------------------
+    # --- audit (chained: auditlog.py, core/store/chain.py) -------------------------------------
 
     def audit(self, event: str, **detail: Any) -> None:
         self.audit_many([(time.time(), event, detail)])
 
     def audit_events(self, limit: int = 100) -> list[AuditEvent]:
-        rows = self._query(f"SELECT {rowmap.AUDIT_COLUMNS} FROM audit_log ORDER BY id DESC LIMIT %s",
+        rows = self._query(f"SELECT {rowmap.AUDIT_COLUMNS} FROM audit_log ORDER BY seq DESC LIMIT %s",
                            (limit,))
         return [rowmap.audit_from_row(r) for r in rows]
 
     def audit_many(self, events: Sequence[tuple[float, str, dict[str, Any]]]) -> None:
+        """Append entries in one transaction (one commit, one read of the head)."""
         if not events:
             return
-        with self._transaction() as conn, conn.cursor() as cur:
-            cur.executemany("INSERT INTO audit_log(at, event, detail) VALUES (%s, %s, %s)",
-                            rowmap.audit_values(events))
+        with self._transaction() as conn:
+            auditlog.append(conn, rowmap.audit_values(events))
+
+    def audit_since(self, since: float) -> Iterator[AuditEvent]:
+        with self._transaction() as conn:
+            for row in auditlog.rows(conn, "at >= %s", (since,)):
+                yield rowmap.audit_from_row(row)
+
+    def audit_head(self) -> Head | None:
+        with self._transaction() as conn:
+            return auditlog.head(conn)
+
+    def verify_audit(self, anchor: Head | None = None) -> Verdict:
+        with self._transaction() as conn:
+            return auditlog.verify(conn, anchor)
+
+    def prune_audit(self, before: float) -> Pruned | None:
+        with self._transaction() as conn:
+            return auditlog.prune(conn, before)
 
     # --- collections ------------------------------------------------------------------------
 
@@ -287,13 +305,15 @@ class PostgresStore:
             if chunks:
                 rows = conn.execute(
                     "INSERT INTO chunks(document_id, ordinal, text, page_start, page_end,"
-                    " char_start, char_end, heading)"
+                    " char_start, char_end, heading, page_breaks, context)"
                     " SELECT %s, * FROM unnest(%s::int[], %s::text[], %s::int[], %s::int[],"
-                    " %s::int[], %s::int[], %s::text[]) RETURNING ordinal, id",
+                    " %s::int[], %s::int[], %s::text[], %s::text[], %s::text[]) RETURNING ordinal, id",
                     (document_id, list(range(len(chunks))), [pg_text(c.text) for c in chunks],
                      [c.page_start for c in chunks], [c.page_end for c in chunks],
                      [c.char_start for c in chunks], [c.char_end for c in chunks],
-                     [pg_text(c.heading) for c in chunks]),
+                     [pg_text(c.heading) for c in chunks],
+                     [rowmap.page_breaks_text(c.page_breaks) for c in chunks],
+                     [pg_text(c.context) for c in chunks]),
                 ).fetchall()
                 chunk_ids = [cid for _, cid in sorted(rows)]
                 if vectors is not None:

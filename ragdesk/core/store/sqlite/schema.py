@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import sqlcipher3
 
+from ragdesk.core.store.sqlite import auditlog
 from ragdesk.errors import VaultTooNew
 
 log = logging.getLogger("ragdesk.store")
@@ -146,10 +148,49 @@ CREATE TABLE server_identity (
 );
 """
 
-# (name, SQL script). Append only: never edit or reorder a migration that has shipped.
-MIGRATIONS: list[tuple[str, str]] = [
+# Chunks that know where they are (issue 16): `context` (the document's title and heading path,
+# and the joined forms of version numbers: searched, never shown) becomes a third keyword column;
+# `page_breaks` ("offset:page,...") says where later pages begin in a chunk's text, so a hit
+# names the page its best-matching words are on. Chunks indexed before keep '' in both (the
+# indexer re-reads their files: chunks_outdated_before in core/indexing/pipeline.py).
+M_CHUNK_CONTEXT = """
+ALTER TABLE chunks ADD COLUMN context TEXT NOT NULL DEFAULT '';
+ALTER TABLE chunks ADD COLUMN page_breaks TEXT NOT NULL DEFAULT '';
+DROP TRIGGER chunks_fts_insert;
+DROP TRIGGER chunks_fts_delete;
+DROP TRIGGER chunks_fts_update;
+DROP TABLE chunks_fts;
+CREATE VIRTUAL TABLE chunks_fts USING fts5(
+    text, heading, context, content='chunks', content_rowid='id', tokenize='porter unicode61'
+);
+CREATE TRIGGER chunks_fts_insert AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, text, heading, context)
+        VALUES (new.id, new.text, new.heading, new.context);
+END;
+CREATE TRIGGER chunks_fts_delete AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, text, heading, context)
+        VALUES ('delete', old.id, old.text, old.heading, old.context);
+END;
+CREATE TRIGGER chunks_fts_update AFTER UPDATE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, text, heading, context)
+        VALUES ('delete', old.id, old.text, old.heading, old.context);
+    INSERT INTO chunks_fts(rowid, text, heading, context)
+        VALUES (new.id, new.text, new.heading, new.context);
+END;
+INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild');
+INSERT INTO settings(key, value)
+    SELECT 'chunks_outdated_before', CAST((julianday('now') - 2440587.5) * 86400.0 AS TEXT)
+    WHERE EXISTS (SELECT 1 FROM documents);
+"""
+
+# (name, SQL script, or a function of the connection for a step SQL alone cannot do, such as
+# chaining the audit log: auditlog.chain_existing). Append only: never edit or reorder a migration
+# that has shipped.
+MIGRATIONS: list[tuple[str, str | Callable[[sqlcipher3.Connection], None]]] = [
     ("m001_initial", M001_INITIAL),
     ("m002_server", M002_SERVER),
+    ("m003_chunk_context", M_CHUNK_CONTEXT),
+    ("m004_audit_chain", auditlog.chain_existing),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -170,6 +211,9 @@ def migrate(connection: sqlcipher3.Connection, found: int) -> int:
         if version <= found:
             continue
         log.info("applying migration %s", name)
+        if callable(script):
+            _run_step(connection, version, name, script)
+            continue
         connection.executescript(
             "BEGIN IMMEDIATE;\n"
             + script
@@ -178,3 +222,18 @@ def migrate(connection: sqlcipher3.Connection, found: int) -> int:
             f"\nPRAGMA user_version = {version};\nCOMMIT;"
         )
     return SCHEMA_VERSION
+
+
+def _run_step(connection: sqlcipher3.Connection, version: int, name: str,
+              step: Callable[[sqlcipher3.Connection], None]) -> None:
+    """A migration made by a function, in one transaction with its version bump."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        step(connection)
+        connection.execute("INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)",
+                           (version, name, time.time()))
+        connection.execute(f"PRAGMA user_version = {version}")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")

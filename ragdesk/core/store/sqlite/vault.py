@@ -7,8 +7,8 @@ Files in the data folder:
   vault.lock      an advisory lock so that only one process opens the vault at a time (lock.py)
 
 `create` and `unlock` open one; `Vault` is the Store over it: the library, conversations,
-settings, audit log and tokens here, keyword search in fts.py, vectors in vec0.py, and the
-per-thread connections they share in connections.py.
+settings and tokens here, the audit log in audittrail.py, keyword search in fts.py, vectors in
+vec0.py, and the per-thread connections they share in connections.py.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import sqlcipher3
 from ragdesk import paths
 from ragdesk.core.records import (
     ApiToken,
-    AuditEvent,
     Chunk,
     ChunkDraft,
     Collection,
@@ -40,6 +39,7 @@ from ragdesk.core.records import (
 from ragdesk.core.store import rowmap
 from ragdesk.core.store.keys import KdfParams, derive_key, wipe
 from ragdesk.core.store.sqlite import keyfile, schema
+from ragdesk.core.store.sqlite.audittrail import AuditTrail
 from ragdesk.core.store.sqlite.errors import sorted_errors
 from ragdesk.core.store.sqlite.fts import KeywordSearch
 from ragdesk.core.store.sqlite.keyfile import DB_NAME, DEFAULT_CACHE_KIB, SIDECAR_NAME, Sidecar, exists
@@ -129,7 +129,7 @@ def unlock(home: Path, passphrase: str, cache_kib: int = DEFAULT_CACHE_KIB,
         raise
 
 
-class Vault(KeywordSearch, VectorSearch):
+class Vault(AuditTrail, KeywordSearch, VectorSearch):
     """An unlocked vault; implements the Store protocol."""
 
     @property
@@ -192,23 +192,6 @@ class Vault(KeywordSearch, VectorSearch):
                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (key, json.dumps(value)),
             )
-
-    # --- audit ------------------------------------------------------------------------------
-
-    def audit(self, event: str, **detail: Any) -> None:
-        self.audit_many([(time.time(), event, detail)])
-
-    def audit_events(self, limit: int = 100) -> list[AuditEvent]:
-        rows = self._query(f"SELECT {rowmap.AUDIT_COLUMNS} FROM audit_log ORDER BY id DESC LIMIT ?", (limit,))
-        return [rowmap.audit_from_row(r) for r in rows]
-
-    def audit_many(self, events: Sequence[tuple[float, str, dict[str, Any]]]) -> None:
-        """Append many (time, event, detail) entries in one transaction (one disk sync)."""
-        if not events:
-            return
-        with self._transaction() as db:
-            db.executemany("INSERT INTO audit_log(at, event, detail) VALUES (?, ?, ?)",
-                           rowmap.audit_values(events))
 
     # --- collections ------------------------------------------------------------------------
 
@@ -306,9 +289,11 @@ class Vault(KeywordSearch, VectorSearch):
             for ordinal, c in enumerate(chunks):
                 cur = db.execute(
                     "INSERT INTO chunks(document_id, ordinal, text, page_start, page_end,"
-                    " char_start, char_end, heading) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    " char_start, char_end, heading, page_breaks, context)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (document_id, ordinal, c.text, c.page_start, c.page_end,
-                     c.char_start, c.char_end, c.heading),
+                     c.char_start, c.char_end, c.heading, rowmap.page_breaks_text(c.page_breaks),
+                     c.context),
                 )
                 chunk_ids.append(cur.lastrowid)
             if vectors is not None:

@@ -248,7 +248,7 @@ class Transfer:
         info = DocumentInfo(target_collection, doc.path, doc.title, doc.format, doc.size,
                             doc.mtime, doc.content_hash, doc.pages, doc.status, doc.error)
         drafts = [ChunkDraft(c.text, c.page_start, c.page_end, c.char_start, c.char_end,
-                             c.heading) for c in chunks]
+                             c.heading, c.page_breaks, c.context) for c in chunks]
         vectors = src.document_vectors(doc.id) if chunks else None
         made = dst.put_document(info, drafts, vectors, src.original(doc.id))
         dst.set_document_times(made.id, doc.added_at, doc.updated_at)

@@ -1,0 +1,134 @@
+"""Chunks that know where they are (issue 16): the title and heading path they are searched with,
+numbers and versions as people type them, the page a hit cites, vaults indexed before."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlcipher3
+
+from ragdesk.core.chunking import chunk, embedding_text, search_context, with_context
+from ragdesk.core.indexing import Indexer, IndexOptions
+from ragdesk.core.indexing.pipeline import outdated_documents
+from ragdesk.core.records import Block, Chunk, ChunkDraft, Extracted, Page
+from ragdesk.core.retrieval import Retriever, answering_page
+from ragdesk.core.store.keyword import number_words, query_terms
+from ragdesk.core.store.sqlite import schema
+from ragdesk.core.store.sqlite.vault import Vault
+from tests.fakes.embedder import HashEmbedder
+
+
+def test_versions_and_standard_numbers_match_however_they_are_typed() -> None:
+    assert number_words("MuPDF v1.10 Changes") == number_words("What changed in version 1.10?") == ["1dot10"]
+    assert number_words("release 2.0.1.") == ["2dot0dot1"]
+    assert number_words("ISO 26262 part 6") == number_words("iso26262") == ["iso26262"]
+    assert number_words("NIST SP 800-223") == number_words("SP800-223") == ["sp800223"]
+    # ordinary numbers and words before them are not codes
+    assert number_words("page 12 of 30, in 2021 we measured 10.5cm") == []
+    assert query_terms("version 1.10")[-1] == "1dot10"
+
+
+def test_a_chunk_is_searched_with_its_title_and_heading_path_but_shows_its_own_text() -> None:
+    draft = ChunkDraft("Pixmaps now carry an alpha flag.", 3, 3, 0, 32, heading="Changes > Pixmap")
+    context = search_context("MuPDF v1.10 Changes and their Implications", draft)
+    assert context.split("\n") == ["MuPDF v1.10 Changes and their Implications › Changes › Pixmap", "1dot10"]
+    assert embedding_text(draft.__class__(**{**draft.__dict__, "context": context})).startswith(
+        "MuPDF v1.10 Changes and their Implications › Changes › Pixmap\nPixmaps now")
+    # what the text already opens with is not repeated (a note whose first line is its title)
+    note = ChunkDraft("Walrus feeding habits\n\nThe walrus eats clams.", 1, 1, 0, 40,
+                      heading="Walrus feeding habits")
+    assert search_context("Walrus feeding habits", note) == ""
+    assert embedding_text(with_context([note], "Walrus feeding habits")[0]) == note.text
+
+
+def test_a_chunk_over_a_page_break_knows_where_the_next_page_begins() -> None:
+    p1 = "Title page line.\n\nThe report continues"
+    p2 = "on the next page.\n\nClosing words about turbines."
+    doc = Extracted("two pages", "pdf", [Page(1, p1), Page(2, p2)], [
+        Block(1, 0, 16, "paragraph"), Block(1, 18, len(p1), "paragraph"),
+        Block(2, 0, 17, "paragraph"), Block(2, 19, len(p2), "paragraph"),
+    ])
+    (only,) = chunk(doc)
+    ((at, page),) = only.page_breaks
+    assert page == 2 and only.text[at:].startswith("on the next page.")
+
+
+def _chunk(text: str, breaks: tuple[tuple[int, int], ...]) -> Chunk:
+    return Chunk(1, 1, 0, text, 4, 5, 100, 20, "", breaks)
+
+
+def test_the_cited_page_is_the_one_holding_the_question_s_words() -> None:
+    text = "Pumps are serviced yearly. The warranty covers the impeller and seals for five years."
+    at = text.index("The warranty")
+    c = _chunk(text, ((at, 5),))
+    assert answering_page(c, query_terms("what does the warranty cover?")) == (5, 0, 20)
+    assert answering_page(c, query_terms("how often are pumps serviced?")) == (4, 100, 0)
+    assert answering_page(c, query_terms("nothing here matches")) == (4, 100, 0)
+    one_page = Chunk(1, 1, 0, "x", 2, 2, 3, 9, "")
+    assert answering_page(one_page, ["x"]) == (2, 3, 9)
+
+
+def test_search_finds_a_document_by_the_version_in_its_title(vault: Vault, tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "v110.md").write_text("# MuPDF v1.10 Changes\n\n## Pixmap\n\nPixmaps now carry an alpha"
+                                    " flag.\n\n## Fonts\n\nFont handling was rewritten for speed.\n")
+    (folder / "other.md").write_text("# The Device interface 9.1\n\nUsage 12.3.1: devices draw pages; "
+                                     "this changed in 1.9 and again in 10.2.\n")
+    for i in range(8):  # a library around them, so that rare words weigh as they do in one
+        (folder / f"note-{i}.md").write_text(f"# Note {i}\n\nWhat changed in the kitchen, part 1 of {i + 2}.")
+    list(Indexer(vault, HashEmbedder(), IndexOptions(workers=0)).run([folder]))
+    hits = Retriever(vault, HashEmbedder()).search("What changed in version 1.10?", k=3, mode="keyword")
+    assert hits and Path(hits[0].path).name == "v110.md"
+    # the font section is found by its document's title, which it does not contain itself
+    fonts = Retriever(vault, HashEmbedder()).search("MuPDF 1.10 font handling", k=1, mode="keyword")
+    assert "Font handling" in fonts[0].text and "MuPDF" not in fonts[0].text
+
+
+def test_a_vault_indexed_before_reads_its_unchanged_files_again(tmp_path: Path, vault: Vault) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.md").write_text("# Alpha report\n\n## Findings\n\nThe walrus eats clams.\n")
+    list(Indexer(vault, HashEmbedder(), IndexOptions(workers=0)).run([folder]))
+    assert outdated_documents(vault) == []
+    # as the upgrade's migration leaves a vault that had documents: all chunked by the old release
+    vault.set_setting("chunks_outdated_before", vault.documents()[0].updated_at + 1e-6)
+    assert [Path(d.path).name for d in outdated_documents(vault)] == ["a.md"]
+    last = list(Indexer(vault, HashEmbedder(), IndexOptions(workers=0)).run([folder]))[-1]
+    assert last.indexed == 1 and last.unchanged == 0
+    assert outdated_documents(vault) == []
+    again = list(Indexer(vault, HashEmbedder(), IndexOptions(workers=0)).run([folder]))[-1]
+    assert again.unchanged == 1
+
+
+def test_the_migration_keeps_old_chunks_searchable_and_marks_them_outdated() -> None:
+    """The schema of the release before, with a document: after the chunk-context migration its
+    chunk is still found by keyword (the index was rebuilt with the new column) and the documents
+    stored before are marked outdated, so the next indexing run reads them again."""
+    names = [n for n, _ in schema.MIGRATIONS]
+    db = sqlcipher3.connect(":memory:", isolation_level=None)
+    for _name, script in schema.MIGRATIONS[:names.index("m003_chunk_context")]:
+        db.executescript(script)
+    db.execute("INSERT INTO collections(id, name, created_at) VALUES (1, 'default', 0)")
+    db.execute("INSERT INTO documents(id, collection_id, path, title, format, size, mtime, content_hash,"
+               " status, pages, chunk_count, added_at, updated_at)"
+               " VALUES (1, 1, '/n/a.md', 'a', 'md', 10, 1.0, 'h', 'indexed', 1, 1, 1.0, 1.0)")
+    db.execute("INSERT INTO chunks(document_id, ordinal, text, page_start, page_end, char_start,"
+               " char_end, heading) VALUES (1, 0, 'the walrus eats clams', 1, 1, 0, 21, '')")
+    db.executescript(dict(schema.MIGRATIONS)["m003_chunk_context"])
+    found = db.execute("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH 'walrus'").fetchall()
+    assert found == [(1,)]
+    (before,) = db.execute("SELECT value FROM settings WHERE key = 'chunks_outdated_before'").fetchone()
+    assert float(before) > 1.0  # the document, updated at 1.0, is outdated
+    db.execute("INSERT INTO chunks(document_id, ordinal, text, page_start, page_end, char_start,"
+               " char_end, heading, context) VALUES (1, 1, 'seals', 1, 1, 0, 5, '', 'Arctic survey')")
+    assert db.execute("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH 'arctic'").fetchall() == [(2,)]
+
+
+def test_a_title_that_is_only_the_file_name_is_searched_by_keyword_not_read_by_the_embedder() -> None:
+    draft = ChunkDraft("The pump warranty runs for five years under ISO 9001.", 1, 1, 0, 50)
+    context = search_context("warranty_terms_v2", draft, "/docs/warranty_terms_v2.pdf")
+    assert context == "\nwarranty terms v2 iso9001"
+    assert embedding_text(with_context([draft], "warranty_terms_v2", "/docs/warranty_terms_v2.pdf")[0]) \
+        == draft.text
+    assert search_context("Pump Handbook", draft, "/docs/warranty_terms_v2.pdf").startswith("Pump Handbook\n")
