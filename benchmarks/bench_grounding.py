@@ -1,7 +1,7 @@
 """The grounding check (issue 22): precision and recall of "not supported", and its time.
 
     .venv/bin/python benchmarks/bench_grounding.py [--split test|dev|all] [--json FILE]
-        [--words-only] [--stream] [--repeat N]
+        [--words-only] [--no-chat] [--repeat N] [--show]
 
 The evaluation set is built from ../shared/data/docqa and ../shared/corpus. For each of the 60
 questions, `benchmarks/data/grounding_claims.jsonl` holds a sentence written by hand that says
@@ -23,7 +23,9 @@ reported on the test half (even ids), `--split test` by default.
 
 Time: the test items are put together into five-sentence answers (each sentence cites its own
 passage among five) and the check is timed per answer: cold (nothing embedded before the check)
-and, with --stream, after `feed()` ran on the answer as it streamed (what the chat does).
+after `feed()` ran on the answer as it streamed; then each answer is streamed for real by the fake
+Ollama (a scripted reply, through the official client) into ChatService, which prepares the check
+while the answer streams and runs it when it is finished, as the GUI and `ragdesk ask` do.
 """
 
 from __future__ import annotations
@@ -226,6 +228,80 @@ def timing(checker_factory: Any, answers: list[tuple[str, list[Passage]]], strea
             "p95_ms": times[int(0.95 * (len(times) - 1))], "max_ms": times[-1]}
 
 
+class _Passages:
+    """A retriever that finds the given passages, whatever the question (the chat's `search`)."""
+
+    def __init__(self) -> None:
+        self.passages: list[Passage] = []
+
+    def search(self, query: str, k: int = 8, **_: Any) -> list[Any]:
+        from ragdesk.core.records import Hit
+
+        return [Hit(chunk_id=1000 + p.n, document_id=p.n, collection_id=1, path=f"/corpus/{p.title}",
+                    title=p.title, page=p.page, char_start=0, char_end=len(p.text), score=1.0 / p.n,
+                    text=p.text) for p in self.passages[:k]]
+
+
+def through_chat(embedder: Any, answers: list[tuple[str, list[Passage]]],
+                 labels: list[list[bool]]) -> dict[str, Any]:
+    """Each five-sentence answer streamed by the fake Ollama (scripted) through the official
+    client into ChatService, as the GUI and the CLI ask: the check is prepared while the answer
+    streams and run when it is finished. Times the final check (what the reader waits for
+    after the last word) and the preparation spread over the stream."""
+    import tempfile
+
+    from ragdesk.core.chat import ChatService, ChatSettings
+    from ragdesk.core.store.keys import KdfParams
+    from ragdesk.core.store.sqlite import vault as vault_store
+    from tests.fakes.ollama import FakeOllama
+
+    class Timed(GroundingChecker):
+        def __init__(self) -> None:
+            super().__init__(embedder)
+            self.check_ms = 0.0
+            self.feed_ms = 0.0
+
+        def check(self, answer: str, passages: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return super().check(answer, passages)
+            finally:
+                self.check_ms += (time.perf_counter() - t) * 1000
+
+        def feed(self, partial: str, passages: Any) -> int:
+            t = time.perf_counter()
+            try:
+                return super().feed(partial, passages)
+            finally:
+                self.feed_ms += (time.perf_counter() - t) * 1000
+
+    finals, feeds, agree, total = [], [], 0, 0
+    with tempfile.TemporaryDirectory() as home, FakeOllama() as fake:
+        store = vault_store.create(Path(home), "benchmark", kdf=KdfParams.fresh(memory_kib=8192, iterations=1,
+                                                                               lanes=1))
+        retriever = _Passages()
+        try:
+            for (answer, passages), expected in zip(answers, labels, strict=True):
+                retriever.passages = passages
+                checker = Timed()
+                chat = ChatService(store, retriever,  # type: ignore[arg-type]
+                                   ChatSettings(host=fake.host, model="llama3.2:3b"), grounder=checker)
+                fake.script(answer)
+                done = list(chat.ask("What do the sources say?"))[-1]
+                got = [s["verdict"] in FLAGS for s in (done.grounding or {}).get("sentences", [])]
+                agree += sum(g == e for g, e in zip(got, expected, strict=False))
+                total += len(expected)
+                finals.append(checker.check_ms)
+                feeds.append(checker.feed_ms)
+        finally:
+            store.lock()
+    finals.sort()
+    return {"answers": len(finals), "final_median_ms": statistics.median(finals),
+            "final_p95_ms": finals[int(0.95 * (len(finals) - 1))],
+            "while_streaming_median_ms": statistics.median(feeds),
+            "verdicts_as_expected": agree / total if total else 1.0}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "docqa")
@@ -235,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--words-only", action="store_true", help="no embedder: words and facts only")
     ap.add_argument("--repeat", type=int, default=3, help="timing rounds over the answers")
     ap.add_argument("--show", action="store_true", help="print every wrong verdict")
+    ap.add_argument("--no-chat", action="store_true", help="skip the run through ChatService")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
 
@@ -280,8 +357,17 @@ def main(argv: list[str] | None = None) -> int:
           f"p95 {cold['p95_ms']:.1f} ms, max {cold['max_ms']:.1f} ms")
     print(f"  streamed (feed() while it was coming): median {warm['median_ms']:.1f} ms, "
           f"p95 {warm['p95_ms']:.1f} ms, max {warm['max_ms']:.1f} ms")
+    chat = None
+    if not args.no_chat:
+        labels = [[it.positive for it in chosen[i:i + 5]] for i in range(0, len(chosen) - 4, 5)]
+        chat = through_chat(embedder, answers, labels)
+        print(f"  through the chat (fake Ollama streaming, {chat['answers']} answers): final check median "
+              f"{chat['final_median_ms']:.1f} ms, p95 {chat['final_p95_ms']:.1f} ms; prepared while "
+              f"streaming: median {chat['while_streaming_median_ms']:.1f} ms per answer; verdicts as "
+              f"expected for {chat['verdicts_as_expected']:.1%} of the sentences")
     if args.json:
-        args.json.write_text(json.dumps({"accuracy": result, "cold": cold, "streamed": warm}, indent=1))
+        args.json.write_text(json.dumps({"accuracy": result, "cold": cold, "streamed": warm, "chat": chat},
+                                        indent=1))
     return 0
 
 
