@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from ragdesk.cli.common import EXIT_FAIL, Subcommands, add_command, home_of
+
+if TYPE_CHECKING:
+    from ragdesk.app import Services
+    from ragdesk.server.runner import ServerHandle
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
@@ -21,7 +26,17 @@ def cmd_gui(args: argparse.Namespace) -> int:
         return EXIT_FAIL
     from ragdesk.gui.app import run
 
-    return run(home_of(args), argv=[sys.argv[0]], self_test=getattr(args, "self_test", False))
+    return run(home_of(args), argv=[sys.argv[0]], self_test=getattr(args, "self_test", False),
+               share=share_on_lan)
+
+
+def share_on_lan(services: Services, host: str, port: int) -> ServerHandle:
+    """The GUI's File › Share on the network…: the LAN server over the unlocked vault (handed
+    to the GUI from here: the GUI and the server do not import each other)."""
+    from ragdesk.server.config import ServerConfig
+    from ragdesk.server.runner import ServerHandle
+
+    return ServerHandle(services, ServerConfig(host=host, port=port))
 
 
 def register(commands: Subcommands) -> None:

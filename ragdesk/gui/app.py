@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ragdesk.app import Services
     from ragdesk.core.store.base import Store
     from ragdesk.gui.mainwindow import MainWindow
+    from ragdesk.gui.sharing import ServerFactory
 
 log = logging.getLogger("ragdesk.gui")
 
@@ -53,6 +54,7 @@ class RagdeskApp(QObject):
         poll_ollama: bool = True,
         watch_folders: bool = True,
         idle_ms: int | None = None,
+        share: ServerFactory | None = None,
     ) -> None:
         super().__init__()
         self.home = home
@@ -70,6 +72,7 @@ class RagdeskApp(QObject):
         self._poll = poll_ollama
         self._watch = watch_folders
         self._idle_ms_override = idle_ms
+        self._share = share  # serves the vault on the LAN (File › Share on the network…)
         self._locking = False
         self._quitting = False
         self._resume: list[tuple[list[str] | None, str | None]] = []
@@ -125,7 +128,7 @@ class RagdeskApp(QObject):
             from ragdesk.gui.mainwindow import MainWindow  # after unlock: keeps start-up light
 
             self.window = MainWindow(self.pool, self.ui_settings, index_options=self._index_options,
-                                     poll_ollama=self._poll, watch_folders=self._watch)
+                                     poll_ollama=self._poll, watch_folders=self._watch, share=self._share)
             self.window.lock_requested.connect(self.lock)
             self.window.quit_requested.connect(self.quit)
             self.window.settings_saved.connect(lambda _v: self.apply_idle_time())
@@ -224,14 +227,14 @@ def _startup_probe(app: QApplication, controller: RagdeskApp, started: float) ->
     QTimer.singleShot(0, check)
 
 
-def run(home: Path, argv: list[str], self_test: bool = False) -> int:
+def run(home: Path, argv: list[str], self_test: bool = False, share: ServerFactory | None = None) -> int:
     started = time.perf_counter()
     if self_test:
         from ragdesk.gui.selftest import run_self_test
 
         return run_self_test(argv)
     app = application(argv)
-    controller = RagdeskApp(home)
+    controller = RagdeskApp(home, share=share)
     controller.start()
     if os.environ.get("RAGDESK_STARTUP_PROBE"):
         _startup_probe(app, controller, started)

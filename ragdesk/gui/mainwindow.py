@@ -49,6 +49,7 @@ from ragdesk.gui.filedialog import choose_paths
 from ragdesk.gui.library import LibraryPane
 from ragdesk.gui.preview import PreviewDialog, PreviewTarget
 from ragdesk.gui.settings import SettingsDialog
+from ragdesk.gui.sharing import ServerFactory, SharingDialog
 from ragdesk.gui.statusbar import IndexStatus, OllamaIndicator
 from ragdesk.gui.workers import OllamaStatus, WorkerError, WorkerPool, load_embedder, probe_ollama
 
@@ -87,6 +88,7 @@ class MainWindow(QMainWindow):
         poll_ollama: bool = True,
         watch_folders: bool = True,
         warm_embedder: bool = True,
+        share: ServerFactory | None = None,
     ) -> None:
         super().__init__()
         self.setObjectName("mainWindow")
@@ -99,6 +101,8 @@ class MainWindow(QMainWindow):
         self.services: Services | None = None
         self.preview: PreviewDialog | None = None
         self.settings_dialog: SettingsDialog | None = None
+        self.share_factory = share  # None: no sharing (File › Share on the network… hidden)
+        self.sharing_dialog: SharingDialog | None = None
 
         self._build_panes()
         self._build_status_bar()
@@ -241,6 +245,9 @@ class MainWindow(QMainWindow):
                           self.index_ctl.sync_folders, [SK.Refresh])
         self.act_new_collection = a("New &collection…", "collection", "Create a collection",
                                     self.new_collection)
+        self.act_share = a("Share on the &network…", "", "Serve this vault to colleagues over HTTPS: "
+                           "address, certificate fingerprint, client tokens", self.open_sharing)
+        self.act_share.setVisible(self.share_factory is not None)
         self.act_lock = a("&Lock", "lock", "Lock the vault: close it and clear the window",
                           lambda: self.lock_requested.emit(None), ["Ctrl+L"])
         self.act_settings = a("&Settings…", "settings", "Ollama, models, auto-lock and indexing settings",
@@ -281,6 +288,7 @@ class MainWindow(QMainWindow):
         for act in (self.act_add_files, self.act_add_folder, self.act_sync, self.act_new_collection):
             file_menu.addAction(act)
         file_menu.addSeparator()
+        file_menu.addAction(self.act_share)
         file_menu.addAction(self.act_lock)
         file_menu.addAction(self.act_quit)
         edit_menu = bar.addMenu("&Edit")
@@ -409,6 +417,11 @@ class MainWindow(QMainWindow):
         """Stop all work and forget everything shown. Returns the indexing that was cut short,
         so it can resume after the next unlock."""
         self.save_layout()
+        if self.sharing_dialog is not None:  # the server leaves the vault before it locks
+            self.sharing_dialog.shutdown()
+            self.sharing_dialog.close()
+            self.sharing_dialog.deleteLater()
+            self.sharing_dialog = None
         self.ollama_ctl.detach()
         self.chat_ctl.detach()
         interrupted = self.index_ctl.detach()
@@ -515,6 +528,14 @@ class MainWindow(QMainWindow):
             self.chat.set_mode_note("No chat model is available: answers will be extractive passages.")
         else:
             self.chat.set_mode_note(None)
+
+    def open_sharing(self) -> None:
+        if self.services is None or self.share_factory is None:
+            return
+        if self.sharing_dialog is None:
+            self.sharing_dialog = SharingDialog(self.services, self.pool, self.share_factory, self)
+        self.sharing_dialog.show()
+        self.sharing_dialog.raise_()
 
     def open_settings(self) -> None:
         if self.services is None:
