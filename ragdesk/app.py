@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ragdesk.core.audit import apply_retention
 from ragdesk.core.chat import ChatService, ChatSettings
 from ragdesk.core.embedding import BuiltinEmbedder, Embedder, OllamaEmbedder
 from ragdesk.core.embedding.base import EmbedderError
@@ -36,6 +37,9 @@ class Services:
     # threads take the cores from the keyword search and the vector scan beside a question.
     batch: bool = False
     _grounder: GroundingChecker | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        apply_retention(self.store)  # the audit log's retention setting, if one is set
 
     @property
     def embedder(self) -> Embedder:

@@ -1,7 +1,8 @@
 """The command line: builds `ragdesk`'s parser from the command families and runs the command.
 
 Each family module registers its sub-commands (vault: init, status, passwd; library: index,
-sync, search, ask; upkeep: backup, restore, migrate; serve: serve, token; doctor; desktop: gui).
+sync, search, ask; upkeep: backup, restore, migrate; serve: serve, token; audit; doctor;
+desktop: gui).
 Without a sub-command `ragdesk` starts the desktop application.
 
 Exit codes: 0 success, 1 a failure explained in one line on stderr, 2 wrong usage, 130 stopped
@@ -14,7 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from ragdesk import __version__
-from ragdesk.cli import desktop, doctor, library, serve, upkeep, vault
+from ragdesk.cli import audit, desktop, doctor, library, serve, upkeep, vault
 from ragdesk.cli.common import (
     EXIT_FAIL,
     EXIT_INTERRUPTED,
@@ -32,7 +33,7 @@ log = logging.getLogger("ragdesk.cli.main")
 # Each family's register(commands), in the order `ragdesk --help` lists them.
 FAMILIES: tuple[Callable[[Subcommands], None], ...] = (
     vault.register, library.register, desktop.register, serve.register, upkeep.register,
-    doctor.register,
+    audit.register, doctor.register,
 )
 
 

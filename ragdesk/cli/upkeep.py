@@ -101,11 +101,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"restored": str(result.source), "home": str(result.home),
                           "replaced": str(result.replaced) if result.replaced else None,
-                          "verified": True}, indent=2))
+                          "verified": True, "audit": result.audit}, indent=2))
         return EXIT_OK
     print(f"Restored {result.source} into {result.home} (verified).")
     if result.replaced:
         print(f"The vault that was there is kept in {result.replaced}")
+    if result.audit.get("head"):
+        print(f"Recorded in the audit log; its new head (keep it as an anchor): {result.audit['head']}")
     return EXIT_OK
 
 

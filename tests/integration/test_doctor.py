@@ -20,7 +20,7 @@ from tests.fakes.ollama import FakeOllama
 
 ENV = {"RAGDESK_PASSPHRASE": PASSPHRASE}
 VAULT_CHECKS = {"vault.unlock", "vault.cipher_integrity", "vault.integrity", "vault.schema",
-                "vault.vectors", "vault.embedder"}
+                "vault.vectors", "vault.audit", "vault.embedder"}
 
 
 def healthy_vault(home: Path, documents: int = 40) -> Path:
@@ -130,7 +130,7 @@ def test_without_passphrase_vault_checks_are_skipped_and_named(home: Path, ollam
     assert by_name["vault.files"]["status"] == "pass"  # no passphrase needed for that
     assert "needs the passphrase" in by_name["vault.unlock"]["summary"]
     text = run_cli("doctor")
-    assert "7 check(s) skipped" in text.stdout
+    assert "8 check(s) skipped" in text.stdout
 
 
 def test_wrong_passphrase_and_missing_vault(home: Path, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from tests.store.test_behaviour import add
 
 NO_OLLAMA = "http://127.0.0.1:9"
 DB_CHECKS = ["db.connection", "db.server", "db.pgvector", "db.schema", "db.tls", "db.encryption",
-             "db.unlock", "db.vectors", "db.embedder"]
+             "db.unlock", "db.vectors", "db.audit", "db.embedder"]
 
 
 def statuses(report: doctor.Report) -> dict[str, str]:
@@ -41,7 +41,7 @@ def test_a_healthy_server(pg_url: str, home: Path) -> None:
     assert [n for n in found if n.startswith("db.")] == DB_CHECKS
     assert not any(n.startswith("vault.") for n in found), "the vault is not what is checked"
     for name in ("db.connection", "db.server", "db.pgvector", "db.schema", "db.tls", "db.unlock",
-                 "db.vectors"):
+                 "db.vectors", "db.audit"):
         assert found[name] == "pass", report.check(name)
     assert report.check("db.server").summary.startswith("PostgreSQL 18")
     assert report.check("db.pgvector").details["version"].startswith("0.8")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragdesk.cli.common import describe_location, open_store_at
+from ragdesk.cli.doctor.audit import audit_check
 from ragdesk.cli.doctor.checks import (
     FAIL,
     PASS,
@@ -257,12 +258,12 @@ def pg_contents(ctx: Context) -> list[Check]:
     from ragdesk.core.store.sqlite.inspect import Health
     from ragdesk.errors import RagdeskError, WrongPassphrase
 
-    names = ("db.unlock", "db.vectors")
+    names = ("db.unlock", "db.vectors", "db.audit")
     if ctx.pg is None or not ctx.has_vault or not ctx.database:
         return skipped(names, "no RagDesk schema to open" if ctx.pg is not None else "no connection")
     if ctx.passphrase is None:
         return [Check("db.unlock", SKIP, "skipped: needs the server passphrase", PASSPHRASE_REMEDY),
-                Check("db.vectors", SKIP, "skipped: needs the server passphrase")]
+                *skipped(names[1:], "needs the server passphrase")]
     try:
         store = open_store_at(ctx.database, ctx.passphrase, read_only=True)
     except WrongPassphrase:
@@ -275,6 +276,7 @@ def pg_contents(ctx: Context) -> list[Check]:
     try:
         status = store.status()
         settings = store.settings()
+        audit = audit_check("db.audit", store.verify_audit())
     finally:
         store.close()
     ctx.settings = {k: settings.get(k) for k in ("embedder", "chat_model", "ollama_host")}
@@ -294,4 +296,4 @@ def pg_contents(ctx: Context) -> list[Check]:
     vectors_check.name = "db.vectors"
     if vectors_check.status != PASS:  # no vault backup to restore here: index again
         vectors_check.remedy = "index the affected folders again (`ragdesk --database URL sync`)"
-    return [unlock, vectors_check]
+    return [unlock, vectors_check, audit]

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from ragdesk import paths
+from ragdesk.cli.doctor.audit import audit_check
 from ragdesk.cli.doctor.checks import (
     FAIL,
     PASS,
@@ -27,7 +28,7 @@ from ragdesk.cli.doctor.index import vectors
 from ragdesk.core.units import format_bytes
 
 VAULT_CHECKS = ("vault.unlock", "vault.cipher_integrity", "vault.integrity", "vault.schema",
-                "vault.vectors")
+                "vault.vectors", "vault.audit")
 
 
 def data_folder(ctx: Context) -> Check | list[Check]:
@@ -104,7 +105,7 @@ def vault_files(ctx: Context) -> Check:
 
 
 def vault_contents(ctx: Context) -> list[Check]:
-    from ragdesk.core.store.sqlite import inspect, schema
+    from ragdesk.core.store.sqlite import auditlog, inspect, schema
     from ragdesk.errors import RagdeskError, WrongPassphrase
 
     if not ctx.has_vault:
@@ -123,6 +124,10 @@ def vault_contents(ctx: Context) -> list[Check]:
                 ctx.settings = {key: inspect.setting(opened.conn, key)
                                 for key in ("embedder", "chat_model", "ollama_host")}
                 ctx.mismatched_documents = inspect.chunk_count_mismatches(opened.conn)
+                audit = audit_check("vault.audit", auditlog.verify(opened.conn)
+                                    if auditlog.is_chained(opened.conn) else None)
+            else:
+                audit = skipped(["vault.audit"], "the vault is damaged or newer than this release")[0]
     except WrongPassphrase:
         return [Check("vault.unlock", FAIL,
                       "the passphrase does not open the vault (or its first page is damaged)",
@@ -150,4 +155,5 @@ def vault_contents(ctx: Context) -> list[Check]:
         newer="update RagDesk; this release will not open or change the vault",
         older="it is upgraded automatically the next time the vault is opened"))
     checks.append(vectors(ctx))
+    checks.append(audit)
     return checks

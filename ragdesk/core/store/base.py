@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol, Self
 
 import numpy as np
@@ -28,6 +28,7 @@ from ragdesk.core.records import (
     StoreStatus,
     VectorSpace,
 )
+from ragdesk.core.store.chain import Head, Pruned, Verdict
 from ragdesk.core.store.keys import KdfParams
 
 
@@ -53,12 +54,30 @@ class Settings(Protocol):
 
 
 class AuditLog(Protocol):
-    """The append-only audit log."""
+    """The append-only audit log, hash-chained (chain.py): verified, anchored, pruned behind a
+    checkpoint."""
 
     def audit(self, event: str, **detail: Any) -> None: ...
-    def audit_events(self, limit: int = 100) -> list[AuditEvent]: ...
+    def audit_events(self, limit: int = 100) -> list[AuditEvent]:
+        """The newest `limit` entries, newest first."""
+        ...
+
     def audit_many(self, events: Sequence[tuple[float, str, dict[str, Any]]]) -> None:
         """Append (time, event, detail) entries in one transaction."""
+        ...
+
+    def audit_since(self, since: float) -> Iterator[AuditEvent]:
+        """Entries written at or after `since` (epoch seconds), oldest first."""
+        ...
+
+    def audit_head(self) -> Head | None: ...
+    def verify_audit(self, anchor: Head | None = None) -> Verdict:
+        """Walk the chain; the verdict names the first entry changed, deleted, inserted or moved,
+        or an anchor the log no longer contains."""
+        ...
+
+    def prune_audit(self, before: float) -> Pruned | None:
+        """Remove the entries older than `before` and leave a checkpoint (an intact log only)."""
         ...
 
 

@@ -180,8 +180,8 @@ class Verdict:
             return self.problem.message
         if self.head is None:
             return "the audit log is empty"
-        text = (f"audit log intact: {self.count} entries ({self.first_seq}-{self.head.seq}),"
-                f" head {self.head}")
+        entries = "1 entry" if self.count == 1 else f"{self.count} entries"
+        text = f"audit log intact: {entries} ({self.first_seq}-{self.head.seq}), head {self.head}"
         if self.checkpoint is not None:
             text += f"; continues from the pruning checkpoint after entry {self.checkpoint.seq}"
         if self.anchor is not None:

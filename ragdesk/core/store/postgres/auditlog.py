@@ -55,9 +55,11 @@ def rows(conn: psycopg.Connection, where: str = "", params: Sequence[Any] = ()) 
 
 
 def is_chained(conn: psycopg.Connection) -> bool:
-    return conn.execute(
+    """False for a database whose log predates the chain (its next normal open migrates it)."""
+    row = conn.execute(
         "SELECT count(*) FROM information_schema.columns WHERE table_name = 'audit_log'"
-        " AND column_name = 'hash' AND table_schema = current_schema()").fetchone() != (0,)
+        " AND column_name = 'hash' AND table_schema = current_schema()").fetchone()
+    return bool(row and row[0])
 
 
 def verify(conn: psycopg.Connection, anchor: Head | None = None) -> Verdict:
@@ -79,6 +81,7 @@ def prune(conn: psycopg.Connection, before: float) -> Pruned | None:
     verdict = verify(conn)
     if not verdict.ok:
         raise RagdeskError(f"the audit log does not verify, so it was not pruned: {verdict.summary()}")
+    last = verdict.head
     through = chain.prune_point(((r[1], r[2], r[6]) for r in rows(conn)), before)
     if through is None:
         return None
@@ -86,11 +89,11 @@ def prune(conn: psycopg.Connection, before: float) -> Pruned | None:
     conn.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change")
     count = conn.execute("DELETE FROM audit_log WHERE seq <= %s", (through.seq,)).rowcount
     conn.execute("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_change")
+    # linked to the head read before the delete: when every entry went, the table is empty
     detail = chain.checkpoint_detail(through, count, before)
-    append(conn, [(time.time(), CHECKPOINT_EVENT, rowmap.detail_json(detail))])
-    new_head = head(conn)
-    assert new_head is not None
-    return Pruned(through, count, new_head)
+    (row,) = chain.link([(time.time(), CHECKPOINT_EVENT, rowmap.detail_json(detail))], last)
+    conn.execute(_INSERT, row)
+    return Pruned(through, count, Head(row[3], row[5]))
 
 
 def chain_existing(conn: psycopg.Connection) -> None:

@@ -80,6 +80,7 @@ def prune(db: sqlcipher3.Connection, before: float) -> Pruned | None:
     verdict = verify(db)
     if not verdict.ok:
         raise RagdeskError(f"the audit log does not verify, so it was not pruned: {verdict.summary()}")
+    last = verdict.head
     through = chain.prune_point(((r[1], r[2], r[6]) for r in rows(db)), before)
     if through is None:
         return None
@@ -89,11 +90,11 @@ def prune(db: sqlcipher3.Connection, before: float) -> Pruned | None:
     db.execute("DELETE FROM audit_log WHERE seq <= ?", (through.seq,))
     for sql in CREATE_TRIGGERS:
         db.execute(sql)
+    # linked to the head read before the delete: when every entry went, the table is empty
     detail = chain.checkpoint_detail(through, count, before)
-    append(db, [(time.time(), CHECKPOINT_EVENT, rowmap.detail_json(detail))])
-    new_head = head(db)
-    assert new_head is not None
-    return Pruned(through, count, new_head)
+    (row,) = chain.link([(time.time(), CHECKPOINT_EVENT, rowmap.detail_json(detail))], last)
+    db.execute(_INSERT, row)
+    return Pruned(through, count, Head(row[3], row[5]))
 
 
 def chain_existing(db: sqlcipher3.Connection) -> None:

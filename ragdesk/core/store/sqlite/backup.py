@@ -92,6 +92,9 @@ class RestoreResult:
     home: Path
     replaced: Path | None  # where the vault that was there before now is
     counts: dict[str, int]
+    # The audit entry the restore wrote in the restored vault: its head after (SEQ:HASH), and
+    # the heads of the restored copy and of the vault it replaced as they were.
+    audit: dict[str, Any] = field(default_factory=dict)
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -379,6 +382,7 @@ def restore(
     src = resolve_source(src)
     health = check_backup(src, passphrase)
     had_vault = vault_present(home)
+    replaced_head = _audit_head(home, passphrase) if had_vault else None
     if had_vault and not (replace(src, home) if callable(replace) else replace):
         raise NeedsConfirmation(
             f"a vault already exists in {home}; confirm to replace it (it is kept aside)"
@@ -409,6 +413,7 @@ def restore(
             key, _params = keyfile.matching_key(home / DB_NAME, passphrase, Sidecar.read(home))
             try:
                 restored = verify_copy(home / DB_NAME, key, expected=health.counts)
+                restored_head = _audit_head_of(home / DB_NAME, key)
             finally:
                 wipe(key)
         except BaseException:
@@ -417,7 +422,48 @@ def restore(
     finally:
         lock.release()
     log.info("restored %s into %s (previous vault: %s)", src, home, aside)
-    return RestoreResult(src, home, aside, restored.counts)
+    return RestoreResult(src, home, aside, restored.counts,
+                         _record_restore(home, passphrase, src, restored_head, replaced_head, aside))
+
+
+def _head_on(conn: sqlcipher3.Connection) -> str | None:
+    """The audit log's head (SEQ:HASH), None if it is empty or not chained yet."""
+    from ragdesk.core.store.sqlite import auditlog
+
+    head = auditlog.head(conn) if auditlog.is_chained(conn) else None
+    return str(head) if head else None
+
+
+def _audit_head_of(db_file: Path, key: bytes | bytearray) -> str | None:
+    conn = keyfile.connect(db_file, key)
+    try:
+        return _head_on(conn)
+    finally:
+        conn.close()
+
+
+def _audit_head(home: Path, passphrase: str) -> str | None:
+    """The head of the vault about to be replaced, if the passphrase opens it (else None)."""
+    try:
+        with inspect.open_readonly(home, passphrase) as opened:
+            return _head_on(opened.conn)
+    except (RagdeskError, sqlcipher3.DatabaseError):
+        return None
+
+
+def _record_restore(home: Path, passphrase: str, src: Path, restored_head: str | None,
+                    replaced_head: str | None, aside: Path | None) -> dict[str, Any]:
+    """Write the restore into the restored vault's audit log: an older copy put back drops the
+    entries written after it, and this entry says so (which heads, from where). Opening the vault
+    also upgrades an older backup's schema."""
+    from ragdesk.core.store.sqlite import vault as vault_store
+
+    detail = {"source": str(src), "restored_head": restored_head, "replaced_head": replaced_head,
+              "replaced_kept_in": str(aside) if aside else None}
+    with vault_store.unlock(home, passphrase) as opened:
+        opened.audit("backup restored", **detail)
+        head = opened.audit_head()
+    return {**detail, "head": str(head) if head else None}
 
 
 def _undo(home: Path, aside: Path | None) -> None:
