@@ -209,7 +209,7 @@ def measure(name: str, home: Path, passphrase: str, questions: list[str], args: 
             fake_host: str) -> dict[str, Any]:
     from ragdesk.app import Services
     from ragdesk.core.store.open import open_store
-    from ragdesk.server.config import ServerConfig
+    from ragdesk.server.config import Limits, ServerConfig
     from ragdesk.server.runner import ServerHandle
 
     store = open_store(home, passphrase)
@@ -217,7 +217,8 @@ def measure(name: str, home: Path, passphrase: str, questions: list[str], args: 
     store.set_setting("ollama_host", fake_host)
     chunks = store.status().chunks
     run = uuid.uuid4().hex[:6]
-    handle = ServerHandle(services, ServerConfig(port=0))
+    # Every client connects from this one loopback address: no per-address connection cap here.
+    handle = ServerHandle(services, ServerConfig(port=0, limits=Limits(max_connections_per_client=1 << 20)))
     handle.start()
     names = [f"capacity-{run}-{i:03}" for i in range(args.users)]
     tokens = [handle.tokens.create(n)[1] for n in names]
