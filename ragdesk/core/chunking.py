@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import PurePath
 
+from ragdesk.core.extract.garbage import is_garbage
 from ragdesk.core.extract.text import CJK as _CJK
 from ragdesk.core.extract.title import meaningful_title
 from ragdesk.core.records import Block, ChunkDraft, Extracted
@@ -270,7 +271,7 @@ class _Chunker:
         self, page: int, start: int, end: int, kind: str, block: int, whole: bool
     ) -> _Span | None:
         text = _normalise(self.texts[page][start:end], kind)
-        if not text:
+        if not text or is_garbage(text):  # undecodable characters: never a hit
             return None
         return _Span(page, start, end, text, self.count(text), kind, block, whole)
 

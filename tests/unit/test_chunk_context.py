@@ -8,6 +8,7 @@ from pathlib import Path
 import sqlcipher3
 
 from ragdesk.core.chunking import chunk, embedding_text, search_context, with_context
+from ragdesk.core.extract.garbage import is_garbage
 from ragdesk.core.indexing import Indexer, IndexOptions
 from ragdesk.core.indexing.pipeline import outdated_documents
 from ragdesk.core.records import Block, Chunk, ChunkDraft, Extracted, Page
@@ -132,3 +133,25 @@ def test_a_title_that_is_only_the_file_name_is_searched_by_keyword_not_read_by_t
     assert embedding_text(with_context([draft], "warranty_terms_v2", "/docs/warranty_terms_v2.pdf")[0]) \
         == draft.text
     assert search_context("Pump Handbook", draft, "/docs/warranty_terms_v2.pdf").startswith("Pump Handbook\n")
+
+
+def test_undecodable_text_is_never_a_hit_and_its_page_is_named(vault: Vault, tmp_path: Path) -> None:
+    """A font without a usable ToUnicode map gives text like "Co�st�u�to� �ow": left out of the
+    chunks (a single lost "°" is not), and the document says which page was unreadable."""
+    assert is_garbage("Display List Co\ufffdst\ufffdu\ufffdto\ufffd \ufffdow \ufffde\ufffdui\ufffdes")
+    assert is_garbage('!"\ufffd\ufffd*\ufffd$\ufffd*$:*(M\ufffd')
+    assert not is_garbage("|**Boiling Points \ufffdC**|**min**|**max**|")
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "mixed.txt").write_text("Pumps are serviced yearly by the crew.\n\n"
+                                      "Co\ufffdst\ufffdu\ufffdto\ufffd \ufffdow \ufffde\ufffdui\ufffdes "
+                                      "\ufffdedia\ufffdo\ufffd\n\nThe warranty covers five years.\n")
+    last = list(Indexer(vault, HashEmbedder(), IndexOptions(workers=0)).run([folder]))[-1]
+    (outcome,) = last.outcomes
+    assert outcome.status == "indexed"
+    assert [(d.page, d.step) for d in outcome.degraded] == [(1, "text")]
+    (doc,) = vault.documents()
+    assert doc.error and "page 1: unreadable text" in doc.error  # shown in the library's detail
+    texts = [c.text for d in vault.documents() for c in vault.document_chunks(d.id)]
+    assert texts and not any("\ufffd" in t for t in texts)
+    assert any("warranty" in t for t in texts) and any("serviced" in t for t in texts)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ragdesk.core import chunking, extract
 from ragdesk.core.embedding import TokenCounter
+from ragdesk.core.extract.garbage import UNREADABLE, garbage_pages
 from ragdesk.core.indexing.options import IndexOptions
 from ragdesk.core.indexing.walk import os_reason, path_text
 from ragdesk.core.records import FAILED, INDEXED, UNSUPPORTED, ChunkDraft
@@ -124,6 +125,8 @@ def _parse(job: ParseJob, inline: bool, watch: extract.PageWatch, out: Parsed) -
         doc = extract.extract(Path(job.path), data=data, limits=limits, watch=watch)
         out.title, out.format, out.pages = doc.title, doc.format, len(doc.pages)
         out.warnings = list(doc.warnings)
+        for number in garbage_pages([(page.number, page.text) for page in doc.pages]):
+            watch.degraded.append(extract.DegradedPage(number, "text", UNREADABLE))
         out.chunks = chunking.chunk(
             doc,
             max_tokens=job.options.max_tokens,
