@@ -128,19 +128,21 @@ def split_sentences(answer: str) -> list[Sentence]:
 
 
 def _false_end(line: str, at: int, end: int) -> bool:
-    """A full stop that does not end a sentence: an abbreviation, an initial, a decimal, or a
-    lower-case word following."""
-    rest = line[end:].lstrip()
-    if rest and (rest[0].islower() or rest[0] in ",;:)"):
-        return True  # "Done! and Also done!", "e.g. this"
-    if line[at] != ".":
+    """A mark that does not end a sentence: a full stop after an abbreviation or an initial
+    ("e.g.", "S. Hossenfelder"), or "!"/"?" inside one ("Done! and Also done!"). After a
+    citation, or a CJK full stop, it always ends one."""
+    mark = line[at]
+    if mark in "。！？" or "[" in line[at:end]:
         return False
+    rest = line[end:].lstrip()
+    if mark in "!?":
+        return bool(rest) and (rest[0].islower() or rest[0] in ",;:)")
     word = re.search(r"([\w.]+)$", line[:at])
     if word:
         w = word.group(1).lower().rstrip(".")
         if w in _ABBREVIATIONS or (len(w) == 1 and w.isalpha()):
             return True
-    return False
+    return bool(rest) and rest[0] in ",;:)"
 
 
 def _sentence(answer: str, masked: str, start: int, end: int) -> list[Sentence]:

@@ -47,6 +47,11 @@ def test_sentences_keep_their_citations_and_positions() -> None:
     assert got[2].text.startswith("- Whales sing, e.g. humpbacks")  # "e.g." ends nothing
     assert all(answer[s.start:s.end] == s.text for s in got)
     assert got[0].claim == "The budget is 4.2 million euros ."
+    # A sentence may start with a lower-case name after a citation or a CJK full stop.
+    got = split_sentences("It is 1.1.4 [1]. pandas needs it [2]. 余额为192,000.00万元。 "
+                          "pdf_graft_object copies.")
+    assert [s.text for s in got] == ["It is 1.1.4 [1].", "pandas needs it [2].", "余额为192,000.00万元。",
+                                     "pdf_graft_object copies."]
 
 
 def test_lead_ins_and_refusals_are_not_claims() -> None:
