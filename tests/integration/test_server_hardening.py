@@ -310,11 +310,12 @@ def test_a_failing_request_is_logged_without_what_was_sent(tls_server: Running,
 
 def test_empty_collection_list_is_refused(locked_vault: Path, tls_server: Running) -> None:
     env = {"RAGDESK_PASSPHRASE": PASSPHRASE}
-    for value in ("", ",", " "):
+    for value in ("", " , "):
         r = run_cli("token", "create", "nothing", "--collections", value, env=env)
         assert r.returncode == 2, (value, r.stdout, r.stderr)
         assert "--collections names no collection" in r.stderr and not r.stdout.strip()
-    assert run_cli("token", "list", "--json", env=env).stdout.strip() == "[]"
+    with vault_store.unlock(locked_vault, PASSPHRASE) as vault:
+        assert vault.tokens(include_revoked=True) == []
     # Over the API, an empty list is refused as well.
     admin = tls_server.token("scope-admin", admin=True)
     with tls_server.client(admin) as c:
