@@ -92,13 +92,14 @@ class ConnectionTable:
     def admit(self, conn: GuardedProtocol) -> bool:
         """Register a new connection, closing idle ones to make room; False: refuse it."""
         address = conn.address
-        mine = self._by_client.setdefault(address, OrderedDict())
-        if len(mine) >= self.max_per_client and not self.exempt(address) \
+        mine = self._by_client.get(address)
+        if mine is not None and len(mine) >= self.max_per_client and not self.exempt(address) \
                 and not self._drop_idle(mine, "this address has too many connections"):
             return False
         if len(self._all) >= self.max_total and not self._drop_idle(self._all, "the server is full"):
             return False
-        mine[conn] = None
+        # (Looked up again: a drop above may have removed this address's last connection.)
+        self._by_client.setdefault(address, OrderedDict())[conn] = None
         self._all[conn] = None
         return True
 
@@ -115,7 +116,9 @@ class ConnectionTable:
         """`conn` just finished a request: it is now the most recently active."""
         if conn in self._all:
             self._all.move_to_end(conn)
-            self._by_client[conn.address].move_to_end(conn)
+            mine = self._by_client.get(conn.address)
+            if mine is not None and conn in mine:
+                mine.move_to_end(conn)
 
     def remove(self, conn: GuardedProtocol) -> None:
         self._all.pop(conn, None)
