@@ -7,6 +7,7 @@ One reader per format family, each in its own module:
   Headings come from the document's outline when it has one that matches the page text,
   otherwise from font size and weight; ruled tables are kept as one block of rows. Pages
   without a text layer are read by Tesseract OCR when it is installed.
+* `fb2`: FB2 checked with expat first (MuPDF's FB2 reader crashes on broken XML structure).
 * `text`: plain text, Markdown, source code, CSV/TSV, JSON/JSON Lines; `mail`: e-mail (.eml).
 * `budget`: time budgets for each page's optional steps (layout, tables, OCR) and the
   `PageWatch` through which a reader is bounded, followed and resumed.
@@ -26,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ragdesk.core.extract.budget import DegradedPage, PageWatch, StepBudget, StepTimeout
+from ragdesk.core.extract.fb2 import check_fb2
 from ragdesk.core.extract.formats import (
     LABEL,
     MB,
@@ -111,6 +113,8 @@ def extract(path: Path, data: bytes | None = None, limits: Limits = _DEFAULT_LIM
     warnings: list[str] = []
     try:
         if fmt in MUPDF_FILETYPE:
+            if fmt == "fb2":
+                check_fb2(data)  # broken XML crashes MuPDF's FB2 reader
             result = extract_mupdf(data, fmt, path, limits, warnings, watch)
         else:
             result = _TEXT_READERS[fmt](data, path, warnings)
