@@ -51,6 +51,8 @@ from ragdesk.server.session import AuditWriter, ConversationMemory, RemoteStore
 
 log = logging.getLogger("ragdesk.server.answers")
 
+WRITE_GAP = 0.05  # seconds between an answer's writes after its first piece (unnoticed when reading)
+
 
 @dataclass(frozen=True)
 class Turn:
@@ -85,8 +87,9 @@ class ChatRunner:
 
     def __init__(self, services: Services, memory: ConversationMemory, audit: AuditWriter,
                  max_streams: int, workers: int | None = None, budget: float = ANSWER_BUDGET,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, write_gap: float = WRITE_GAP) -> None:
         self.services = services
+        self.write_gap = write_gap
         self.memory = memory
         self.audit = audit
         self.max_streams = max_streams
@@ -136,7 +139,9 @@ class ChatRunner:
         while True:
             start = loop.time()
             await asyncio.sleep(every)
-            self.metrics.loop_lag.observe(max(0.0, loop.time() - start - every))
+            lag = max(0.0, loop.time() - start - every)
+            self.metrics.loop_lag.observe(lag)
+            self.queue.loop_lag(lag)
 
     async def aclose(self) -> None:
         """Close the Ollama connections (on the loop that used them)."""
@@ -319,6 +324,11 @@ class ChatRunner:
                         yield batch
                     if reader.done() and not pieces:
                         break
+                    if batch and self.write_gap:
+                        # What arrives meanwhile goes out in one write: a TLS record and a send
+                        # per piece were the event loop's largest cost under load (RESULTS.md,
+                        # issue 21). The first piece is never held back.
+                        await asyncio.sleep(self.write_gap)
             error = reader.exception()
             # The grounding check may embed sentences: off the event loop (not on the search pool).
             await loop.run_in_executor(None, chat.check_turn, turn)

@@ -218,24 +218,28 @@ class SearchQueue:
         self.smoothing = smoothing
         self.pending = 0  # admitted answers whose search has not finished
         self.search_seconds = first_guess  # moving average of the finished searches
+        self.lag = 0.0  # the event loop's recent lag (moving average of `loop_lag`)
         self._measured = False
         self._lock = threading.Lock()
 
     def predicted_wait(self) -> float:
-        """Seconds a search admitted now would wait for a thread."""
+        """Seconds a search admitted now would wait for a thread, plus the event loop's lag (the
+        loop reads the request and sends the sources: when it lags, every answer waits)."""
         ahead = self.pending - self.workers + 1
-        return max(0, ahead) * self.search_seconds / self.workers
+        return max(0, ahead) * self.search_seconds / self.workers + self.lag
 
     def check(self) -> None:
         """Raise QueueFull when a new answer would wait past the budget. A free search thread
-        always admits, so a slow search (the first, which loads the vectors) cannot shut the
-        door until searches finish again."""
+        admits unless the loop lags past the budget, so a slow search (the first, which loads
+        the vectors) cannot shut the door until searches finish again."""
         with self._lock:
-            if self.pending < self.workers:
-                return
-            wait = self.predicted_wait()
+            wait = self.predicted_wait() if self.pending >= self.workers else self.lag
         if wait > self.budget:
             raise QueueFull(wait)
+
+    def loop_lag(self, seconds: float) -> None:
+        """One measure of the event loop's lag (server.answers samples it every 50 ms)."""
+        self.lag = 0.7 * self.lag + 0.3 * seconds
 
     def enter(self) -> None:
         with self._lock:
