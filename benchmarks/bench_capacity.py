@@ -3,7 +3,7 @@ answer token, with the built-in embedder on real vaults, under open-loop arrival
 
     .venv/bin/python benchmarks/bench_capacity.py [--vaults cacm,100k] [--rates 5,10,20,40,80]
         [--seconds 60] [--users 20] [--first-token-delay 0.05] [--budget-ms 500]
-        [--cache /tmp/ragdesk-capacity] [--desktop] [--json FILE]
+        [--cache /tmp/ragdesk-capacity] [--desktop] [--baseline] [--json FILE]
 
 Three processes, as in bench_server_load.py, so that neither the model nor the clients take the
 server's interpreter:
@@ -126,6 +126,21 @@ def quantile(after: dict[Any, float], before: dict[Any, float], name: str, q: fl
     return None
 
 
+def baseline(handle: Any) -> None:
+    """The server as it was before issue 21, as far as settings can make it: one search thread
+    (half the cores), questions embedded one at a time, every answer admitted, a write per piece."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    runner = handle.app.state.ctx.runner
+    runner.pool.shutdown(wait=False)
+    runner.pool = ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) // 2))
+    runner.queue.workers = 1
+    runner.queue.budget = float("inf")
+    runner.questions.max_batch = 1
+    runner.questions.window = 0.0
+    runner.write_gap = 0.0
+
+
 # --- one run -------------------------------------------------------------------------------------
 
 
@@ -220,6 +235,8 @@ def measure(name: str, home: Path, passphrase: str, questions: list[str], args: 
     # Every client connects from this one loopback address: no per-address connection cap here.
     handle = ServerHandle(services, ServerConfig(port=0, limits=Limits(max_connections_per_client=1 << 20)))
     handle.start()
+    if args.baseline:
+        baseline(handle)
     names = [f"capacity-{run}-{i:03}" for i in range(args.users)]
     tokens = [handle.tokens.create(n)[1] for n in names]
     results = []
@@ -269,7 +286,8 @@ def line(r: dict[str, Any]) -> str:
 
 
 def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
-    out = [f"{os.cpu_count()} cores; {args.users} users (one token each); Poisson arrivals, "
+    out = [("BASELINE (server set as before issue 21); " if args.baseline else "")
+           + f"{os.cpu_count()} cores; {args.users} users (one token each); Poisson arrivals, "
            f"{args.seconds:g} s per rate; fake model: first token after "
            f"{args.first_token_delay * 1000:.0f} ms "
            f"(subtracted: 'server part'), then a piece every {args.token_delay * 1000:.0f} ms",
@@ -302,6 +320,9 @@ def main() -> None:
                         help="the ragdesk command that indexes CACM")
     parser.add_argument("--desktop", action="store_true",
                         help="also ask in-process (as the desktop app) once a second during each rate")
+    parser.add_argument("--baseline", action="store_true",
+                        help="the server set as before issue 21 (one search thread, questions embedded "
+                             "one at a time, no admission by latency, a write per piece): before/after")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args()
     args.rates = [float(r) for r in args.rates.split(",") if r.strip()]
