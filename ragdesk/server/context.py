@@ -16,6 +16,7 @@ import logging
 import shutil
 import threading
 import time
+import traceback
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -272,11 +273,20 @@ async def relay(batches: AsyncGenerator[list[ChatEvent], None], encode: Callable
                     yield data
         except TimeoutError:
             yield timed_out
-        except Exception:  # a bug: logged, the client told in one line
-            log.exception("%s failed", what)
+        except Exception as exc:  # a bug: logged (not what was asked), the client told in one line
+            log_failure("answer", what, exc)
             yield failed
     if last:
         yield last
+
+
+def log_failure(method: str, path: str, exc: BaseException) -> None:
+    """Log a request that failed with a bug: where it failed (the traceback's frames and source
+    lines) and the exception's type, never its message or the request: both may carry what the
+    client sent (a question, a document's text), which must not reach a plain-text log."""
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    log.error("%s %s failed with %s (message and request not logged):\n%s", method, path[:200],
+              type(exc).__name__, frames.rstrip())
 
 
 def record_done(ctx: ServerContext, event: ChatEvent) -> None:

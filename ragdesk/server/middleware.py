@@ -10,16 +10,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-import traceback
 from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ragdesk.server.context import ServerContext
+from ragdesk.server.context import ServerContext, log_failure
 
 log = logging.getLogger("ragdesk.server.access")
-errors_log = logging.getLogger("ragdesk.server")
 
 PUBLIC_PATHS = frozenset({"/health", "/", "/index.html", "/favicon.ico", "/docs"})
 PUBLIC_PREFIXES = ("/static/",)
@@ -66,15 +64,6 @@ def header(scope: Scope, wanted: bytes) -> str | None:
         if name == wanted:
             return value.decode("latin-1")
     return None
-
-
-def log_failure(method: str, path: str, exc: BaseException) -> None:
-    """Log a request that failed with a bug: where it failed (the traceback's frames and source
-    lines) and the exception's type, never its message or the request: both may carry what the
-    client sent (a question, a document's text), which must not reach a plain-text log."""
-    frames = "".join(traceback.format_tb(exc.__traceback__))
-    errors_log.error("%s %s failed with %s (message and request not logged):\n%s", method, path[:200],
-                     type(exc).__name__, frames.rstrip())
 
 
 class Guard:

@@ -557,3 +557,24 @@ def test_hsts_over_tls_only(tls_server: Running, start: Start) -> None:
         assert c.get("/api/v1/me").headers["strict-transport-security"] == "max-age=31536000"  # 401 too
     plain = start(tls=False)
     assert "strict-transport-security" not in httpx.get(plain.url + "health").headers
+
+
+def test_an_answer_that_fails_is_logged_without_the_question(tls_server: Running,
+                                                             caplog: pytest.LogCaptureFixture,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from ragdesk.core.chat import ChatService
+
+    def broken(self: object, question: str, *args: object, **kwargs: object) -> object:
+        raise RuntimeError(f"a bug while answering {question}")
+
+    monkeypatch.setattr(ChatService, "begin", broken)
+    secret = tls_server.token("answer-bug")
+    caplog.set_level("DEBUG")
+    with tls_server.client(secret) as c:
+        r = ask(c, "Where is the secret-plan-4242 kept?")
+        assert r.status_code == 200 and ("error", '{"detail": "the server could not produce an answer"}') \
+            in sse_events(r)
+        r = c.post("/v1/chat/completions", json={"messages": [
+            {"role": "user", "content": "Where is the secret-plan-4242 kept?"}]})
+        assert r.status_code == 500 and "secret-plan-4242" not in r.text
+    assert "RuntimeError" in caplog.text and "secret-plan-4242" not in caplog.text

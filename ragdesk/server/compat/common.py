@@ -6,7 +6,6 @@ for a whole answer (no stream), and the citations in both forms (a "Sources:" te
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
@@ -21,11 +20,10 @@ from ragdesk.server.context import (
     check_question,
     check_text,
     ctx_of,
+    log_failure,
     principal_of,
     record_done,
 )
-
-log = logging.getLogger("ragdesk.server.compat")
 
 Batches = AsyncGenerator[list[ChatEvent], None]
 
@@ -139,7 +137,7 @@ async def _last(stream: Batches) -> ChatEvent | None:
                     done = event
     except TimeoutError:
         return None
-    except Exception:  # a bug: logged, the client told that no answer came
-        log.exception("chat failed")
+    except Exception as exc:  # a bug: logged (not what was asked), the client told that no answer came
+        log_failure("answer", "chat", exc)
         return None
     return done
