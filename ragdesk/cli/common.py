@@ -184,16 +184,22 @@ def new_passphrase(args: argparse.Namespace, file_attr: str, env: str) -> str:
     """A passphrase being chosen: from the file option `file_attr`, else $`env`, else typed twice.
     One too easy to guess (core/passphrase.py, the GUI meter's estimate) is refused with a
     UsageError (exit 2) unless --allow-weak-passphrase says the caller knows better."""
-    from ragdesk.core.passphrase import weakness
-
     secret = read_secret(getattr(args, file_attr, None), env, "New passphrase: ",
                          f"no new passphrase: set {env} or pass --{file_attr.replace('_', '-')} FILE",
                          repeat_or="nothing was changed")
+    refuse_weak(args, secret)
+    return secret
+
+
+def refuse_weak(args: argparse.Namespace, secret: str) -> None:
+    """UsageError (exit 2) with the estimate's advice if `secret`, about to become a store's
+    passphrase, is easy to guess and --allow-weak-passphrase was not given."""
+    from ragdesk.core.passphrase import weakness
+
     problem = None if getattr(args, "allow_weak_passphrase", False) else weakness(secret)
     if problem:
         raise UsageError(f"{problem} Nothing was changed; choose a stronger one, or pass"
                          " --allow-weak-passphrase if a weak one is really meant.")
-    return secret
 
 
 def add_weak_passphrase_option(parser: argparse.ArgumentParser) -> None:

@@ -20,6 +20,7 @@ from ragdesk.cli.common import (
     EXIT_OK,
     Subcommands,
     add_command,
+    add_weak_passphrase_option,
     describe_location,
     first_interrupt_cancels,
     home_of,
@@ -27,6 +28,7 @@ from ragdesk.cli.common import (
     open_store_at,
     passphrase,
     read_secret,
+    refuse_weak,
 )
 from ragdesk.core.store.open import is_database_url, store_exists
 from ragdesk.core.units import format_bytes
@@ -137,11 +139,14 @@ def _same_place(a: str, b: str) -> bool:
 
 def _target_passphrase(args: argparse.Namespace, new: bool) -> str:
     """From --target-passphrase-file, else $RAGDESK_TARGET_PASSPHRASE, else a hidden prompt
-    (typed twice for a new vault)."""
-    return read_secret(args.target_passphrase_file, "RAGDESK_TARGET_PASSPHRASE", "Target passphrase: ",
-                       "no target passphrase: set RAGDESK_TARGET_PASSPHRASE, pass"
-                       " --target-passphrase-file FILE or run on a terminal",
-                       repeat_or="nothing was copied" if new else None)
+    (typed twice for a new vault, and refused if weak: it becomes the new store's)."""
+    secret = read_secret(args.target_passphrase_file, "RAGDESK_TARGET_PASSPHRASE", "Target passphrase: ",
+                         "no target passphrase: set RAGDESK_TARGET_PASSPHRASE, pass"
+                         " --target-passphrase-file FILE or run on a terminal",
+                         repeat_or="nothing was copied" if new else None)
+    if new:
+        refuse_weak(args, secret)
+    return secret
 
 
 def _open_side(where: str, secret: str, source: bool) -> Store:
@@ -277,4 +282,5 @@ def register(commands: Subcommands) -> None:
                    help="a vault folder or a postgresql://... URL (created if absent)")
     p.add_argument("--target-passphrase-file", metavar="FILE",
                    help="read the target's passphrase from FILE (default: $RAGDESK_TARGET_PASSPHRASE)")
+    add_weak_passphrase_option(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -71,3 +71,12 @@ def test_the_gui_meter_uses_the_same_estimate() -> None:
         meter, cli = passphrase_strength(text), estimate(text)
         assert (meter.score, meter.label) == (cli.score, cli.label), text
     assert "very common password" in passphrase_strength("password123").hint
+
+
+def test_migrate_into_a_new_vault_refuses_a_weak_target_passphrase(locked_vault: Path,
+                                                                   tmp_path: Path) -> None:
+    target = tmp_path / "copy"
+    env = {"RAGDESK_PASSPHRASE": PASSPHRASE, "RAGDESK_TARGET_PASSPHRASE": "letmein"}
+    r = run_cli("migrate", "--from", str(locked_vault), "--to", str(target), env=env)
+    assert r.returncode == 2 and "too easy to guess" in r.stderr, r.stderr
+    assert not vault_store.exists(target)
