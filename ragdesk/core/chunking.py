@@ -3,8 +3,8 @@
 Pure, deterministic functions, no I/O. The rules:
 
 * Headings start a new chunk and make the heading path (``"Chapter > Section"``); a heading's own
-  text opens the chunk that follows it. A heading with nothing under it but a deeper heading
-  makes no chunk of its own (it lives on in the deeper heading's path).
+  text opens the chunk that follows it. A heading with no text under it (another heading
+  follows, or only a section number) makes no chunk of its own: it lives on in the heading path.
 * Paragraphs, lists and code are packed into a chunk up to ``max_tokens``; tables are kept whole
   when they fit, otherwise cut by rows with the header row (a table block's first line) repeated
   on top of every piece. Over-long paragraphs are cut at sentence ends, then between words (CJK:
@@ -452,8 +452,12 @@ class _Chunker:
         self.cur, self.cur_tokens, self.cur_overlap = [], 0, 0
         if not spans:
             return
-        if all(s.kind == "heading" for s in spans) and next_heading_level > self.last_level:
-            return  # a heading followed only by a deeper heading: it lives on in the path
+        if all(s.kind == "heading" or not any(c.isalpha() for c in s.text) for s in spans) \
+                and (next_heading_level or self.out):
+            # Headings (and section numbers) with no text of their own: they live on in the
+            # heading path of what follows; as a chunk they were scraps ("Usage 12.3.1") that
+            # outranked the section they name. (A document of nothing but headings keeps one.)
+            return
         parts: list[str] = []
         breaks: list[tuple[int, int]] = []
         length = 0

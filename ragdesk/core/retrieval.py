@@ -22,11 +22,13 @@ import os
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ragdesk.core.embedding import Embedder
 from ragdesk.core.records import Chunk, Document, Hit
+from ragdesk.core.scraps import scrap_kind
 from ragdesk.core.store.base import Corpus
 from ragdesk.core.store.keyword import query_terms
 
@@ -35,6 +37,7 @@ log = logging.getLogger("ragdesk.retrieval")
 KEYWORD, VECTOR, HYBRID = "keyword", "vector", "hybrid"
 BLEND, ZSCORE, RRF = "zscore+rrf", "zscore", "rrf"  # SearchOptions.fusion
 PLAIN_RRF_K = 60.0  # the usual reciprocal rank constant, used by BLEND
+SCRAP_DELAY = 3  # places a table of contents, index or reference list moves down (scraps.py)
 MAX_QUERY_CHARS = 4000  # longer input is cut: a question, not a document
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SPACE = re.compile(r"\s+")
@@ -261,11 +264,19 @@ class Retriever:
 
     def _hits(self, ranked: list[tuple[int, float]], query: str, k: int,
               document_ids: Sequence[int] | None) -> list[Hit]:
+        """The first k distinct hits of `ranked`; a table of contents, index or reference list
+        (scraps.scrap_kind) comes SCRAP_DELAY places later than its score would put it, with
+        the score of the hit it follows (the scores stay in order)."""
         terms = query_terms(query, limit=None)
         wanted_docs = set(document_ids) if document_ids else None
         hits: list[Hit] = []
+        deferred: deque[tuple[int, Hit]] = deque()  # (place it may take, hit)
         kept_shingles: list[set[tuple[str, ...]]] = []
         docs: dict[int, Document | None] = {}
+
+        def place(hit: Hit) -> None:
+            hits.append(replace(hit, score=min(hit.score, hits[-1].score)) if hits else hit)
+
         # Fetch chunk rows in slices: most searches need only the first few.
         for start in range(0, len(ranked), max(k * 2, 20)):
             window = ranked[start : start + max(k * 2, 20)]
@@ -285,14 +296,23 @@ class Retriever:
                 text_snippet, marks = snippet(chunk.text, terms, self.options.snippet_chars)
                 kept_shingles.append(shingles)
                 page, char_start, char_end = answering_page(chunk, terms)
-                hits.append(Hit(
+                hit = Hit(
                     chunk_id=chunk.id, document_id=doc.id, collection_id=doc.collection_id,
                     path=doc.path, title=doc.title, page=page,
                     char_start=char_start, char_end=char_end, score=float(score),
                     text=chunk.text, heading=chunk.heading, snippet=text_snippet, marks=marks,
-                ))
+                )
+                if scrap_kind(chunk.text):
+                    deferred.append((len(hits) + SCRAP_DELAY, hit))
+                    continue
+                while deferred and deferred[0][0] <= len(hits) and len(hits) < k:
+                    place(deferred.popleft()[1])
+                if len(hits) < k:
+                    place(hit)
                 if len(hits) >= k:
                     return hits
+        while deferred and len(hits) < k:  # nothing else left: the scraps after all
+            place(deferred.popleft()[1])
         return hits
 
 

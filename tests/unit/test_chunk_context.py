@@ -13,6 +13,7 @@ from ragdesk.core.indexing import Indexer, IndexOptions
 from ragdesk.core.indexing.pipeline import outdated_documents
 from ragdesk.core.records import Block, Chunk, ChunkDraft, Extracted, Page
 from ragdesk.core.retrieval import Retriever, answering_page
+from ragdesk.core.scraps import scrap_kind
 from ragdesk.core.store.keyword import number_words, query_terms
 from ragdesk.core.store.sqlite import schema
 from ragdesk.core.store.sqlite.vault import Vault
@@ -155,3 +156,42 @@ def test_undecodable_text_is_never_a_hit_and_its_page_is_named(vault: Vault, tmp
     texts = [c.text for d in vault.documents() for c in vault.document_chunks(d.id)]
     assert texts and not any("\ufffd" in t for t in texts)
     assert any("warranty" in t for t in texts) and any("serviced" in t for t in texts)
+
+
+CONTENTS = ("Contents\n\n1 Compilation 3 1.1 Compiling from the command line … 3 1.2 Compiling with "
+            "distutils … 3 1.3 Integrating multiple modules … 4 1.4 Compiling with pyximport … 5 "
+            "2 Pump warranty … 9 2.1 What the pump warranty covers … 9")
+REFERENCES = ("[1] Smith, J. et al. Pump wear in cold water. Proc. Hydraulics 2019, pp. 12-19. "
+              "[2] Jones, K. Warranty terms for pumps. J. Fluid Eng. 2021, Vol. 3. "
+              "[3] Lee, M. et al. Seal failures. In: Pumps Today 2018, pp. 4-9.")
+
+
+def test_contents_indexes_and_reference_lists_are_recognised_by_their_shape() -> None:
+    assert scrap_kind(CONTENTS) == "contents"
+    assert scrap_kind(REFERENCES) == "references"
+    assert scrap_kind("Abbey, 12, 45 Abbot, 3 Acre, 17-19 Altar, 5, 88 Apse, 41 Arch, 9, 10") == "index"
+    # answers are not scraps: a table of figures, a paragraph that mentions years and a page
+    assert scrap_kind("Bank | Credit | Used\n1 | 330,435.30 | 234,850.00\n2 | 98,000.00 | 0.00 | "
+                      "3 | 93,900.00 | 43,500.00") is None
+    assert scrap_kind("The pump warranty, introduced in 2019 and extended in 2021, covers seals "
+                      "and the impeller for five years; see page 9.") is None
+
+
+def test_a_table_of_contents_does_not_outrank_the_section_it_names(vault: Vault, tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "contents.md").write_text(CONTENTS)
+    (folder / "refs.md").write_text(REFERENCES)
+    (folder / "warranty.md").write_text("# Terms\n\nFor five years from delivery, the warranty of each "
+                                        "pump covers the impeller and the seals, when the unit was "
+                                        "installed by an approved fitter and serviced once a year.")
+    for i in range(8):
+        (folder / f"note-{i}.md").write_text(f"# Note {i}\n\nThe kitchen was cleaned on day {i}.")
+    list(Indexer(vault, HashEmbedder(), IndexOptions(workers=0)).run([folder]))
+    keyword = vault.keyword_search("what does the pump warranty cover", 3)
+    first = vault.chunks([keyword[0][0]])[0]
+    assert scrap_kind(first.text), "by keyword score alone the contents (or references) come first"
+    hits = Retriever(vault, HashEmbedder()).search("what does the pump warranty cover", k=5, mode="keyword")
+    assert Path(hits[0].path).name == "warranty.md"
+    assert {Path(h.path).name for h in hits} >= {"contents.md", "refs.md"}  # moved down, not out
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
