@@ -1,6 +1,8 @@
 """`ragdesk index`, `sync`, `search` and `ask`: filling the library and asking it questions.
 
-Indexing shows a progress bar on a terminal and a summary at the end (or JSON); search prints
+Indexing shows a progress bar on a terminal and a summary at the end (or JSON, with the seconds
+each stage took, the slowest files and the pages read only in part); with --verbose it logs the
+file and page in work and each file's time. Search prints
 ranked passages, `ask` streams the answer and then its sources.
 """
 
@@ -8,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +36,8 @@ if TYPE_CHECKING:
     from ragdesk.core.retrieval import Retriever
     from ragdesk.core.store.base import Store
 
+log = logging.getLogger("ragdesk.cli.index")
+
 # --- index, sync ---------------------------------------------------------------------------------
 
 
@@ -49,11 +55,14 @@ def _run_indexing(args: argparse.Namespace, job_name: str,
         show_bar = not args.json and sys.stderr.isatty()
         bar = None
         last = Progress()
+        told = _Told()
         try:
             with first_interrupt_cancels(indexer.cancel):
                 for last in start(indexer):
                     if show_bar:
                         bar = _progress_bar(bar, last)
+                    if args.verbose:
+                        told.tell(last)
         finally:
             if bar is not None:
                 bar.close()
@@ -81,6 +90,35 @@ def _index_options(args: argparse.Namespace) -> dict[str, object]:
     return options
 
 
+class _Told:
+    """With --verbose: each file's time as it is done, and which file and page is in work
+    (when that changes, at most every few seconds per file)."""
+
+    EVERY = 3.0  # seconds between two lines about the same file in work
+
+    def __init__(self) -> None:
+        self.outcomes = 0
+        self.working: dict[str, tuple[int, str, float]] = {}  # path -> (page, step, said at)
+
+    def tell(self, p: Progress) -> None:
+        for o in p.outcomes[self.outcomes:]:
+            took = f" in {o.seconds:.1f} s" if o.seconds else ""
+            what = f"{o.pages} pages, {o.chunks} chunks" if o.status == "indexed" else (o.reason or "")
+            log.info("%s: %s (%s)%s", o.status, o.path, what, took)
+            for d in o.degraded:
+                log.info("  read in part: %s", d.describe())
+            self.working.pop(o.path, None)
+        self.outcomes = len(p.outcomes)
+        now = time.monotonic()
+        for w in p.in_work:
+            said = self.working.get(w.path)
+            if said is not None and (said[:2] == (w.page, w.step) or now - said[2] < self.EVERY):
+                continue
+            self.working[w.path] = (w.page, w.step, now)
+            where = f"page {w.page} of {w.pages}, {w.step}" if w.page else "opening"
+            log.info("in work: %s: %s (%.0f s)", w.path, where, w.seconds)
+
+
 def _progress_bar(bar: tqdm[Any] | None, p: Progress) -> tqdm[Any]:
     from tqdm import tqdm
 
@@ -103,7 +141,9 @@ def _report(args: argparse.Namespace, p: Progress, job_name: str) -> None:
     if args.json:
         print(json.dumps({
             "indexed": [{"path": o.path, "pages": o.pages, "chunks": o.chunks,
-                         **({"warning": o.reason} if o.reason else {})}
+                         "seconds": round(o.seconds, 3),
+                         **({"warning": o.reason} if o.reason else {}),
+                         **({"degraded": [d.as_json() for d in o.degraded]} if o.degraded else {})}
                         for o in by_status.get("indexed", [])],
             "unchanged": [o.path for o in by_status.get("unchanged", [])],
             "failed": [_failure(o) for o in by_status.get("failed", [])],
@@ -111,7 +151,14 @@ def _report(args: argparse.Namespace, p: Progress, job_name: str) -> None:
             "removed": [o.path for o in by_status.get("removed", [])],
             "pages": p.pages,
             "chunks": p.chunks,
+            "degraded_pages": p.degraded_pages,
             "seconds": round(p.elapsed, 3),
+            # Parsing and OCR are summed over the parser processes (OCR is part of parsing).
+            "stages": {"parsing": round(p.seconds_parsing, 3), "ocr": round(p.seconds_ocr, 3),
+                       "embedding": round(p.seconds_embedding, 3),
+                       "storing": round(p.seconds_storing, 3)},
+            "slowest": [{"path": o.path, "seconds": round(o.seconds, 3), "status": o.status}
+                        for o in p.slowest(5)],
             "cancelled": p.cancelled,
         }, indent=2, ensure_ascii=False))
         return
@@ -120,6 +167,11 @@ def _report(args: argparse.Namespace, p: Progress, job_name: str) -> None:
     if p.removed:
         line += f", {p.removed} removed"
     print(f"{line} in {p.elapsed:.1f} s")
+    if p.degraded_pages:
+        print(f"  {p.degraded_pages} page(s) read only in part (a step took too long):")
+        for o in p.outcomes:
+            for d in o.degraded:
+                print(f"    {o.path}: {d.describe()}")
     for status in ("failed", "unsupported"):
         for o in by_status.get(status, []):
             print(f"  {status}: {o.path}: {o.reason}" + ("" if o.read else " (unchanged, not read again)"))
@@ -130,7 +182,8 @@ def _report(args: argparse.Namespace, p: Progress, job_name: str) -> None:
 
 def _failure(o: Any) -> dict[str, Any]:
     """A failed file in the JSON summary; "unchanged": it failed before and was not read again."""
-    return {"path": o.path, "reason": o.reason, **({} if o.read else {"unchanged": True})}
+    return {"path": o.path, "reason": o.reason, **({} if o.read else {"unchanged": True}),
+            **({"seconds": round(o.seconds, 3)} if o.seconds else {})}
 
 
 def cmd_index(args: argparse.Namespace) -> int:

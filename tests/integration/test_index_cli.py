@@ -350,3 +350,37 @@ def test_failed_files_are_not_read_again_until_they_change(locked_vault: Path, t
     fixed = index(str(folder))
     assert [Path(d["path"]).name for d in fixed["indexed"]] == ["broken.pdf"]
     assert [Path(f["path"]).name for f in fixed["unsupported"]] == ["legacy.doc"]
+
+
+HOSTILE = Path(__file__).resolve().parents[1] / "data" / "hostile"
+
+
+def test_a_hostile_page_is_reported_degraded_with_stage_times_and_a_quiet_terminal(
+    locked_vault: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    shutil.copy(HOSTILE / "table-grid.pdf", folder)
+    shutil.copy(CORPUS / "small-table.pdf", folder)
+    shutil.copy(CORPUS / "image-file1.pdf", folder)  # a scan: OCR when Tesseract is here
+    r = run_cli("-v", "index", "--json", str(folder), env=ENV, timeout=300)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    grid = next(d for d in summary["indexed"] if d["path"].endswith("table-grid.pdf"))
+    assert grid["degraded"] == [{"page": 2, "step": "tables",
+                                 "reason": "table detection took longer than 5 s and was skipped"}]
+    assert summary["degraded_pages"] == 1 and len(summary["indexed"]) == 3
+    assert set(summary["stages"]) == {"parsing", "ocr", "embedding", "storing"}
+    assert summary["stages"]["parsing"] > 5 and summary["stages"]["embedding"] > 0
+    assert summary["slowest"][0]["path"].endswith("table-grid.pdf")
+    # -v names the file and page in work, and each file's time; nothing from the libraries.
+    assert f"in work: {folder / 'table-grid.pdf'}: page 2 of 3, tables" in r.stderr
+    assert f"indexed: {folder / 'small-table.pdf'} (1 pages, 1 chunks) in " in r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert all(ln.startswith("INFO ragdesk.") for ln in lines), lines
+    v = open_vault(locked_vault)
+    try:
+        stored = next(d for d in v.documents() if d.path.endswith("table-grid.pdf"))
+        assert stored.error == "read in part: page 2: table detection took longer than 5 s and was skipped"
+    finally:
+        v.lock()
