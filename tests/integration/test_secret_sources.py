@@ -98,3 +98,34 @@ def test_take_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAGDESK_TEST_SECRET", "quiet marmot lighthouse")
     assert common.take_from_environment("RAGDESK_TEST_SECRET") == "quiet marmot lighthouse"
     assert "RAGDESK_TEST_SECRET" not in os.environ and os.getenv("RAGDESK_TEST_SECRET") is None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
+def test_a_serving_process_holds_no_hex_key_and_no_passphrase(tmp_path: Path) -> None:
+    """A running `ragdesk serve`, its memory read through /proc/PID/mem after it answered: the
+    key only in its one key buffer, never as hex (10 hex copies before issue 19, item 11), and
+    the passphrase read from a file not kept (3 copies before). docs/security.md."""
+    from ragdesk.core.store.keys import derive_key
+    from ragdesk.core.store.sqlite import vault as vault_store
+    from ragdesk.core.store.sqlite.keyfile import Sidecar
+    from tests.conftest import fast_kdf
+    from tests.memscan import hex_of, scan
+
+    home = Path(os.environ["RAGDESK_HOME"])
+    secret = bytearray(b"served residue " + os.urandom(12).hex().encode("ascii"))
+    vault_store.create(home, secret.decode("ascii"), kdf=fast_kdf()).lock()
+    raw = derive_key(secret.decode("ascii"), Sidecar.read(home).kdf)
+    (tmp_path / "pass").write_bytes(bytes(secret))
+    with FakeOllama() as fake:
+        proc, seen = start_serve("--insecure-http", "--new-token", "svc", "--passphrase-file",
+                                 str(tmp_path / "pass"), env={"OLLAMA_HOST": fake.host})
+        try:
+            with httpx.Client(base_url=seen["url"], timeout=30,
+                              headers={"Authorization": f"Bearer {seen['token']}"}) as client:
+                assert client.get("/api/v1/me").status_code == 200
+                assert client.get("/ready").status_code in (200, 503)
+            found = scan({"hex": hex_of(raw), "raw": raw, "passphrase": secret}, pid=proc.pid)
+        finally:
+            code, err = stop(proc)
+    assert code == 0, err
+    assert found["hex"] == 0 and found["raw"] <= 1 and found["passphrase"] <= 1, found
