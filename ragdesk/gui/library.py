@@ -37,6 +37,7 @@ from ragdesk.gui.models import (
     DocumentFilter,
     DocumentTableModel,
     RecordRole,
+    read_in_part,
 )
 
 log = logging.getLogger("ragdesk.gui.library")
@@ -304,6 +305,7 @@ class LibraryPane(QWidget):
         lines = [doc.title, doc.path]
         if doc.status == INDEXED:
             lines.append(f"{doc.pages} pages · {doc.chunks} passages · {doc.format.upper()}")
+            lines += read_in_part(doc)
         else:
             lines.append(f"{STATUS_TEXT.get(doc.status, doc.status)}: {doc.error or 'no reason recorded'}")
         self.details.setText("\n".join(lines))

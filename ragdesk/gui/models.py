@@ -133,7 +133,9 @@ class DocumentTableModel(QAbstractTableModel):
                 return file_name(doc)
             if col == self.STATUS:  # a failure's reason inline, not only in the tooltip
                 status = STATUS_TEXT.get(doc.status, doc.status.capitalize())
-                return f"{status}: {doc.error}" if doc.status != INDEXED and doc.error else status
+                if doc.status == INDEXED:
+                    return f"{status} (read in part)" if read_in_part(doc) else status
+                return f"{status}: {doc.error}" if doc.error else status
             if col == self.PAGES:
                 return doc.pages if doc.status == INDEXED else "–"
             if col == self.CHUNKS:
@@ -173,10 +175,22 @@ class DocumentTableModel(QAbstractTableModel):
         lines = [doc.title, doc.path, f"{doc.format.upper() or 'unknown format'} · {format_bytes(doc.size)}"]
         if doc.status == INDEXED:
             lines.append(f"{doc.pages} pages, {doc.chunks} passages indexed")
+            lines += read_in_part(doc)
         else:
             lines.append(f"{STATUS_TEXT.get(doc.status, doc.status)}: {doc.error or 'no reason recorded'}")
         lines.append("Added " + time.strftime("%Y-%m-%d %H:%M", time.localtime(doc.added_at)))
         return "\n".join(lines)
+
+
+def read_in_part(doc: Document) -> list[str]:
+    """The lines saying which pages of an indexed document were read only in part (a step past
+    its time budget, or the file's time limit), from its stored note; [] when none were."""
+    prefix = "read in part: "
+    if doc.status != INDEXED or not doc.error or not doc.error.startswith(prefix):
+        return []
+    items = doc.error[len(prefix):].split("; ")
+    return ["Some pages were read only in part (their plain text is indexed):",
+            *(f"• {item}" for item in items)]
 
 
 class DocumentFilter(QSortFilterProxyModel):

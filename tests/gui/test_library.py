@@ -113,3 +113,39 @@ def test_cancel_indexing_keeps_what_was_indexed(qtbot, unlocked, tmp_path: Path,
     assert window.index_status.label.text().startswith("Stopped:")
     qtbot.waitUntil(lambda: not app.pool.busy)
     assert len(app.services.store.documents()) == progress.files_done
+
+
+def test_a_document_read_in_part_says_which_pages_in_its_details(  # type: ignore[no-untyped-def]
+        qtbot, unlocked, existing_vault: Path) -> None:
+    # As the indexer stores a document whose page 2's table detection ran out of time (the
+    # whole path is tested in tests/unit/test_page_budget.py and the index CLI tests).
+    from ragdesk.core.records import ChunkDraft, DocumentInfo, VectorSpace
+    from ragdesk.core.store.sqlite import vault as vault_store
+    from tests.conftest import PASSPHRASE
+
+    v = vault_store.unlock(existing_vault, PASSPHRASE)
+    try:
+        emb = HashEmbedder()
+        v.set_vector_space(VectorSpace(emb.name, emb.dimension))
+        coll = v.collection("default")
+        assert coll is not None
+        chunk = ChunkDraft("The harbour ledger.", 1, 3, 0, 19)
+        note = ("read in part: page 2: table detection took longer than 5 s and was skipped;"
+                " pages 9-15: not read: the file's time limit (45 s) ran out")
+        v.put_document(DocumentInfo(coll.id, "/docs/ledger.pdf", "Harbour ledger", "pdf", 3000, 1.0,
+                                    "ab" * 32, pages=15, error=note),
+                       [chunk], emb.embed([chunk.text]), None)
+    finally:
+        v.lock()
+    window = unlocked().window
+    qtbot.waitUntil(lambda: window.library.documents.rowCount() == 1)
+    view = window.library.view
+    view.setCurrentIndex(view.model().index(0, 0))
+    assert view.model().index(0, 2).data() == "Indexed (read in part)"
+    details = window.library.details
+    assert details.isVisible()
+    assert details.text().splitlines()[3:] == [
+        "Some pages were read only in part (their plain text is indexed):",
+        "• page 2: table detection took longer than 5 s and was skipped",
+        "• pages 9-15: not read: the file's time limit (45 s) ran out",
+    ]
