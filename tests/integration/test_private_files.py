@@ -113,3 +113,15 @@ def test_the_embedder_cache_is_private(tmp_path: Path) -> None:
     cached = tmp_path / "cache" / "ragdesk" / "model.onnx"
     builtin._write_atomically(cached, b"graph")
     assert mode(cached.parent) == 0o700 and mode(cached) == 0o600
+
+
+def test_doctor_warns_of_a_wide_embedder_cache(locked_vault: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "xdg-cache" / "ragdesk"
+    cache.mkdir(parents=True)
+    os.chmod(cache, 0o755)
+    env = {"XDG_CACHE_HOME": str(tmp_path / "xdg-cache")}
+    check = next(c for c in json.loads(run_cli("doctor", "--json", env=env).stdout)["checks"]
+                 if c["name"] == "data.permissions")
+    assert check["status"] == "warn" and "embedder's cache" in check["summary"], check
+    assert run_cli("doctor", "--fix", "--json", env=env).returncode in (0, 1)
+    assert mode(cache) == 0o700

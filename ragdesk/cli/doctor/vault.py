@@ -68,14 +68,20 @@ def private_paths(home: Path) -> list[Path]:
 
 def permissions(ctx: Context) -> Check:
     """Files and folders of the vault that other local users may read (a copy of the vault is
-    what an offline passphrase guess starts from)."""
+    what an offline passphrase guess starts from): a failure. Only the embedder's cache (the
+    model's graph, nothing of the user's) wider than it should be: a warning."""
+    from ragdesk.core.embedding import default_cache_dir
+
     wide = {str(p): oct(mode) for p in private_paths(ctx.home)
             if (mode := paths.too_open(p)) is not None}
     if wide:
+        cache = default_cache_dir()
+        only_cache = all(Path(p).is_relative_to(cache) for p in wide)
         listed = ", ".join(f"{path} ({mode[2:]})" for path, mode in list(wide.items())[:5])
         more = f" and {len(wide) - 5} more" if len(wide) > 5 else ""
-        return Check("data.permissions", FAIL,
-                     f"other local users may read the vault's files: {listed}{more}",
+        what = "the embedder's cache" if only_cache else "the vault's files"
+        return Check("data.permissions", WARN if only_cache else FAIL,
+                     f"other local users may read {what}: {listed}{more}",
                      PERMISSIONS_REMEDY, {"paths": wide})
     return Check("data.permissions", PASS, "the data folder and the vault's files are private (0700/0600)")
 
