@@ -51,15 +51,16 @@ PERMISSIONS_REMEDY = "run `ragdesk doctor --fix` (or `chmod -R go= FOLDER`) so t
 
 
 def private_paths(home: Path) -> list[Path]:
-    """What only the user may read: the data folder, the vault's files, the vaults a restore kept
-    aside in it, and the built-in embedder's cache."""
+    """What only the user may read: the data folder and everything in it (the vault's files, the
+    vaults a restore kept aside, with their contents), and the built-in embedder's cache."""
     from ragdesk.core.embedding import default_cache_dir
     from ragdesk.core.store.sqlite.keyfile import vault_files
 
     found = vault_files(home)
     if home.is_dir():
+        found.extend(p for p in sorted(home.iterdir()) if p not in found)  # all of it is RagDesk's
         for aside in sorted(home.glob("replaced-*")):
-            found.extend(paths.private_entries(aside))
+            found.extend(paths.private_entries(aside)[1:])
     cache = default_cache_dir()
     if cache.is_dir():
         found.extend(paths.private_entries(cache))
