@@ -354,6 +354,15 @@ def main(argv: list[str] | None = None) -> int:
     # The common case: every sentence a paraphrase of its passage (more of them need the model).
     supported = answers_of([it for it in chosen if it.kind == "supported"])
     cold_supported = timing(fresh, supported, stream=False, repeat=args.repeat)
+    if embedder is not None:  # what the machine gives right now: the model run the check is made of
+        probe = [it.sentence for it in chosen if it.kind == "supported"][:5]
+        runs = []
+        for _ in range(7):
+            t = time.perf_counter()
+            embedder.embed(probe)
+            runs.append((time.perf_counter() - t) * 1000)
+        print(f"\nthe built-in embedder on five answer sentences at this moment: median "
+              f"{statistics.median(runs):.1f} ms (min {min(runs):.1f})")
     print(f"\ntime per five-sentence answer ({cold['answers']} checks; passages of "
           f"{passage_sents:.1f} sentences on average):")
     print(f"  cold (nothing embedded before):       median {cold['median_ms']:.1f} ms, "
