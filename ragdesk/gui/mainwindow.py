@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from ragdesk import __version__
 from ragdesk.gui import icons
+from ragdesk.gui.auditlog import AuditLogDialog
 from ragdesk.gui.banner import Banner
 from ragdesk.gui.chatview import ChatPane, SourcesPane, shortcut_list
 from ragdesk.gui.controllers.conversation import ConversationController
@@ -103,6 +104,7 @@ class MainWindow(QMainWindow):
         self.settings_dialog: SettingsDialog | None = None
         self.share_factory = share  # None: no sharing (File › Share on the network… hidden)
         self.sharing_dialog: SharingDialog | None = None
+        self.audit_dialog: AuditLogDialog | None = None
 
         self._build_panes()
         self._build_status_bar()
@@ -203,6 +205,7 @@ class MainWindow(QMainWindow):
 
         self.library_ctl.loaded.connect(lambda snapshot: chats.show_conversations(snapshot.conversations))
         self.library_ctl.loaded.connect(self.index_ctl.watch)
+        self.library_ctl.loaded.connect(lambda _snapshot: self.index_ctl.show_problems())
         self.library_ctl.loaded.connect(lambda _snapshot: self.library_loaded.emit())
         self.index_ctl.finished.connect(self.index_finished)
         chats.ollama_outcome.connect(self.ollama_ctl.answered)  # before answer_finished goes out
@@ -248,6 +251,8 @@ class MainWindow(QMainWindow):
         self.act_share = a("Share on the &network…", "", "Serve this vault to colleagues over HTTPS: "
                            "address, certificate fingerprint, client tokens", self.open_sharing)
         self.act_share.setVisible(self.share_factory is not None)
+        self.act_audit = a("Audit &log…", "", "The vault's tamper-evident audit log, read-only, and"
+                           " whether its hash chain verifies", self.open_audit_log)
         self.act_lock = a("&Lock", "lock", "Lock the vault: close it and clear the window",
                           lambda: self.lock_requested.emit(None), ["Ctrl+L"])
         self.act_settings = a("&Settings…", "settings", "Ollama, models, auto-lock and indexing settings",
@@ -289,6 +294,7 @@ class MainWindow(QMainWindow):
             file_menu.addAction(act)
         file_menu.addSeparator()
         file_menu.addAction(self.act_share)
+        file_menu.addAction(self.act_audit)
         file_menu.addAction(self.act_lock)
         file_menu.addAction(self.act_quit)
         edit_menu = bar.addMenu("&Edit")
@@ -422,6 +428,10 @@ class MainWindow(QMainWindow):
             self.sharing_dialog.close()
             self.sharing_dialog.deleteLater()
             self.sharing_dialog = None
+        if self.audit_dialog is not None:
+            self.audit_dialog.close()
+            self.audit_dialog.deleteLater()
+            self.audit_dialog = None
         self.ollama_ctl.detach()
         self.chat_ctl.detach()
         interrupted = self.index_ctl.detach()
@@ -503,9 +513,12 @@ class MainWindow(QMainWindow):
         self.chat.set_scope(collection.name if collection is not None else "All documents")
 
     def _show_problems(self) -> None:
-        combo = self.library.status_filter
+        library = self.library
+        combo = library.status_filter
         combo.setCurrentIndex(combo.findData("problems"))
-        self.library.view.setFocus()
+        if library.filter.rowCount() < self.index_status.problems:  # some are in other collections
+            library.collection_view.setCurrentIndex(library.collections.index(0))
+        library.view.setFocus()
 
     def open_preview(self, target: PreviewTarget) -> None:
         if self.services is None:
@@ -536,6 +549,16 @@ class MainWindow(QMainWindow):
             self.sharing_dialog = SharingDialog(self.services, self.pool, self.share_factory, self)
         self.sharing_dialog.show()
         self.sharing_dialog.raise_()
+
+    def open_audit_log(self) -> None:
+        if self.services is None:
+            return
+        if self.audit_dialog is None:
+            self.audit_dialog = AuditLogDialog(self.services.store, self.pool, self)
+        else:
+            self.audit_dialog.reload()
+        self.audit_dialog.show()
+        self.audit_dialog.raise_()
 
     def open_settings(self) -> None:
         if self.services is None:

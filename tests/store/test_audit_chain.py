@@ -27,6 +27,8 @@ class Raw:
 
     def __init__(self, store: Any) -> None:
         self.backend = store.backend
+        # the column that numbers the chain: the vault's row id (its `seq` is a virtual copy)
+        self.seq = "id" if self.backend == "vault" else "seq"
         if self.backend == "vault":
             from ragdesk.core.store.sqlite import keyfile
             from ragdesk.core.store.sqlite.keyfile import Sidecar
@@ -137,7 +139,7 @@ def test_rewritten_addresses_are_named(store: Any) -> None:
 def test_a_back_dated_entry_is_named_as_inserted(store: Any) -> None:
     fill(store)
     with raw(store) as db:
-        db.run("INSERT INTO audit_log(at, event, detail, seq, prev_hash, hash)"
+        db.run(f"INSERT INTO audit_log(at, event, detail, {db.seq}, prev_hash, hash)"
                " VALUES (?, 'vault created', '{}', 0, ?, ?)", (T0 - 86400 * 30, chain.GENESIS, "f" * 64))
         inserted_id = db.run("SELECT id FROM audit_log WHERE seq = 0")[0][0]
     problem = store.verify_audit().problem
@@ -149,11 +151,11 @@ def test_an_entry_forged_at_the_start_with_a_valid_hash_is_named_as_inserted(sto
     fill(store)
     with raw(store) as db:
         db.drop_triggers()
-        db.run("UPDATE audit_log SET seq = -seq - 1")  # two steps: seq stays unique throughout
-        db.run("UPDATE audit_log SET seq = -seq")
+        db.run(f"UPDATE audit_log SET {db.seq} = -{db.seq} - 1")  # two steps: it stays unique
+        db.run(f"UPDATE audit_log SET {db.seq} = -{db.seq}")
         at = T0 - 86400 * 30
         digest = chain.entry_hash(1, at, "vault created", "{}", chain.GENESIS)
-        db.run("INSERT INTO audit_log(at, event, detail, seq, prev_hash, hash)"
+        db.run(f"INSERT INTO audit_log(at, event, detail, {db.seq}, prev_hash, hash)"
                " VALUES (?, 'vault created', '{}', 1, ?, ?)", (at, chain.GENESIS, digest))
         db.restore_triggers()
     problem = store.verify_audit().problem
@@ -166,9 +168,9 @@ def test_reordered_entries_are_named(store: Any) -> None:
     with raw(store) as db:
         a, b = db.seq_of("event = 'token created'")[3:5]
         db.drop_triggers()
-        db.run("UPDATE audit_log SET seq = -1 WHERE seq = ?", (a,))
-        db.run("UPDATE audit_log SET seq = ? WHERE seq = ?", (a, b))
-        db.run("UPDATE audit_log SET seq = ? WHERE seq = -1", (b,))
+        db.run(f"UPDATE audit_log SET {db.seq} = -1 WHERE seq = ?", (a,))
+        db.run(f"UPDATE audit_log SET {db.seq} = ? WHERE seq = ?", (a, b))
+        db.run(f"UPDATE audit_log SET {db.seq} = ? WHERE seq = -1", (b,))
         db.restore_triggers()
     problem = store.verify_audit().problem
     assert problem is not None and (problem.kind, problem.seq) == ("reordered", a)
@@ -186,7 +188,7 @@ def test_the_whole_tampering_of_the_issue_is_caught_at_its_first_entry(store: An
         db.run("DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log"
                " WHERE event = 'token created' ORDER BY seq LIMIT 9)")
         db.run("UPDATE audit_log SET detail = replace(detail, '10.0.0.', '172.16.0.')")
-        db.run("INSERT INTO audit_log(at, event, detail, seq, prev_hash, hash)"
+        db.run(f"INSERT INTO audit_log(at, event, detail, {db.seq}, prev_hash, hash)"
                " VALUES (?, 'vault created', '{}', ?, ?, ?)",
                (T0 - 86400, first_token, chain.GENESIS, "0" * 64))  # into the hole left
         db.restore_triggers()
@@ -356,14 +358,14 @@ def test_a_log_written_before_the_chain_is_chained_by_the_migration(store: Any) 
         for i in range(30):  # as the release before wrote them
             db.run("INSERT INTO audit_log(at, event, detail) VALUES (?, ?, ?)",
                    (T0 + i, "token created" if i % 3 else "api access", f'{{"n": {i}}}'))
-        old = db.run("SELECT id, event FROM audit_log ORDER BY id")
+        old = [event for (event,) in db.run("SELECT event FROM audit_log ORDER BY id")]
     store.close()
     reopened = reopen(store)
     try:
         verdict = reopened.verify_audit()
         assert verdict.ok, verdict.summary()
         entries = list(reversed(reopened.audit_events(1000)))
-        assert [(e.id, e.event) for e in entries[:len(old)]] == old
+        assert [e.event for e in entries[:len(old)]] == old
         assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
         assert verdict.count == len(entries) == len(old) + 1  # and the opening entry
         with raw(reopened) as db, pytest.raises(Exception, match="append-only"):

@@ -60,10 +60,14 @@ class Head:
 
 
 def canonical(seq: int, at: float, event: str, detail: str, prev_hash: str) -> bytes:
-    """The bytes an entry's hash covers: its number, time, event, detail (as stored) and the
-    previous hash, as compact ASCII JSON (a float as its shortest round-trip repr)."""
-    return json.dumps([int(seq), float(at), event, detail, prev_hash],
-                      separators=(",", ":")).encode("ascii")
+    """The bytes an entry's hash covers, one field a line: its number, its time (the float's
+    shortest round-trip repr), its event and detail (the JSON text as stored), each UTF-8 with its
+    byte length in front so no text can pass for another field, and the previous hash. (Built
+    with %-formatting rather than json.dumps: half the cost of an entry's write.)"""
+    e = event.encode("utf-8", "surrogatepass")
+    d = detail.encode("utf-8", "surrogatepass")
+    return b"%d\n%s\n%d:%s\n%d:%s\n%s" % (int(seq), repr(float(at)).encode(), len(e), e, len(d), d,
+                                            prev_hash.encode("ascii", "replace"))
 
 
 def entry_hash(seq: int, at: float, event: str, detail: str, prev_hash: str) -> str:

@@ -31,7 +31,7 @@ class AuditTrail(Connections):
 
     def audit_events(self, limit: int = 100) -> list[AuditEvent]:
         """The newest `limit` entries, newest first."""
-        found = self._query(f"SELECT {rowmap.AUDIT_COLUMNS} FROM audit_log ORDER BY seq DESC LIMIT ?",
+        found = self._query(f"SELECT {rowmap.AUDIT_COLUMNS} FROM audit_log ORDER BY id DESC LIMIT ?",
                             (limit,))
         return [rowmap.audit_from_row(r) for r in found]
 
