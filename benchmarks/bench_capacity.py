@@ -128,7 +128,8 @@ def quantile(after: dict[Any, float], before: dict[Any, float], name: str, q: fl
 
 def baseline(handle: Any) -> None:
     """The server as it was before issue 21, as far as settings can make it: one search thread
-    (half the cores), questions embedded one at a time, every answer admitted, a write per piece."""
+    (half the cores), questions embedded one at a time, every answer admitted, a write per piece,
+    the interpreter lock handed on every 5 ms."""
     from concurrent.futures import ThreadPoolExecutor
 
     runner = handle.app.state.ctx.runner
@@ -139,6 +140,7 @@ def baseline(handle: Any) -> None:
     runner.questions.max_batch = 1
     runner.questions.window = 0.0
     runner.write_gap = 0.0
+    sys.setswitchinterval(0.005)  # Python's default
 
 
 # --- one run -------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import contextlib
 import contextvars
 import logging
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -52,6 +53,7 @@ from ragdesk.server.session import AuditWriter, ConversationMemory, RemoteStore
 log = logging.getLogger("ragdesk.server.answers")
 
 WRITE_GAP = 0.05  # seconds between an answer's writes after its first piece (unnoticed when reading)
+SWITCH_INTERVAL = 0.001  # seconds a thread holds the interpreter lock before it is handed on
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,12 @@ class ChatRunner:
         self._context: dict[tuple[str, str], int] = {}  # (host, model) -> context window
         self._context_lookups: dict[tuple[str, str], asyncio.Future[int]] = {}
         self._watch: asyncio.Task[None] | None = None
+        # The event loop waits for the interpreter lock whenever a search thread holds it; the
+        # lock changes hands every 5 ms by default, so with a few busy threads the loop lagged
+        # tens of milliseconds for every step of every request. At 1 ms it lags half as long
+        # (RESULTS.md, issue 21). For the whole process: a desktop app hosting the server gains too.
+        if sys.getswitchinterval() > SWITCH_INTERVAL:
+            sys.setswitchinterval(SWITCH_INTERVAL)
         # Imported now, not by the first answer on the event loop (a tenth of a second during
         # which every other request waits, the first burst's refusals too).
         async_ollama.preload()
