@@ -25,6 +25,7 @@ Nothing here imports Qt or talks to the network; the embedder is passed in (None
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import threading
@@ -127,6 +128,9 @@ def split_sentences(answer: str) -> list[Sentence]:
     return merged
 
 
+_LAST_WORD = re.compile(r"([\w.]+)$")
+
+
 def _false_end(line: str, at: int, end: int) -> bool:
     """A mark that does not end a sentence: a full stop after an abbreviation or an initial
     ("e.g.", "S. Hossenfelder"), or "!"/"?" inside one ("Done! and Also done!"). After a
@@ -137,7 +141,7 @@ def _false_end(line: str, at: int, end: int) -> bool:
     rest = line[end:].lstrip()
     if mark in "!?":
         return bool(rest) and (rest[0].islower() or rest[0] in ",;:)")
-    word = re.search(r"([\w.]+)$", line[:at])
+    word = _LAST_WORD.search(line, max(0, at - 24), at)
     if word:
         w = word.group(1).lower().rstrip(".")
         if w in _ABBREVIATIONS or (len(w) == 1 and w.isalpha()):
@@ -351,6 +355,7 @@ all any because before below between both during each few further more most othe
 just only over out off once here s t don now use used using uses one""".split())  # noqa: SIM905
 
 
+@functools.lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
     for suffix in ("ingly", "edly", "ing", "ies", "ied", "es", "ed", "ly", "s"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
@@ -358,14 +363,17 @@ def _stem(word: str) -> str:
     return word
 
 
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+_CONTENT = re.compile(r"[^\W_]+")
+
+
 def content_words(text: str) -> set[str]:
-    words = {_stem(w) for w in re.findall(r"[^\W_]+", _fold(text)) if w not in _STOP}
-    # CJK has no spaces: its characters count one by one.
+    words = {_stem(w) for w in _CONTENT.findall(_fold(text)) if w not in _STOP}
     out: set[str] = set()
     for w in words:
-        if any(_is_cjk(ch) for ch in w):
-            out.update(ch for ch in w if _is_cjk(ch))
-            rest = "".join(ch for ch in w if not _is_cjk(ch))
+        if _CJK.search(w):  # CJK has no spaces: its characters count one by one
+            out.update(_CJK.findall(w))
+            rest = _CJK.sub("", w)
             if rest:
                 out.add(rest)
         elif len(w) > 1 or w.isdigit():
@@ -609,9 +617,10 @@ class GroundingChecker:
                 self._prepared.move_to_end(key)
                 return found
         sentences = passage_sentences(passage.text)
-        prepared = _Prepared(passage, _Haystack.of(f"{passage.title}\n{passage.text}"),
-                             content_words(f"{passage.title} {passage.text}"), sentences,
-                             [content_words(s) for s in sentences])
+        sentence_words = [content_words(s) for s in sentences]
+        words = content_words(passage.title).union(*sentence_words)
+        prepared = _Prepared(passage, _Haystack.of(f"{passage.title}\n{passage.text}"), words,
+                             sentences, sentence_words)
         with self._lock:
             self._prepared[key] = prepared
             while len(self._prepared) > 256:
@@ -624,11 +633,11 @@ class GroundingChecker:
         """Embed, ahead of the check, the completed sentences of an answer still streaming and
         the candidate passage sentences they would be compared with. Returns how many texts
         were embedded (0 when everything needed was cached)."""
-        if self.embedder is None:
-            return 0
         sentences = split_sentences(partial_answer)
         complete = sentences[:-1]  # the last one may still grow
-        plans = self._plans(complete, passages)
+        plans = self._plans(complete, passages)  # (the passages are prepared for the check too)
+        if self.embedder is None:
+            return 0
         texts = [t for plan in plans for t in plan.texts()]
         missing = [t for t in dict.fromkeys(texts) if self._cache.get(t) is None]
         if missing:
