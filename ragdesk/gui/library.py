@@ -165,6 +165,10 @@ class LibraryPane(QWidget):
         # The passages count is in the details box; its column would take the title's room.
         self.view.setColumnHidden(DocumentTableModel.CHUNKS, True)
         self.view.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
+        # A reset or filtered-out row leaves the selection without a selectionChanged signal:
+        # the details box must not go on showing a row that is no longer selected.
+        for signal in (self.filter.modelReset, self.filter.rowsRemoved, self.filter.layoutChanged):
+            signal.connect(lambda *_: self._selection_changed())
         layout.addWidget(self.view, 1)
 
         self.details = QLabel()
@@ -230,21 +234,39 @@ class LibraryPane(QWidget):
 
     def set_library(self, collections: list[Collection], documents: list[Document]) -> None:
         current = self.current_collection()
+        selected = [d.id for d in self.selected_documents()]
         self.documents.set_documents(documents)
         self.collections.set_collections(collections, documents)
         row = self.collections.row_of(current.id if current else None)
         self.collection_view.selectionModel().setCurrentIndex(
             self.collections.index(row), QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        self._reselect(selected)
         self._refresh_placeholder()
+
+    def _reselect(self, ids: list[int]) -> None:
+        """Select again the documents that were selected before a reload, if still listed."""
+        wanted = set(ids)
+        flags = QItemSelectionModel.SelectionFlag
+        first = True
+        for row in range(self.filter.rowCount()) if wanted else ():
+            index = self.filter.index(row, 0)
+            doc = self.filter.data(index, RecordRole)
+            if doc is not None and doc.id in wanted:
+                how = (flags.ClearAndSelect if first else flags.Select) | flags.Rows
+                self.view.selectionModel().select(index, how)
+                first = False
+        self._selection_changed()
 
     def upsert(self, docs: list[Document]) -> None:
         for doc in docs:
+            self.collections.replace_document(self.documents.document(doc.id), doc)
             self.documents.upsert(doc)
         self._refresh_placeholder()
         self._selection_changed()
 
     def remove_ids(self, ids: list[int]) -> None:
         for document_id in ids:
+            self.collections.replace_document(self.documents.document(document_id), None)
             self.documents.remove(document_id)
         self._refresh_placeholder()
         self._selection_changed()

@@ -63,6 +63,7 @@ class DocumentTableModel(QAbstractTableModel):
         super().__init__(parent)
         self._docs: list[Document] = []
         self._row_of: dict[int, int] = {}
+        self._by_status: dict[str, int] = {}  # documents per status, kept as rows come and go
         self._icons = {status: icons.icon(name) for status, name in STATUS_ICON.items()}
 
     # --- content ------------------------------------------------------------------------------
@@ -71,11 +72,23 @@ class DocumentTableModel(QAbstractTableModel):
         self.beginResetModel()
         self._docs = list(docs)
         self._row_of = {d.id: i for i, d in enumerate(self._docs)}
+        self._by_status = {}
+        for d in self._docs:
+            self._count(d, 1)
         self.endResetModel()
+
+    def _count(self, doc: Document, n: int) -> None:
+        self._by_status[doc.status] = self._by_status.get(doc.status, 0) + n
+
+    def count_status(self, statuses: Sequence[str]) -> int:
+        """How many documents have one of these statuses."""
+        return sum(self._by_status.get(s, 0) for s in statuses)
 
     def upsert(self, doc: Document) -> None:
         row = self._row_of.get(doc.id)
+        self._count(doc, 1)
         if row is not None:
+            self._count(self._docs[row], -1)
             self._docs[row] = doc
             self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.HEADERS) - 1))
             return
@@ -90,6 +103,7 @@ class DocumentTableModel(QAbstractTableModel):
         if row is None:
             return
         self.beginRemoveRows(QModelIndex(), row, row)
+        self._count(self._docs[row], -1)
         del self._docs[row]
         self._row_of = {d.id: i for i, d in enumerate(self._docs)}
         self.endRemoveRows()
@@ -268,6 +282,18 @@ class CollectionListModel(QAbstractListModel):
         self.beginResetModel()
         self._rows = []
         self.endResetModel()
+
+    def replace_document(self, old: Document | None, new: Document | None) -> None:
+        """Count a document added, changed or removed (old/new None) at once, so that the
+        counts keep up with the document list while a run indexes."""
+        for doc, n in ((old, -1), (new, 1)):
+            if doc is None:
+                continue
+            for i, row in enumerate(self._rows):
+                if row.collection is None or row.collection.id == doc.collection_id:
+                    self._rows[i] = CollectionRow(row.collection, row.documents + n,
+                                                  row.problems + n * (doc.status != INDEXED))
+                    self.dataChanged.emit(self.index(i), self.index(i))
 
     def rowCount(self, parent: _Index = _ROOT) -> int:
         return 0 if parent.isValid() else len(self._rows)

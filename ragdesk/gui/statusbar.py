@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QToolButton, QWidget
 
 from ragdesk.gui import icons
+from ragdesk.gui.pace import Estimate, describe_left
 from ragdesk.gui.render import tooltip
 from ragdesk.gui.workers import OllamaStatus
 
@@ -20,7 +21,9 @@ if TYPE_CHECKING:
 
 
 class IndexStatus(QWidget):
-    """The status bar's indexing display: counts, rate, ETA, a progress bar, cancel, problems."""
+    """The status bar's indexing display: why a run is going (when it is not the user's own
+    drop), counts, the file and page in work, a rate and time left once they mean something, a
+    progress bar, cancel, and the library's files that could not be indexed."""
 
     cancel = Signal()
     show_problems = Signal()
@@ -32,9 +35,18 @@ class IndexStatus(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
+        self.note = QLabel()
+        self.note.setTextFormat(Qt.TextFormat.PlainText)
+        self.note.setAccessibleName("Why documents are being indexed")
+        font = self.note.font()
+        font.setItalic(True)
+        self.note.setFont(font)
         self.label = QLabel()
         self.label.setTextFormat(Qt.TextFormat.PlainText)
         self.label.setAccessibleName("Indexing status")
+        # A long file name is cut rather than pushing the Ollama indicator off the bar.
+        self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.label.setMinimumWidth(120)
         self.bar = QProgressBar()
         self.bar.setMaximumWidth(160)
         self.bar.setMaximumHeight(14)
@@ -53,31 +65,42 @@ class IndexStatus(QWidget):
         self.problems_button.setToolTip("Show the files that could not be indexed, with the reason")
         self.problems_button.setAccessibleName("Show files that could not be indexed")
         self.problems_button.clicked.connect(self.show_problems)
-        layout.addWidget(self.label)
+        layout.addWidget(self.note)
         layout.addWidget(self.bar)
         layout.addWidget(self.cancel_button)
+        layout.addWidget(self.label, 1)
         layout.addWidget(self.problems_button)
+        self.problems = 0
         self.reset()
 
     def reset(self) -> None:
         self.label.clear()
+        self.label.setToolTip("")
+        self.note.clear()
+        self.note.hide()
         self.bar.hide()
         self.cancel_button.hide()
+        self.problems = 0
         self.problems_button.hide()
         self.hide()
 
-    def starting(self, problems: int = 0) -> None:
+    def set_note(self, text: str | None) -> None:
+        """Why this run indexes (e.g. documents of an older version); None for the user's own."""
+        self.note.setText(text or "")
+        self.note.setVisible(bool(text))
+
+    def starting(self) -> None:
         """A run has begun and its files are still being listed: a busy bar."""
         self.show()
         self.bar.show()
         self.cancel_button.show()
         self.bar.setRange(0, 0)
-        self.label.setText("Looking for files…")
-        self._problems(problems)
+        self.label.setText("Starting: listing the files…")
+        self.label.setToolTip("")
 
-    def running(self, p: Progress, problems: int) -> None:
+    def running(self, p: Progress, estimate: Estimate | None = None) -> None:
         if not p.files_total:
-            self.starting(problems)
+            self.starting()
             return
         self.show()
         self.bar.show()
@@ -85,15 +108,18 @@ class IndexStatus(QWidget):
         self.bar.setRange(0, p.files_total)
         self.bar.setValue(p.files_done)
         parts = [f"Indexing {p.files_done} of {p.files_total} files", f"{p.pages} pages"]
-        if p.files_done:
-            parts.append(f"{p.rate:.1f} files/s")
-        if p.eta is not None:
-            parts.append(f"about {_duration(p.eta)} left")
+        work, paths = in_work(p)
+        if work:
+            parts.append(work)
+        if estimate is not None:
+            parts.append(describe_rate(estimate.rate))
+            if estimate.left is not None:
+                parts.append(describe_left(estimate.left))
         self.label.setText(" · ".join(parts))
+        self.label.setToolTip(tooltip("\n".join([self.label.text(), *paths])) if paths else "")
         self.bar.setAccessibleDescription(self.label.text())
-        self._problems(problems)
 
-    def finished(self, p: Progress, problems: int) -> None:
+    def finished(self, p: Progress) -> None:
         self.show()
         self.bar.hide()
         self.cancel_button.hide()
@@ -103,11 +129,48 @@ class IndexStatus(QWidget):
             text += f", {p.removed} removed"
         text += f" in {_duration(p.elapsed)}"
         self.label.setText(text)
-        self._problems(problems)
+        self.label.setToolTip("")
 
-    def _problems(self, problems: int) -> None:
+    def set_problems(self, problems: int) -> None:
+        """The library's documents that could not be indexed (they stay, with their reason,
+        whatever happens to a run: a cancelled one too)."""
+        self.problems = problems
         self.problems_button.setVisible(problems > 0)
         self.problems_button.setText(f"{problems} could not be indexed")
+        if problems > 0:
+            self.show()
+
+
+def in_work(p: Progress) -> tuple[str, list[str]]:
+    """The file(s) being read now, with their page (short, for the bar), and their full paths
+    (for the tooltip). Without parser processes, the file last taken up."""
+    if p.in_work:
+        work = sorted(p.in_work, key=lambda w: w.seconds, reverse=True)
+        first = work[0]
+        where = _file_name(first.path)
+        if first.page and first.pages:
+            where += f", page {first.page} of {first.pages}"
+        elif first.page:
+            where += f", page {first.page}"
+        if first.step == "ocr":
+            where += " (OCR)"
+        text = f"reading {where}"
+        if len(work) > 1:
+            text += f" and {len(work) - 1} more"
+        return text, [w.path for w in work]
+    if p.current and not p.done:
+        return _file_name(p.current), [p.current]
+    return "", []
+
+
+def _file_name(path: str) -> str:
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def describe_rate(rate: float) -> str:
+    if rate >= 1:
+        return f"{rate:.1f} files/s"
+    return f"{rate * 60:.0f} files/min" if rate * 60 >= 1 else f"{rate * 3600:.0f} files/h"
 
 
 def _duration(seconds: float) -> str:

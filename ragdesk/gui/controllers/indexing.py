@@ -20,6 +20,7 @@ from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal
 from ragdesk.core.records import FAILED, UNSUPPORTED, Document
 from ragdesk.gui.controllers.host import Host
 from ragdesk.gui.controllers.library import LibraryController
+from ragdesk.gui.pace import Pace
 from ragdesk.gui.statusbar import IndexStatus
 from ragdesk.gui.workers import IndexJob, IndexUpdate, LibrarySnapshot, Worker, WorkerError, WorkerPool
 
@@ -66,7 +67,9 @@ class IndexingController(QObject):
         self._worker: Worker | None = None
         self._job: IndexJob | None = None
         self._queue: list[Request] = []
-        self._problems = 0
+        self._notes: dict[str, str] = {}  # why a queued run indexes (key: _key(request))
+        self._note: str | None = None  # why the current run indexes
+        self._pace = Pace()
         self._last_progress: Progress | None = None
         self.watcher = QFileSystemWatcher(self)
         self.watcher.directoryChanged.connect(self._folder_changed)
@@ -85,10 +88,13 @@ class IndexingController(QObject):
         """Stop indexing and watching; returns the runs cut short (current and queued)."""
         self.watch_timer.stop()
         interrupted: list[Request] = []
-        if self._job is not None:
+        if self._job is not None and self._note is None:
             interrupted.append((self._job.paths, self._job.options.get("collection")))
-        interrupted.extend(self._queue)
+        # Runs with a note (an upgrade's update) are not resumed: the next unlock finds them again.
+        interrupted.extend(r for r in self._queue if _key(r) not in self._notes)
         self._queue.clear()
+        self._notes.clear()
+        self._note = None
         if self._worker is not None:
             self._worker.cancel()
         self._worker = self._job = None
@@ -104,9 +110,11 @@ class IndexingController(QObject):
     def indexing(self) -> bool:
         return self._worker is not None
 
-    def index_paths(self, paths: list[str] | None, collection: str | None = None) -> None:
+    def index_paths(self, paths: list[str] | None, collection: str | None = None,
+                    note: str | None = None) -> None:
         """Index files and folders (None: sync the watched folders) into `collection` (default:
-        the one chosen in the library). Runs one job at a time; the rest waits its turn."""
+        the one chosen in the library); `note` says why, beside the progress, when the user did
+        not ask for it. Runs one job at a time; the rest waits its turn."""
         if self.services is None:
             return
         if collection is None and paths is not None:
@@ -115,6 +123,8 @@ class IndexingController(QObject):
         if self._worker is not None:
             if (paths, collection) not in self._queue:
                 self._queue.append((paths, collection))
+                if note:
+                    self._notes[_key((paths, collection))] = note
             return
         options = dict(self.options)
         options.setdefault("max_tokens", self.chunk_tokens())
@@ -124,7 +134,9 @@ class IndexingController(QObject):
         job = IndexJob(self.services, paths, options)
         worker = Worker(job, "index", cancel=job.cancel)
         self._job, self._worker = job, worker
-        self._problems = 0
+        self._note = note
+        self._pace = Pace()
+        self.status.set_note(note)
         self.status.starting()
         self.pool.submit(worker, on_item=self._update, on_error=self._error,
                          on_finished=partial(self._done, worker))
@@ -132,20 +144,27 @@ class IndexingController(QObject):
     def _update(self, update: IndexUpdate) -> None:
         if self.services is None:
             return
-        self._problems += sum(1 for o in update.outcomes if o.status in PROBLEM_STATUSES)
         if update.documents:
             self.library.pane.upsert(update.documents)
         if update.removed:
             self.library.pane.remove_ids(update.removed)
         p = update.progress
         self._last_progress = p
+        estimate = self._pace.update(p, update.outcomes)
         if p.done:
-            self.status.finished(p, self._problems)
+            self.status.finished(p)
         else:
-            self.status.running(p, self._problems)
+            self.status.running(p, estimate)
+        self.show_problems()
+
+    def show_problems(self) -> None:
+        """The files of the library that could not be indexed, as the library holds them: a run
+        cancelled, or one that only skipped them, leaves them there and they are counted."""
+        self.status.set_problems(self.library.pane.documents.count_status(PROBLEM_STATUSES))
 
     def _error(self, error: WorkerError) -> None:
         self.status.reset()
+        self.show_problems()
         self.host.report_error(error, "Indexing stopped")
 
     def _done(self, worker: Worker) -> None:
@@ -154,6 +173,7 @@ class IndexingController(QObject):
         last = self._last_progress
         self._worker = self._job = None
         self._last_progress = None
+        self._note = None
         if self.services is None:
             return
         self.library.reload()
@@ -161,21 +181,24 @@ class IndexingController(QObject):
             self.finished.emit(last)
         if self._queue:
             paths, collection = self._queue.pop(0)
-            self.index_paths(paths, collection)
+            self.index_paths(paths, collection, self._notes.pop(_key((paths, collection)), None))
+        else:
+            self.status.set_note(None)
 
     def cancel(self) -> None:
         """Stop the current run (what it indexed is kept) and drop the queued ones."""
         if self._worker is not None:
             self._worker.cancel()
         self._queue.clear()
+        self._notes.clear()
 
-    def reindex(self, docs: list[Document]) -> None:
+    def reindex(self, docs: list[Document], note: str | None = None) -> None:
         """Index documents again from their files, each into the collection it is in."""
         by_collection: dict[str | None, list[str]] = {}
         for doc in docs:
             by_collection.setdefault(self.library.collection_name(doc.collection_id), []).append(doc.path)
         for collection, paths in by_collection.items():
-            self.index_paths(paths, collection)
+            self.index_paths(paths, collection, note)
 
     # --- watched folders ----------------------------------------------------------------
 
@@ -210,6 +233,11 @@ class IndexingController(QObject):
                 self._queue.append((None, None))
             return
         self.index_paths(None)
+
+
+def _key(request: Request) -> str:
+    paths, collection = request
+    return repr((paths, collection))
 
 
 def _watch_list(folders: list[str]) -> list[str]:
