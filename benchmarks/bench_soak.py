@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -138,14 +139,19 @@ def start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[str],
 
 def proc_sample(pid: int) -> dict[str, float]:
     """RSS, open descriptors and threads of the server, and its child processes (parsers)."""
-    out: dict[str, float] = {"rss": 0, "fds": 0, "threads": 0, "children": 0, "children_rss": 0}
+    out: dict[str, float] = {"rss": 0, "fds": 0, "vault_fds": 0, "threads": 0, "children": 0,
+                             "children_rss": 0}
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 out["rss"] = int(line.split()[1]) * 1024
             elif line.startswith("Threads:"):
                 out["threads"] = int(line.split()[1])
-        out["fds"] = len(os.listdir(f"/proc/{pid}/fd"))
+        fds = os.listdir(f"/proc/{pid}/fd")
+        out["fds"] = len(fds)
+        for fd in fds:  # the vault's database connections (vault.db and its -wal, each)
+            with contextlib.suppress(OSError):
+                out["vault_fds"] += os.readlink(f"/proc/{pid}/fd/{fd}").endswith(("vault.db", "vault.db-wal"))
         kids: list[str] = []
         for task in os.listdir(f"/proc/{pid}/task"):
             kids += Path(f"/proc/{pid}/task/{task}/children").read_text().split()
@@ -440,18 +446,20 @@ def report(run: Run, args: argparse.Namespace, final: dict[str, Any], audit: dic
         print(f"  backup: {run.backup}")
 
     print(f"\nserver process over time (every {args.sample_every:g} s; a line per {args.window:g} min):")
-    print(f"  {'t (s)':>7} {'RSS MiB':>8} {'fds':>5} {'threads':>8} {'children':>9} {'child RSS MiB':>14}")
+    print(f"  {'t (s)':>7} {'RSS MiB':>8} {'fds':>5} {'vault fds':>10} {'threads':>8} {'children':>9} "
+          f"{'child RSS MiB':>14}")
     shown = -window
     for s in run.samples:
         if s["at"] - shown >= window or s is run.samples[-1]:
             shown = s["at"]
-            print(f"  {s['at']:7.0f} {s['rss'] / mib:8.1f} {s['fds']:5.0f} {s['threads']:8.0f} "
-                  f"{s['children']:9.0f} {s['children_rss'] / mib:14.1f}")
+            print(f"  {s['at']:7.0f} {s['rss'] / mib:8.1f} {s['fds']:5.0f} {s['vault_fds']:10.0f} "
+                  f"{s['threads']:8.0f} {s['children']:9.0f} {s['children_rss'] / mib:14.1f}")
     warm = args.warmup * 60
     after = [s for s in run.samples if s["at"] >= warm] or run.samples
     base = [s for s in after if s["at"] < after[0]["at"] + 60]
     last = [s for s in after if s["at"] >= after[-1]["at"] - 60]
-    for key, label in (("rss", "RSS"), ("fds", "open fds"), ("threads", "threads")):
+    for key, label in (("rss", "RSS"), ("fds", "open fds"), ("vault_fds", "vault fds"),
+                       ("threads", "threads")):
         b, e = pct([s[key] for s in base], 50), pct([s[key] for s in last], 50)
         peak = max(s[key] for s in after)
         growth = (e - b) / b * 100 if b else float("nan")
