@@ -44,10 +44,12 @@ from ragdesk.gui.controllers.conversation import ConversationController
 from ragdesk.gui.controllers.indexing import IndexingController, Request
 from ragdesk.gui.controllers.library import LibraryController
 from ragdesk.gui.controllers.ollama import OllamaController
+from ragdesk.gui.controllers.outdated import OutdatedController
 from ragdesk.gui.controllers.settings import SettingsController
 from ragdesk.gui.dropping import DropOverlay, local_paths
 from ragdesk.gui.filedialog import choose_paths
 from ragdesk.gui.library import LibraryPane
+from ragdesk.gui.notice import Notice
 from ragdesk.gui.preview import PreviewDialog, PreviewTarget
 from ragdesk.gui.settings import SettingsDialog
 from ragdesk.gui.sharing import ServerFactory, SharingDialog
@@ -115,6 +117,7 @@ class MainWindow(QMainWindow):
             pool, self.library_ctl, self.index_status, self,
             chunk_tokens=lambda: self.settings_ctl.values.chunk_tokens, options=index_options,
             watch_folders=watch_folders, parent=self)
+        self.outdated_ctl = OutdatedController(pool, self.index_ctl, self.notice, self, self)
         self.chat_ctl = ConversationController(pool, self.chat, self.sources, self, scope=self._scope_ids,
                                                ollama=lambda: self.ollama_ctl.status, parent=self)
         self._connect()
@@ -131,6 +134,8 @@ class MainWindow(QMainWindow):
         layout.setSpacing(0)
         self.banner = Banner()
         layout.addWidget(self.banner)
+        self.notice = Notice()  # asks without stopping the user (e.g. updating older documents)
+        layout.addWidget(self.notice)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("mainSplitter")
         self.splitter.setChildrenCollapsible(False)
@@ -418,6 +423,7 @@ class MainWindow(QMainWindow):
             # does not wait for it (it takes a second or so).
             self.pool.run(lambda: load_embedder(services), "load the embedder", on_error=self.report_error)
         self.index_ctl.attach(services, resume)
+        self.outdated_ctl.attach(services)  # after the resumed runs: they go first
 
     def detach(self) -> list[Request]:
         """Stop all work and forget everything shown. Returns the indexing that was cut short,
@@ -434,6 +440,7 @@ class MainWindow(QMainWindow):
             self.audit_dialog = None
         self.ollama_ctl.detach()
         self.chat_ctl.detach()
+        self.outdated_ctl.detach()
         interrupted = self.index_ctl.detach()
         self.library_ctl.detach()
         self.settings_ctl.detach()

@@ -3,6 +3,7 @@
 - `library`: loading the library, collections, removing documents.
 - `indexing`: adding files and folders, the indexing run (queue, progress, cancel, failures) and
   the watched folders.
+- `outdated`: after an upgrade, the documents an older release indexed, indexed again on unlock.
 - `conversation`: asking, the streamed answer, stop, regenerate, copy, the conversations list.
 - `ollama`: whether Ollama answers (probed now and then) and which model it would use.
 - `settings`: the vault's settings, saved off the UI thread.

@@ -192,13 +192,13 @@ class IndexingController(QObject):
         self._queue.clear()
         self._notes.clear()
 
-    def reindex(self, docs: list[Document], note: str | None = None) -> None:
+    def reindex(self, docs: list[Document]) -> None:
         """Index documents again from their files, each into the collection it is in."""
         by_collection: dict[str | None, list[str]] = {}
         for doc in docs:
             by_collection.setdefault(self.library.collection_name(doc.collection_id), []).append(doc.path)
         for collection, paths in by_collection.items():
-            self.index_paths(paths, collection, note)
+            self.index_paths(paths, collection)
 
     # --- watched folders ----------------------------------------------------------------
 
