@@ -41,11 +41,15 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from ragdesk.core.indexing.pipeline import outdated_documents
+
     with open_command_store(args) as store:
         st = store.status()
+        outdated = len(outdated_documents(store))  # chunked by an older release (issue 16)
     if args.json:
         data = asdict(st)
         data["home"] = str(home_of(args))
+        data["outdated_documents"] = outdated
         print(json.dumps(data, indent=2))
         return EXIT_OK
     space = st.vector_space
@@ -58,6 +62,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"Originals:      {format_bytes(st.originals_bytes)}")
     print(f"Database:       {format_bytes(st.database_bytes)}")
     print(f"Vectors:        {f'{space.embedder}, {space.dimension} dimensions' if space else 'none yet'}")
+    if outdated:
+        print(f"{outdated} document{'s' if outdated != 1 else ''} indexed by an older version; run"
+              " `ragdesk index` (or open the app) to update them")
     return EXIT_OK
 
 

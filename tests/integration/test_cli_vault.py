@@ -43,6 +43,19 @@ def test_init_then_status(home: Path, cli) -> None:  # type: ignore[no-untyped-d
     assert st["kdf"]["memory_kib"] == 262_144  # the real cost, recorded with the vault
 
 
+def test_status_names_documents_indexed_by_an_older_version(locked_vault: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    v = vault_store.unlock(locked_vault, PASSPHRASE)
+    doc = add_document(v)
+    v.set_setting("chunks_outdated_before", doc.updated_at + 1e-6)  # as an upgrade's migration
+    v.lock()
+    r = cli("status", env=ENV)
+    assert r.returncode == 0, r.stderr
+    assert ("1 document indexed by an older version; run `ragdesk index` (or open the app) to update"
+            " them") in r.stdout
+    r = cli("status", "--json", env=ENV)
+    assert json.loads(r.stdout)["outdated_documents"] == 1
+
+
 def test_home_flag_overrides_the_environment(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     other = tmp_path / "elsewhere"
     r = cli("--home", str(other), "init", env=ENV)
