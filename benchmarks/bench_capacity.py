@@ -22,13 +22,15 @@ The vaults, built once and kept under --cache (reruns reuse them):
   - 100k: bench_retrieval_speed.py's 100,000-chunk vault (built with --build-only --fast-build);
     the questions are CISI's, first sentence, at most 30 words.
 
-Per rate: asked, answered, refused (503, with the time the refusal took), failed; time to
-sources and server part of time to first token p50/p95/p99 of the answered; and where the time
-went, from the server's own metrics (/metrics): the wait for a search thread, the search and its
-parts, the question batches, the event loop's lag. Then the capacity: the highest rate at which
-none was refused or failed and p95 of the server part stayed within --budget-ms. --desktop also
-asks in this process, as the desktop app does (ChatService, its own embedder), once a second
-while the LAN load runs, and reports that time to first token.
+Per rate: asked, answered, refused (503, with the time the refusal took), limited (429: a token
+streams its share, 8 at once by default), failed; time to sources and the server part of time to
+first token, p50/p95/p99 of the answered; and where the time went, from the server's own metrics
+(/metrics): the wait for a search thread, the search and its parts, the question batches, the
+event loop's lag; the server process's CPU time per answer. Then the capacity: the highest rate
+at which none was refused, limited or failed and p95 of the server part stayed within
+--budget-ms. --desktop also asks in this process, as the desktop app does (ChatService, its own
+embedder), once a second while the LAN load runs, and reports that time to first token.
+--baseline sets the server as it was before issue 21, for a before/after in the same hour.
 """
 
 from __future__ import annotations
@@ -192,7 +194,8 @@ def run_rate(handle: Any, tokens: list[str], questions: list[str], rate: float, 
     asks = out["asks"]
     answered = [r for r in asks if r["ok"]]
     refused = [r for r in asks if r.get("status") == 503]
-    failed = [r for r in asks if not r["ok"] and r.get("status") != 503]
+    limited = [r for r in asks if r.get("status") == 429]  # a token's share of streams
+    failed = [r for r in asks if not r["ok"] and r.get("status") not in (503, 429)]
     ms = 1000.0
     server_ttft = [(r["ttft"] - delay) * ms for r in answered if "ttft" in r]
     ttfs = [r["ttfs"] * ms for r in answered if "ttfs" in r]
@@ -208,7 +211,7 @@ def run_rate(handle: Any, tokens: list[str], questions: list[str], rate: float, 
     m["embed_batch_mean"] = mean(after, before, "ragdesk_embed_batch_size")
     return {
         "rate": rate, "seconds": seconds, "asked": len(asks), "answered": len(answered),
-        "refused": len(refused), "failed": len(failed),
+        "refused": len(refused), "limited": len(limited), "failed": len(failed),
         "failure_example": (failed[0].get("errors") or ["?"])[-1][:200] if failed else None,
         "refusal_ms_p95": pct([r["total"] * ms for r in refused if "total" in r], 95) if refused else None,
         "retry_after": sorted({r.get("retry_after") for r in refused if r.get("retry_after")}),
@@ -258,7 +261,8 @@ def measure(name: str, home: Path, passphrase: str, questions: list[str], args: 
             handle.tokens.revoke(n)
         store.lock()
     ok = [r["rate"] for r in results
-          if not r["refused"] and not r["failed"] and r["server_ttft_ms"][1] <= args.budget_ms]
+          if not r["refused"] and not r["limited"] and not r["failed"]
+          and r["server_ttft_ms"][1] <= args.budget_ms]
     return {"vault": name, "chunks": chunks, "questions": len(questions), "results": results,
             "capacity": max(ok) if ok else None}
 
@@ -272,7 +276,7 @@ def line(r: dict[str, Any]) -> str:
     refused = (f"{r['refused']} (p95 {fmt(r['refusal_ms_p95'])} ms, "
                f"Retry-After {','.join(r['retry_after'])})") if r["refused"] else "0"
     out = (f"{r['rate']:>5g} q/s | asked {r['asked']:>5} answered {r['answered']:>5} refused {refused} "
-           f"failed {r['failed']} | sources ms " + "/".join(fmt(v) for v in r["ttfs_ms"])
+           f"429 {r['limited']} failed {r['failed']} | sources ms " + "/".join(fmt(v) for v in r["ttfs_ms"])
            + " | first token (server part) ms " + "/".join(fmt(v) for v in r["server_ttft_ms"])
            + f" | wait {fmt(m['search_wait_ms'])} search {fmt(m['search_ms'])} (embed wait "
            f"{fmt(m['embed_wait_ms'])}, keyword {fmt(m['keyword_ms'])}, vector {fmt(m['vector_ms'])}) "
@@ -299,7 +303,7 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
         out.append(f"\n{run['vault']} ({run['chunks']:,} chunks, {run['questions']} distinct questions)")
         out += [line(r) for r in run["results"]]
         cap = run["capacity"]
-        out.append("capacity (none refused or failed, p95 first token server part <= "
+        out.append("capacity (none refused, limited or failed, p95 first token server part <= "
                    f"{args.budget_ms:g} ms): "
                    + (f"{cap:g} questions/s" if cap is not None else "below the lowest rate"))
     return "\n".join(out)
@@ -314,7 +318,8 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20, help="one token each")
     parser.add_argument("--first-token-delay", type=float, default=0.05,
                         help="the fake model's time to its first piece (subtracted)")
-    parser.add_argument("--token-delay", type=float, default=0.02, help="between the model's pieces")
+    parser.add_argument("--token-delay", type=float, default=0.0,
+                        help="between the model's pieces (0: the answer streamed at once, as in the issue)")
     parser.add_argument("--budget-ms", type=float, default=500.0)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/ragdesk-capacity"),
                         help="the built vaults are kept here and reused")
