@@ -3,9 +3,32 @@ self-test and the scripts that render the window."""
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import MutableMapping
+
 from PySide6.QtWidgets import QApplication
 
 from ragdesk.gui import icons
+
+# Desktops whose native file dialog Qt's gtk3 theme plugin gives (Qt's own list of GTK desktops).
+GTK_DESKTOPS = {"GNOME", "X-CINNAMON", "PANTHEON", "UNITY", "MATE", "XFCE", "LXDE", "BUDGIE"}
+
+
+def prefer_desktop_dialogs(environ: MutableMapping[str, str] | None = None) -> str | None:
+    """Before the QApplication exists: on a Linux desktop whose file dialog Qt can reach only
+    through the XDG desktop portal (KDE Plasma, LXQt, ...: PySide6 carries no plugin of theirs),
+    choose Qt's portal theme, which keeps the desktop's theme for everything but the dialogs and
+    falls back to Qt's own dialog without a portal. Returns the theme chosen, if any. A theme
+    the user set (QT_QPA_PLATFORMTHEME) is left alone; see gui/filedialog.py."""
+    env = os.environ if environ is None else environ
+    if not sys.platform.startswith("linux") or env.get("QT_QPA_PLATFORMTHEME"):
+        return None
+    desktops = {d.strip().upper() for d in env.get("XDG_CURRENT_DESKTOP", "").split(":") if d.strip()}
+    if not desktops or desktops & GTK_DESKTOPS or not env.get("DBUS_SESSION_BUS_ADDRESS"):
+        return None  # no desktop, a GTK one (native dialogs already), or no session bus
+    env["QT_QPA_PLATFORMTHEME"] = "xdgdesktopportal"
+    return "xdgdesktopportal"
 
 
 def configure(app: QApplication) -> None:
@@ -18,7 +41,10 @@ def configure(app: QApplication) -> None:
 
 def application(argv: list[str]) -> QApplication:
     """The process's QApplication (made now if there is none yet), configured for RagDesk."""
-    app = QApplication.instance() or QApplication(argv)
+    app = QApplication.instance()
+    if app is None:
+        prefer_desktop_dialogs()
+        app = QApplication(argv)
     assert isinstance(app, QApplication)
     configure(app)
     return app

@@ -47,7 +47,7 @@ from ragdesk.gui.controllers.ollama import OllamaController
 from ragdesk.gui.controllers.outdated import OutdatedController
 from ragdesk.gui.controllers.settings import SettingsController
 from ragdesk.gui.dropping import DropOverlay, local_paths
-from ragdesk.gui.filedialog import choose_paths
+from ragdesk.gui.filedialog import LAST_FOLDER, choose_paths, remembered_folder
 from ragdesk.gui.library import LibraryPane
 from ragdesk.gui.notice import Notice
 from ragdesk.gui.preview import PreviewDialog, PreviewTarget
@@ -493,16 +493,26 @@ class MainWindow(QMainWindow):
     # --- actions ------------------------------------------------------------------------
 
     def add_files(self) -> None:
-        if self.services is not None:
-            paths = choose_paths(self, folder=False)
-            if paths:
-                self.index_ctl.index_paths(paths)
+        self._add_chosen(folder=False)
 
     def add_folder(self) -> None:
-        if self.services is not None:
-            paths = choose_paths(self, folder=True)
-            if paths:
-                self.index_ctl.index_paths(paths)
+        self._add_chosen(folder=True)
+
+    def _add_chosen(self, folder: bool) -> None:
+        """The file dialog, opened where the user last chose (kept in the vault, not QSettings)."""
+        services = self.services
+        if services is None:
+            return
+        store = services.store
+        start = store.get_setting(LAST_FOLDER)
+        paths = choose_paths(self, folder=folder, start=start if isinstance(start, str) else None)
+        if not paths or self.services is not services:  # cancelled, or locked meanwhile
+            return
+        last = remembered_folder(paths, folder)
+        if last is not None and last != start:
+            self.pool.run(lambda: store.set_setting(LAST_FOLDER, last), "remember the folder",
+                          on_error=self.report_error)
+        self.index_ctl.index_paths(paths)
 
     def new_collection(self) -> None:
         if self.services is None:

@@ -200,6 +200,12 @@ def format_by_name(path: Path) -> str | None:
     return _BARE_NAMES.get(path.name.lower())
 
 
+def supported_extensions() -> list[str]:
+    """The file name extensions RagDesk reads (lower case, sorted), e.g. for a file dialog's
+    filter; files commonly named without one (README, Makefile) are read too."""
+    return sorted(_EXTENSIONS)
+
+
 # Formats read by our own pure-Python code (no native parser, no decompression): the indexer
 # reads small files of these kinds in its own process.
 PLAIN_FORMATS = frozenset({"text", "markdown", "code", "csv", "json"})
