@@ -89,6 +89,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
                   f"{handle.fingerprint})", flush=True)
             where = "from the vault" if handle.identity.source == "vault" else "from your files"
             print(f"TLS certificate ({where}), valid for: {', '.join(handle.identity.names)}", flush=True)
+        head = services.store.audit_head()
+        if head is not None:  # on stdout, so the journal (and a SIEM reading it) keeps a copy
+            print(f"Audit log anchor: {head} (check later: ragdesk audit verify --anchor {head})",
+                  flush=True)
         if not tokens.list():
             print("No client tokens yet: stop the server and run `ragdesk token create NAME`"
                   " (or start it with --new-token NAME).", file=sys.stderr)

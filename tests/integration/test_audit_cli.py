@@ -86,3 +86,22 @@ def test_restoring_an_older_backup_is_recorded_and_caught_by_the_anchor(locked_v
     code, out, _ = ragdesk("audit", "verify", "--anchor", anchor)
     assert code == 1
     assert f"anchor names entry {anchor.split(':')[0]}" in out or "differs from the anchor" in out
+
+
+def test_serve_prints_the_audit_anchor_at_start(locked_vault: Path) -> None:
+    from tests.integration.test_server_cli import start_serve, stop
+
+    proc, _seen = start_serve("--insecure-http", env=ENV)
+    try:
+        assert proc.stdout is not None
+        anchor = ""
+        for _ in range(3):  # the lines after the address (a TLS line comes first with TLS)
+            anchor = proc.stdout.readline()
+            if anchor.startswith("Audit log anchor: "):
+                break
+        assert anchor.startswith("Audit log anchor: "), anchor
+    finally:
+        stop(proc)
+    point = anchor.split()[3]
+    code, out, _ = ragdesk("audit", "verify", "--anchor", point)
+    assert code == 0 and f"anchor {point.split(':')[0]} found" in out
