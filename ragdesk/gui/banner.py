@@ -73,13 +73,10 @@ class Banner(QFrame):
         if not status.reachable:
             self.title.setText(f"Ollama is not reachable at {status.host}.")
             self.body.setText(
-                "Answers show the most relevant passages from your documents instead "
-                "(extractive mode); search and indexing work as usual. To get written answers, "
-                "start Ollama (run “ollama serve”), or set its address in Settings.")
+                "To have answers written by a model, start Ollama (run “ollama serve”) or set its "
+                "address in Settings. Search and indexing work as usual.")
         else:
             self.title.setText(f"Ollama is running, but {status.message}.")
-            self.body.setText(
-                f"Answers are extractive until it is. To fix it, {status.remedy}, or choose "
-                "another model in Settings.")
+            self.body.setText(f"To fix it, {status.remedy}, or choose another model in Settings.")
         self.setAccessibleDescription(f"{self.title.text()} {self.body.text()}")
         self.show()

@@ -551,11 +551,11 @@ class MainWindow(QMainWindow):
     def _show_ollama_status(self, status: OllamaStatus) -> None:
         self.ollama_indicator.show_status(status)
         self.banner.show_status(status)
-        if not status.reachable:
-            self.chat.set_mode_note("Ollama is not reachable: answers will be the most relevant passages "
-                                    "from your documents (extractive), not written by a model.")
-        elif status.model_missing:
-            self.chat.set_mode_note("No chat model is available: answers will be extractive passages.")
+        # Each place says its own part once: the banner what is wrong and how to fix it, the
+        # status bar the state in two words, the note above the question what answers look like.
+        if not status.reachable or status.model_missing:
+            self.chat.set_mode_note("Answers are extractive for now: the passages of your documents that "
+                                    "best match the question, not text written by a model.")
         else:
             self.chat.set_mode_note(None)
 

@@ -222,11 +222,11 @@ class OllamaIndicator(QWidget):
         elif status.reachable:
             self.icon.setPixmap(icons.pixmap("ollama-down", 14, ratio))
             version = f"Ollama {status.version}" if status.version else "Ollama"
-            self.text.setText(f"{version} · no model — extractive answers")
+            self.text.setText(f"{version} · no chat model")
             self.setToolTip(tooltip(f"{status.message}\n{status.remedy}"))
         else:
             self.icon.setPixmap(icons.pixmap("ollama-down", 14, ratio))
-            self.text.setText("Ollama not reachable — extractive answers")
+            self.text.setText("Ollama not reachable")
             self.setToolTip(tooltip(f"{status.message}\n{status.remedy}"))
         self.setAccessibleDescription(self.text.text())
 
