@@ -434,6 +434,8 @@ class Figures:
     pages_skipped_after_crash: int = 0  # indexed, with a page its reader crashed on left out
     indexing_process_crashes: int = 0  # target: none
     unreported_parser_crashes: int = 0  # target: none
+    seconds_indexing: float = 0.0  # the indexing process's runs over the batches
+    seconds_alone: float = 0.0  # indexing blamed files again, alone (the blame check)
     by_format: dict[str, Counter[str]] = field(default_factory=dict)
     reasons: Counter[str] = field(default_factory=Counter)
     findings: list[dict[str, str]] = field(default_factory=list)
@@ -487,6 +489,7 @@ def run(seconds: float, seed: int, batch: int, workers: int, parse_timeout: floa
                 figures.findings.append({"kind": "indexing process", "what": answer, "kept": str(keep)})
                 print(f"fuzz: the indexing process {answer} on {folder.name} (kept in {keep})", flush=True)
             else:
+                figures.seconds_indexing += answer["seconds"]
                 classify(answer["outcomes"], recipes, folder, figures, findings_dir, parse_timeout)
             shutil.rmtree(folder, ignore_errors=True)
             if verbose:
@@ -519,7 +522,9 @@ def classify(outcomes: dict[str, list], recipes: dict[str, tuple[Path, str]], fo
         seen = verdict(status, reason)
         if seen != "ok":
             crashed = seen == "crashed"
+            t0 = time.monotonic()
             alone = parse_alone(folder / name, timeout=parse_timeout)
+            figures.seconds_alone += time.monotonic() - t0
             if alone == "ok":  # blamed for a crash or hang that was not its own
                 figures.unreported_parser_crashes += 1
                 keep_finding(figures, findings_dir, folder / name, recipe,
@@ -552,7 +557,8 @@ def keep_finding(figures: Figures, findings_dir: Path, path: Path, recipe: str, 
 def report(f: Figures) -> str:
     lines = [
         f"fuzz: seed {f.seed}, {f.seconds:.0f} s, {f.batches} batches, {f.tried} files tried "
-        f"({f.tried / max(f.seconds, 1e-9):.1f}/s)",
+        f"({f.tried / max(f.seconds, 1e-9):.1f}/s; indexing {f.seconds_indexing:.0f} s,"
+        f" blamed files again alone {f.seconds_alone:.0f} s)",
         f"  parsed                                   {f.parsed}",
         f"  refused with a reason                    {f.refused}"
         f" (of which by an unexpected exception: {f.refused_unexpected})",
