@@ -151,3 +151,31 @@ def test_a_desktop_question_does_not_wait_behind_the_lan_queue(busy: Busy) -> No
     assert queued > 10  # the desktop asked while the LAN's searches were queued
     assert desktop_ttft < lan
     assert desktop_ttft < 1.0  # (500 ms on a quiet machine: bench_capacity.py --desktop)
+
+
+def test_every_route_gives_its_place_in_the_search_queue_back(busy: Busy) -> None:
+    """OpenAI and Ollama shapes, streamed or whole, and a client that leaves mid-answer: after
+    each, nothing is left counted in the queue (a leak would refuse everyone in the end)."""
+    import httpx
+
+    from ragdesk.server.tls import client_context
+
+    assert busy.handle.cert_pem is not None
+    question = [{"role": "user", "content": "What is the lighthouse budget?"}]
+    with httpx.Client(base_url=busy.handle.url, verify=client_context(busy.handle.cert_pem), timeout=30,
+                      headers={"Authorization": f"Bearer {busy.tokens[0]}"}) as c:
+        assert c.post("/v1/chat/completions", json={"model": "llama3.2:3b", "messages": question}
+                      ).status_code == 200
+        with c.stream("POST", "/v1/chat/completions",
+                      json={"model": "llama3.2:3b", "messages": question, "stream": True}) as r:
+            assert r.status_code == 200 and "[DONE]" in r.read().decode()
+        assert c.post("/api/chat", json={"model": "llama3.2:3b", "messages": question, "stream": False}
+                      ).status_code == 200
+        with c.stream("POST", "/api/v1/ask", json={"question": "What is the lighthouse budget?"}) as r:
+            for line in r.iter_lines():
+                if line.startswith("event: sources"):
+                    break  # leaves before the answer is over
+    deadline = time.monotonic() + 5
+    while busy.runner.queue.pending and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert busy.runner.queue.pending == 0
