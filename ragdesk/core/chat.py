@@ -411,10 +411,17 @@ class ChatService:
             log.exception("grounding: the check failed")
             return None
 
-    def check_turn(self, turn: ChatTurn) -> None:
+    def check_turn(self, turn: ChatTurn, *, words_only: bool = False) -> None:
         """Run the grounding check of the answer streamed so far ahead of `finish` (which then
-        uses it): the LAN server calls it off its event loop, since it may embed sentences."""
-        turn.grounding = self.ground(turn.answer, turn.sources) if turn.answer else None
+        uses it): the LAN server calls it off its event loop, since it may embed sentences.
+        `words_only`: facts and words, no model run (for a caller that must not wait)."""
+        grounder = GroundingChecker(None) if words_only else self.grounder
+        try:
+            turn.grounding = grounder.check(turn.answer, passages_of(turn.sources)).to_json() \
+                if turn.answer else None
+        except Exception:  # the check is an aid: it never stops an answer
+            log.exception("grounding: the check failed")
+            turn.grounding = None
         turn.checked = True
 
     def finish(self, turn: ChatTurn, *, stopped: bool = False,

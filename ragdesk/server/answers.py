@@ -355,6 +355,7 @@ class ChatRunner:
                     reader.cancel()
                 if started:
                     chat, turn = started[0]
+                    chat.check_turn(turn, words_only=True)  # on the event loop: no model run
                     chat.finish(turn, stopped=True)
                 log.debug("chat for %s cancelled (client gone or timed out)", owner)
             if reader is not None:

@@ -5,6 +5,7 @@ still read. The fake Ollama streams scripted answers with supported and unsuppor
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import ollama
@@ -76,3 +77,31 @@ def test_ollama_shape_keeps_its_format_with_an_extra_field(server: Running, secr
     assert r.status_code == 200
     got = r.json()["ragdesk"]["grounding"]["sentences"]
     assert [s["verdict"] for s in got] == EXPECTED
+
+
+def test_an_answer_cut_by_the_client_is_checked_by_words(server: Running, secret: str) -> None:
+    """A client that leaves mid-answer: what came is stored as stopped, checked by facts and words
+    only (that check runs on the event loop, so it makes no model run)."""
+    server.fake.fault("slow_every_token", 0.05)
+    ctx = server.handle.app.state.ctx
+    server.fake.script(SCRIPT)
+    try:
+        with (server.client(secret) as c,
+              c.stream("POST", "/api/v1/ask", json={"question": "What is the lighthouse budget?"}) as r):
+            words = 0
+            for line in r.iter_lines():
+                words += line.startswith("event: token")
+                if words > 16:  # past the first sentence
+                    break
+        owner = server.handle.tokens.verify(secret).owner
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            answer = ctx.memory.messages(ctx.memory.conversations(owner)[0].id, owner)[-1]
+            if answer.status == "stopped":
+                break
+            time.sleep(0.05)
+        assert answer.status == "stopped"
+        grounding = answer.meta["grounding"]
+        assert grounding["semantic"] is False and grounding["sentences"][0]["verdict"] == "supported"
+    finally:
+        server.fake.clear()
