@@ -48,6 +48,7 @@
 
   function clearAnswer() {
     $("answer").textContent = "";
+    $("check").textContent = "";
     $("notice").textContent = "";
     $("citations").replaceChildren();
     $("citations-title").hidden = true;
@@ -72,6 +73,39 @@
     $("citations-title").hidden = citations.length === 0;
   }
 
+  // Each sentence held against its sources (the done event's grounding): the ones they do not
+  // support, or that cite none, are underlined with dots, the reason and the closest passage in
+  // their title; the count goes under the answer. Text only, never markup.
+  function why(s) {
+    let text = s.verdict === "uncited" ? "Uncited claim: no source is given for this sentence."
+                                         : "Not supported by its sources: " + s.reason + ".";
+    const c = s.closest;
+    if (c) { text += "\nClosest passage: [" + c.n + "] " + c.title + (c.page ? ", p. " + c.page : "") + ": “" + c.text + "”"; }
+    return text;
+  }
+
+  function markAnswer(grounding) {
+    const answer = $("answer");
+    const text = answer.textContent;
+    const parts = [];
+    let pos = 0;
+    for (const s of grounding.sentences) {
+      if (s.verdict !== "not supported" && s.verdict !== "uncited") { continue; }
+      const at = text.indexOf(s.text, pos);
+      if (at < 0) { continue; }
+      parts.push(document.createTextNode(text.slice(pos, at)));
+      const span = document.createElement("span");
+      span.className = "unsupported";
+      span.textContent = s.text;
+      span.title = why(s);
+      parts.push(span);
+      pos = at + s.text.length;
+    }
+    if (!parts.length) { return; }
+    parts.push(document.createTextNode(text.slice(pos)));
+    answer.replaceChildren(...parts);
+  }
+
   function handle(event, data) {
     if (event === "token") {
       $("answer").append(document.createTextNode(data.text));
@@ -83,6 +117,11 @@
       renderCitations(data);
     } else if (event === "done") {
       conversationId = data.conversation_id;
+      if (data.grounding && data.grounding.summary) {
+        markAnswer(data.grounding);
+        const flagged = data.grounding.sentences.some((x) => x.verdict === "not supported" || x.verdict === "uncited");
+        $("check").textContent = (flagged ? "⚠ " : "✓ ") + data.grounding.summary;
+      }
       $("status").textContent = data.mode === "extractive" ? "Extractive answer (no model available)" : "Done";
     } else if (event === "error") {
       $("notice").textContent = data.detail;

@@ -165,3 +165,24 @@ def test_a_follow_up_the_server_no_longer_knows_starts_over(server: Running, bro
     el("ask").click()  # asked again: a new conversation, answered
     wait_for(lambda: el("status").text == "Done", timeout=30, what="the answer in a new conversation")
     assert el("answer").text and not el("notice").text
+
+
+def test_unsupported_sentences_are_marked_in_the_page(server: Running, browser) -> None:  # type: ignore[no-untyped-def]
+    """Issue 22: the done event's verdicts underline the sentences the sources do not support,
+    or that cite none, with the reason in their title, and the count goes under the answer."""
+    from selenium.webdriver.common.by import By
+
+    d = browser
+    el = signed_in(d, server, "browser-user-4")
+    server.fake.script("The annual budget for the lighthouse project is 4.2 million euros [1]. "
+                       "The budget was approved by Harriet <b>Vance</b> [1]. Lighthouses are painted red.")
+    ask_anew(el, "What is the lighthouse budget?")
+    marked = d.find_elements(By.CSS_SELECTOR, "#answer span.unsupported")
+    assert [m.text for m in marked] == ["The budget was approved by Harriet <b>Vance</b> [1].",
+                                        "Lighthouses are painted red."]
+    assert "Not supported by its sources" in marked[0].get_attribute("title")
+    assert "Closest passage: [1]" in marked[0].get_attribute("title")
+    assert "Uncited claim" in marked[1].get_attribute("title")
+    assert not d.find_elements(By.CSS_SELECTOR, "#answer b")  # text, never markup
+    assert el("check").text == "⚠ 1 of 3 sentences supported by their sources"
+    assert el("answer").text.startswith("The annual budget for the lighthouse project is 4.2 million")
