@@ -13,12 +13,14 @@ into sentences, reads each one's citations (``[n]``), and decides for each claim
 Facts are compared normalised ("1,000" = "1000", "10 %" = "10 percent", "four" = "4"); names
 are capitalised words, identifiers and acronyms; quoted terms must occur as written.
 
-Meaning is compared with the built-in embedder (sentence against passage sentences), but only
-where the words alone cannot decide: a sentence whose content words are almost all in its passage
-is supported, one with a missing fact is not, and neither needs a model run. Embedding a sentence
-costs a few milliseconds of CPU, so vectors are cached per text, and `GroundingChecker.feed` lets
-a caller embed completed sentences (and the passages they cite) while the answer still streams,
-leaving little for the check of the finished answer.
+Meaning is compared with the built-in embedder (the sentence against its cited passages' two
+sentences that share most of its words), but only where the words alone cannot decide: a
+sentence whose content words are almost all in its passage is supported, one with a missing fact
+or sharing hardly a word with its passage is not, and none of these needs a model run. Embedding
+a sentence costs about 5 ms of CPU on two cores (benchmarks/RESULTS.md, issue 22), so vectors are
+cached per text, and `GroundingChecker.feed` lets a caller embed completed sentences (and the
+passages they cite) while the answer still streams, leaving little for the check of the finished
+answer; what is embedded at once goes in one call.
 
 Nothing here imports Qt or talks to the network; the embedder is passed in (None: words only).
 """
