@@ -100,6 +100,9 @@ class RagdeskApp(QObject):
         geometry = self.ui_settings.value("dialog/geometry")
         if geometry is not None:
             dialog.restoreGeometry(geometry)
+            # Where it was, but its own height: the create dialog is taller than the unlock
+            # dialog, and a stretched dialog spreads its rows apart (seen under xcb).
+            dialog.resize(dialog.width(), dialog.sizeHint().height())
         dialog.show()
         dialog.raise_()
         dialog.activateWindow()

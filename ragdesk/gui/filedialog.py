@@ -24,12 +24,16 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QFileDialog, QWidget
 
 LAST_FOLDER = "last_folder"  # the vault setting: where the file dialog opens next time
+COMMON_FIRST = ("pdf", "docx", "epub", "xlsx", "pptx", "html", "md", "txt", "eml", "xps", "mobi", "fb2")
 
 def name_filters() -> list[str]:
     """The dialog's filters: the types RagDesk reads (either case), then every file."""
     from ragdesk.core.extract.formats import supported_extensions  # (PyMuPDF: after unlock)
 
-    patterns = " ".join(f"*.{ext} *.{ext.upper()}" for ext in supported_extensions())
+    known = supported_extensions()
+    first = [e for e in COMMON_FIRST if e in known]  # what a reader of the filter looks for
+    extensions = first + [e for e in known if e not in first]
+    patterns = " ".join([f"*.{e}" for e in extensions] + [f"*.{e.upper()}" for e in extensions])
     return [f"Documents RagDesk reads ({patterns})", "All files (*)"]
 
 

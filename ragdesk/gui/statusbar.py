@@ -143,7 +143,7 @@ class IndexStatus(QWidget):
 
 def in_work(p: Progress) -> tuple[str, list[str]]:
     """The file(s) being read now, with their page (short, for the bar), and their full paths
-    (for the tooltip). Without parser processes, the file last taken up."""
+    (for the tooltip). With none being read, the file last read, which is being added."""
     if p.in_work:
         work = sorted(p.in_work, key=lambda w: w.seconds, reverse=True)
         first = work[0]
@@ -158,8 +158,8 @@ def in_work(p: Progress) -> tuple[str, list[str]]:
         if len(work) > 1:
             text += f" and {len(work) - 1} more"
         return text, [w.path for w in work]
-    if p.current and not p.done:
-        return _file_name(p.current), [p.current]
+    if p.current and not p.done:  # read: its passages are being embedded and stored
+        return f"adding {_file_name(p.current)}", [p.current]
     return "", []
 
 

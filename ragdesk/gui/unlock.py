@@ -302,6 +302,8 @@ class CreateVaultDialog(_VaultDialog):
         self.match_label.setTextFormat(Qt.TextFormat.PlainText)
         self.match_label.setAccessibleName("Do the passphrases match")
         form.addRow("", self.match_label)
+        form.setRowVisible(self.match_label, False)  # until the passphrase is typed again
+        self.form = form
         layout.addLayout(form)
 
         warning = _Banner("warning", "Warning: a forgotten passphrase cannot be recovered")
@@ -319,6 +321,7 @@ class CreateVaultDialog(_VaultDialog):
         layout.addWidget(self.understood)
         layout.addWidget(self.error)
         layout.addWidget(self.busy_row)
+        layout.addStretch(1)  # a taller window leaves its room here, not between the rows
         layout.addWidget(self.location)
 
         self.create_button = self._button_box("lock", "Create vault",
@@ -341,6 +344,7 @@ class CreateVaultDialog(_VaultDialog):
         self.meter.setAccessibleDescription(s.label)
         self.strength_label.setText(f"{s.label} — {s.hint}" if self.passphrase.text() else s.hint)
         repeat = self.repeat.text()
+        self.form.setRowVisible(self.match_label, bool(repeat))
         if not repeat:
             self.match_label.setText("")
         elif repeat == self.passphrase.text():
@@ -417,6 +421,7 @@ class UnlockDialog(_VaultDialog):
         layout.addLayout(form)
         layout.addWidget(self.error)
         layout.addWidget(self.busy_row)
+        layout.addStretch(1)  # a taller window leaves its room here, not between the rows
         layout.addWidget(self.location)
         self.unlock_button = self._button_box("unlock", "Unlock", "Open the vault with this passphrase",
                                               "Close RagDesk")

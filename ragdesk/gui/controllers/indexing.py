@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("ragdesk.gui.indexing")
 
 WATCH_DEBOUNCE_MS = 1500
+TICK_MS = 1000
 MAX_WATCHED = 4000  # directories and files per vault; beyond that, Sync (F5) catches up
 PROBLEM_STATUSES = (FAILED, UNSUPPORTED)
 
@@ -74,6 +75,11 @@ class IndexingController(QObject):
         self.watcher = QFileSystemWatcher(self)
         self.watcher.directoryChanged.connect(self._folder_changed)
         self.watcher.fileChanged.connect(self._folder_changed)
+        # Between the run's reports (a big batch is embedded in one go) the rate and time left
+        # are worked out again each second, so they drift the way the run does, not freeze.
+        self.tick = QTimer(self)
+        self.tick.setInterval(TICK_MS)
+        self.tick.timeout.connect(self._tick)
         self.watch_timer = QTimer(self)
         self.watch_timer.setSingleShot(True)
         self.watch_timer.setInterval(WATCH_DEBOUNCE_MS)
@@ -87,6 +93,7 @@ class IndexingController(QObject):
     def detach(self) -> list[Request]:
         """Stop indexing and watching; returns the runs cut short (current and queued)."""
         self.watch_timer.stop()
+        self.tick.stop()
         interrupted: list[Request] = []
         if self._job is not None and self._note is None:
             interrupted.append((self._job.paths, self._job.options.get("collection")))
@@ -138,6 +145,7 @@ class IndexingController(QObject):
         self._pace = Pace()
         self.status.set_note(note)
         self.status.starting()
+        self.tick.start()
         self.pool.submit(worker, on_item=self._update, on_error=self._error,
                          on_finished=partial(self._done, worker))
 
@@ -152,10 +160,18 @@ class IndexingController(QObject):
         self._last_progress = p
         estimate = self._pace.update(p, update.outcomes)
         if p.done:
+            self.tick.stop()
             self.status.finished(p)
         else:
             self.status.running(p, estimate)
         self.show_problems()
+
+    def _tick(self) -> None:
+        p = self._last_progress
+        if self.services is None or self._worker is None:
+            self.tick.stop()
+        elif p is not None and not p.done and p.files_total:
+            self.status.running(p, self._pace.update(p, ()))
 
     def show_problems(self) -> None:
         """The files of the library that could not be indexed, as the library holds them: a run
@@ -163,6 +179,7 @@ class IndexingController(QObject):
         self.status.set_problems(self.library.pane.documents.count_status(PROBLEM_STATUSES))
 
     def _error(self, error: WorkerError) -> None:
+        self.tick.stop()
         self.status.reset()
         self.show_problems()
         self.host.report_error(error, "Indexing stopped")
@@ -171,6 +188,7 @@ class IndexingController(QObject):
         if worker is not self._worker:
             return
         last = self._last_progress
+        self.tick.stop()
         self._worker = self._job = None
         self._last_progress = None
         self._note = None
