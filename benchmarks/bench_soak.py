@@ -326,9 +326,11 @@ class Load:
 
     async def sampler(self) -> None:
         while self.running():
-            self.run.samples.append({"at": self.run.now(), **proc_sample(self.pid)})
+            self.run.samples.append({"at": self.run.now(), "asks": self.run.asks_started,
+                                     **proc_sample(self.pid)})
             await asyncio.sleep(self.args.sample_every)
-        self.run.samples.append({"at": self.run.now(), **proc_sample(self.pid)})
+        self.run.samples.append({"at": self.run.now(), "asks": self.run.asks_started,
+                                 **proc_sample(self.pid)})
 
     async def main(self) -> None:
         tasks = [self.asker(i, False) for i in range(self.args.askers)]
@@ -446,14 +448,16 @@ def report(run: Run, args: argparse.Namespace, final: dict[str, Any], audit: dic
         print(f"  backup: {run.backup}")
 
     print(f"\nserver process over time (every {args.sample_every:g} s; a line per {args.window:g} min):")
-    print(f"  {'t (s)':>7} {'RSS MiB':>8} {'fds':>5} {'vault fds':>10} {'threads':>8} {'children':>9} "
-          f"{'child RSS MiB':>14}")
+    print("  (asks so far: each opens a conversation the server keeps in memory, the oldest dropped past "
+          "5,000)")
+    print(f"  {'t (s)':>7} {'asks':>6} {'RSS MiB':>8} {'fds':>5} {'vault fds':>10} {'threads':>8} "
+          f"{'children':>9} {'child RSS MiB':>14}")
     shown = -window
     for s in run.samples:
         if s["at"] - shown >= window or s is run.samples[-1]:
             shown = s["at"]
-            print(f"  {s['at']:7.0f} {s['rss'] / mib:8.1f} {s['fds']:5.0f} {s['vault_fds']:10.0f} "
-                  f"{s['threads']:8.0f} {s['children']:9.0f} {s['children_rss'] / mib:14.1f}")
+            print(f"  {s['at']:7.0f} {s['asks']:6.0f} {s['rss'] / mib:8.1f} {s['fds']:5.0f} "
+                  f"{s['vault_fds']:10.0f} {s['threads']:8.0f} {s['children']:9.0f} {s['children_rss'] / mib:14.1f}")
     warm = args.warmup * 60
     after = [s for s in run.samples if s["at"] >= warm] or run.samples
     base = [s for s in after if s["at"] < after[0]["at"] + 60]
