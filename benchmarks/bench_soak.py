@@ -457,7 +457,8 @@ def report(run: Run, args: argparse.Namespace, final: dict[str, Any], audit: dic
         if s["at"] - shown >= window or s is run.samples[-1]:
             shown = s["at"]
             print(f"  {s['at']:7.0f} {s['asks']:6.0f} {s['rss'] / mib:8.1f} {s['fds']:5.0f} "
-                  f"{s['vault_fds']:10.0f} {s['threads']:8.0f} {s['children']:9.0f} {s['children_rss'] / mib:14.1f}")
+                  f"{s['vault_fds']:10.0f} {s['threads']:8.0f} {s['children']:9.0f} "
+                  f"{s['children_rss'] / mib:14.1f}")
     warm = args.warmup * 60
     after = [s for s in run.samples if s["at"] >= warm] or run.samples
     base = [s for s in after if s["at"] < after[0]["at"] + 60]
