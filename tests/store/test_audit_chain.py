@@ -289,6 +289,21 @@ def test_pruning_everything_old_keeps_the_chain_and_refuses_old_anchors(store: A
     assert store.verify_audit().ok
 
 
+def test_checkpoints_copied_from_another_store_do_not_move_the_start(store: Any) -> None:
+    """`ragdesk migrate` copies a pruned source's checkpoint entries as they are: in the target
+    they vouch for nothing, and neither a whole log nor one pruned later is judged by them."""
+    detail = chain.checkpoint_detail(Head(5000, "c" * 64), 5000, T0)
+    store.audit_many([(T0 + 1, chain.CHECKPOINT_EVENT, detail), (T0 + 2, "migrated in", {})])
+    assert store.verify_audit().ok, store.verify_audit().summary()
+    later = time.time() + 1000
+    store.audit_many([(later, "api access", {"n": 1})])
+    pruned = store.prune_audit(later - 1)
+    assert pruned is not None
+    verdict = store.verify_audit()
+    assert verdict.ok and verdict.checkpoint == pruned.through, verdict.summary()
+    assert store.prune_audit(later - 1) is None  # the oldest entry is newer: nothing walked
+
+
 def test_export_since_gives_entries_oldest_first_with_their_chain(store: Any) -> None:
     fill(store)
     since = list(store.audit_since(T0 + 100))

@@ -234,24 +234,21 @@ class _Peek:
         return row
 
 
-def verify(rows: Iterable[Row], checkpoint: Row | None = None, anchor: Head | None = None,
+def verify(rows: Iterable[Row], checkpoints: Sequence[Row] = (), anchor: Head | None = None,
            guards: bool = True) -> Verdict:
     """Walk `rows` (every entry, in (seq, id) order) and name the first problem.
 
-    `checkpoint`: the latest checkpoint entry (highest seq), read beforehand: the log may start
-    right after the entry it vouches for. `anchor`: a point kept outside the store that the log
-    must still contain. `guards`: whether the append-only triggers are in place."""
+    `checkpoints`: the checkpoint entries (CHECKPOINT_EVENT) in sequence order, read beforehand:
+    a log that does not begin at entry 1 must begin right after the entry one of them vouches
+    for, and that one must be part of the chain. `anchor`: a point kept outside the store that
+    the log must still contain. `guards`: whether the append-only triggers are in place."""
     verdict = Verdict(anchor=anchor, guards=guards)
-    start = Head(0, GENESIS)
-    if checkpoint is not None:
-        point = checkpoint_point(checkpoint[4])
-        if point is not None:
-            start = point
     peek = _Peek(rows)
+    first = peek.peek()
+    start, checkpoint = _start(first, checkpoints)
     expected, prev = start.seq + 1, start.hash
     checkpoint_walked = checkpoint is None
     problem: Finding | None = None
-    first = peek.peek()
     if first is not None and _well_formed(first) and first[1] != expected:
         problem = _bad_start(first, start, checkpoint)
     while problem is None:
@@ -300,6 +297,25 @@ def _well_formed(row: Row) -> bool:
     _id, seq, at, event, detail, prev, digest = row
     return (isinstance(seq, int) and isinstance(at, int | float) and isinstance(event, str)
             and isinstance(detail, str) and isinstance(prev, str) and isinstance(digest, str))
+
+
+def _start(first: Row | None, checkpoints: Sequence[Row]) -> tuple[Head, Row | None]:
+    """Where the walk starts: entry 1's predecessor (GENESIS), or for a pruned log the point of
+    the checkpoint that vouches for the entry before the first one kept. Checkpoints that vouch
+    for something else (copied in from another store by `ragdesk migrate`, or older prunings)
+    are ignored; when none vouches, the nearest earlier one names the missing range."""
+    genesis = Head(0, GENESIS)
+    if first is None or not _well_formed(first) or first[1] <= 1:
+        return genesis, None
+    before = Head(first[1] - 1, first[5])
+    candidates = [(point, row) for row in checkpoints
+                  if (point := checkpoint_point(row[4])) is not None and point.seq <= before.seq]
+    exact = [(point, row) for point, row in candidates if point == before]
+    if exact:
+        return exact[-1]
+    if candidates:
+        return max(candidates, key=lambda pair: pair[0].seq)
+    return genesis, None
 
 
 def _bad_start(first: Row, start: Head, checkpoint: Row | None) -> Finding:

@@ -64,20 +64,23 @@ def is_chained(conn: psycopg.Connection) -> bool:
 
 def verify(conn: psycopg.Connection, anchor: Head | None = None) -> Verdict:
     """Walk the whole log (read-only); see chain.verify."""
-    checkpoint = conn.execute(
-        f"SELECT {chain.COLUMNS} FROM audit_log WHERE event = %s ORDER BY seq DESC LIMIT 1",
-        (CHECKPOINT_EVENT,)).fetchone()
+    checkpoints = conn.execute(
+        f"SELECT {chain.COLUMNS} FROM audit_log WHERE event = %s ORDER BY seq, id",
+        (CHECKPOINT_EVENT,)).fetchall()
     enabled = conn.execute(
         "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'audit_log'::regclass"
         " AND tgname = ANY(%s) AND tgenabled <> 'D'", (list(TRIGGERS),)).fetchone()
     guards = enabled is not None and enabled[0] == len(TRIGGERS)
-    return chain.verify(rows(conn), checkpoint, anchor, guards)
+    return chain.verify(rows(conn), checkpoints, anchor, guards)
 
 
 def prune(conn: psycopg.Connection, before: float) -> Pruned | None:
     """Remove the entries older than `before` (a prefix) and append the checkpoint, inside the
     caller's transaction; an intact log only (see sqlite/auditlog.prune)."""
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK,))
+    oldest = conn.execute("SELECT at FROM audit_log ORDER BY seq LIMIT 1").fetchone()
+    if oldest is None or oldest[0] >= before:  # the usual case on an open: nothing to walk
+        return None
     verdict = verify(conn)
     if not verdict.ok:
         raise RagdeskError(f"the audit log does not verify, so it was not pruned: {verdict.summary()}")

@@ -74,19 +74,21 @@ def is_chained(db: sqlcipher3.Connection) -> bool:
 
 def verify(db: sqlcipher3.Connection, anchor: Head | None = None) -> Verdict:
     """Walk the whole log (read-only); see chain.verify."""
-    checkpoint = db.execute(
-        f"SELECT {chain.COLUMNS} FROM audit_log WHERE event = ? ORDER BY id DESC LIMIT 1",
-        (CHECKPOINT_EVENT,)).fetchone()
+    checkpoints = db.execute(f"SELECT {chain.COLUMNS} FROM audit_log WHERE event = ? ORDER BY id",
+                             (CHECKPOINT_EVENT,)).fetchall()
     guards = db.execute(
         "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'"
         f" AND name IN ({', '.join('?' * len(TRIGGERS))})", TRIGGERS).fetchone()[0] == len(TRIGGERS)
-    return chain.verify(rows(db), checkpoint, anchor, guards)
+    return chain.verify(rows(db), checkpoints, anchor, guards)
 
 
 def prune(db: sqlcipher3.Connection, before: float) -> Pruned | None:
     """Remove the entries older than `before` (a prefix) and append the checkpoint that vouches
     for the last one removed, inside the caller's write transaction. Only an intact log is pruned:
     pruning a tampered one would erase the evidence. None when nothing is that old."""
+    oldest = db.execute("SELECT at FROM audit_log ORDER BY id LIMIT 1").fetchone()
+    if oldest is None or oldest[0] >= before:  # the usual case on an open: nothing to walk
+        return None
     verdict = verify(db)
     if not verdict.ok:
         raise RagdeskError(f"the audit log does not verify, so it was not pruned: {verdict.summary()}")
