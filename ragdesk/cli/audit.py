@@ -134,6 +134,8 @@ def _prune(store: Store, older_than: float | None) -> int:
     if days is None:
         raise UsageError("no retention is set (every entry is kept): pass --older-than DAYS or set"
                          " one with `ragdesk audit retention DAYS`")
+    if float(days) <= 0:
+        raise UsageError("--older-than takes a number of days above 0")
     pruned = store.prune_audit(time.time() - float(days) * DAY)
     if pruned is None:
         print(f"Nothing to prune: no entry is older than {days:g} days.")
