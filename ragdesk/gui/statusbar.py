@@ -108,15 +108,15 @@ class IndexStatus(QWidget):
         self.bar.setRange(0, p.files_total)
         self.bar.setValue(p.files_done)
         parts = [f"Indexing {p.files_done} of {p.files_total} files", f"{p.pages} pages"]
-        work, paths = in_work(p)
-        if work:
-            parts.append(work)
         if estimate is not None:
             parts.append(describe_rate(estimate.rate))
             if estimate.left is not None:
                 parts.append(describe_left(estimate.left))
+        work, paths = in_work(p)
+        if work:  # last: a narrow bar cuts the file's name, not the time left
+            parts.append(work)
         self.label.setText(" · ".join(parts))
-        self.label.setToolTip(tooltip("\n".join([self.label.text(), *paths])) if paths else "")
+        self.label.setToolTip(tooltip("\n".join([self.label.text(), *paths])))
         self.bar.setAccessibleDescription(self.label.text())
 
     def finished(self, p: Progress) -> None:
