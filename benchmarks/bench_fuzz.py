@@ -443,7 +443,7 @@ class Figures:
 
 def reason_class(reason: str) -> str:
     """A reason without its numbers and quoted parts, to count like reasons together."""
-    return re.sub(r"\d+(\.\d+)?", "N", re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", reason))[:110]
+    return re.sub(r"\b\d+(\.\d+)?\b", "N", re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", reason))[:110]
 
 
 def make_file(seed: int, number: int, originals: list[tuple[Path, bytes]]) -> tuple[str, bytes, Path, str]:
