@@ -106,3 +106,25 @@ def test_serve_prints_the_audit_anchor_at_start(locked_vault: Path) -> None:
     point = anchor.split()[3]
     code, out, _ = ragdesk("audit", "verify", "--anchor", point)
     assert code == 0 and f"anchor {point.split(':')[0]} found" in out
+
+
+def test_a_tampered_postgresql_log_fails_verify_and_doctor(pg_url: str, home: Path) -> None:
+    import psycopg
+
+    from ragdesk.cli.doctor import runner
+    from tests.fakes.postgres import open_pg
+
+    with open_pg(pg_url) as store:
+        store.audit("token created", name="ana", address="10.0.0.7")
+        seq = store.audit_head().seq
+    code, out, _ = ragdesk("--database", pg_url, "audit", "verify")
+    assert code == 0 and out.startswith("audit log intact:")
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # with the database's own credentials
+        conn.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change")
+        conn.execute("UPDATE audit_log SET detail = replace(detail, '10.0.0.7', '10.9.9.9')")
+        conn.execute("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_change")
+    code, out, _ = ragdesk("--database", pg_url, "audit", "verify", "--json")
+    problem = json.loads(out)["problem"]
+    assert code == 1 and (problem["kind"], problem["seq"]) == ("changed", seq)
+    check = runner.run(home, PASSPHRASE, ollama_host="http://127.0.0.1:9", database=pg_url).check("db.audit")
+    assert check.status == "fail" and f"entry {seq} ('token created'" in check.summary
