@@ -610,8 +610,12 @@ def extract_alone(path: Path, timeout: float) -> str:
 def minimise(path: Path, out: Path, timeout: float) -> int:
     """Shrink `path` (delta debugging over byte ranges) while the readers still fail on it the
     same way in a fresh process (extract_alone); write the result to `out`."""
+    with tempfile.TemporaryDirectory(prefix="ragdesk-min-") as folder:
+        return _minimise(path, Path(folder) / path.name, out, timeout)
+
+
+def _minimise(path: Path, tmp: Path, out: Path, timeout: float) -> int:
     data = path.read_bytes()
-    tmp = Path(tempfile.mkdtemp(prefix="ragdesk-min-")) / path.name
     tmp.write_bytes(data)
     wanted = extract_alone(tmp, timeout)
     if wanted == "ok":
