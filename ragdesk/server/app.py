@@ -34,6 +34,7 @@ from ragdesk.app import Services
 from ragdesk.paths import resource_dir
 from ragdesk.server import api, compat
 from ragdesk.server.auth import TokenRegistry
+from ragdesk.server.capacity import EarlyRefusal
 from ragdesk.server.config import ServerConfig
 from ragdesk.server.context import Overloaded, ServerContext, principal_of
 from ragdesk.server.health import HealthGauges
@@ -105,6 +106,10 @@ def create_app(services: Services, config: ServerConfig | None = None,
     app.include_router(compat.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     _mount_web(app, config)
+    # Inside the guard (added before it): a question past the latency budget is refused before
+    # its body is read (server/capacity.py).
+    app.add_middleware(EarlyRefusal, queue=lambda: ctx.runner.queue,
+                       refused=ctx.metrics.rejected.labels("latency_budget").inc)
     app.add_middleware(Guard, ctx=ctx)
     return app
 

@@ -14,7 +14,10 @@ question, the keyword list (SQLite), the vector list, the passages. Two levers l
 * `SearchQueue`: counts the answers that wait for or hold a search thread and keeps a moving
   average of how long a search takes. When a new answer would wait longer than the budget for
   its sources, `check` says so and the server answers 503 with a Retry-After at once, instead of
-  admitting it and letting every answer in the queue slow down.
+  admitting it and letting every answer in the queue slow down. `EarlyRefusal` asks it before a
+  question's body is even read, so that refusing costs the event loop as little as possible (at
+  80 questions a second, reading and validating every refused request kept the loop so busy
+  that the refusals themselves took seconds).
 
 The desktop app's own questions take neither path: they embed with the services' embedder on
 their own thread and never wait in this queue (tests/integration/test_server_capacity.py).
@@ -22,6 +25,7 @@ their own thread and never wait in this queue (tests/integration/test_server_cap
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import queue
@@ -31,6 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ragdesk.core.embedding import Embedder, Tokenizer
 
@@ -254,3 +259,38 @@ class SearchQueue:
                 self.search_seconds = (1 - a) * self.search_seconds + a * seconds \
                     if self._measured else seconds
                 self._measured = True
+
+
+QUESTION_ROUTES = frozenset({"/api/v1/ask", "/v1/chat/completions", "/api/chat"})
+
+
+class EarlyRefusal:
+    """ASGI middleware (inside the token guard): a question while the search queue is past the
+    budget is answered 503 + Retry-After before its body is read. The route's own admission
+    (ServerContext.admit) decides again for what passes: this is only the cheap first look."""
+
+    def __init__(self, app: ASGIApp, queue: Callable[[], SearchQueue],
+                 refused: Callable[[], None] | None = None) -> None:
+        self.app = app
+        self.queue = queue
+        self.refused = refused
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("method") == "POST" and scope.get("path") in QUESTION_ROUTES:
+            try:
+                self.queue().check()
+            except QueueFull as full:
+                if self.refused is not None:
+                    self.refused()
+                await _busy(send, full.retry_after)
+                return
+        await self.app(scope, receive, send)
+
+
+async def _busy(send: Send, retry_after: int) -> None:
+    message = "the server is busy; try again in a moment"
+    body = json.dumps({"detail": message, "error": {"message": message, "code": 503}}).encode()
+    await send({"type": "http.response.start", "status": 503, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        (b"retry-after", str(retry_after).encode())]})
+    await send({"type": "http.response.body", "body": body})
