@@ -9,10 +9,11 @@ import shutil
 import time
 from pathlib import Path
 
-from ragdesk.core.indexing import FileOutcome, Progress
+from ragdesk.core.indexing import FileOutcome, Progress, Working
 from ragdesk.core.indexing import pipeline as indexing
 from ragdesk.core.records import FAILED, INDEXED, UNSUPPORTED
 from ragdesk.gui.pace import Pace, describe_left
+from ragdesk.gui.statusbar import in_work
 from tests.conftest import CORPUS, PASSPHRASE
 from tests.fakes.embedder import HashEmbedder
 from tests.gui.conftest import SMALL_CORPUS
@@ -181,3 +182,33 @@ def test_pace_waits_for_a_steady_rate_and_then_keeps_it() -> None:
     assert estimate.left is not None and 50 < estimate.left < 110
     assert describe_left(estimate.left).startswith("about")
     assert describe_left(0.4) == "a few seconds left"
+
+
+def test_what_is_in_work_reads_plainly() -> None:
+    p = Progress(files_total=3)
+    scan, big = Working("/docs/scan.pdf", 2, 4, "ocr", 3.0), Working("/docs/big.pdf", 65, 285, "layout", 12.0)
+    p.in_work = (scan, big)  # the longest in work first
+    assert in_work(p) == ("reading big.pdf, page 65 of 285 and 1 more", ["/docs/big.pdf", "/docs/scan.pdf"])
+    p.in_work = (scan,)
+    assert in_work(p)[0] == "reading scan.pdf, page 2 of 4 (OCR)"
+    p.in_work = ()
+    p.current = "/docs/notes.md"  # read, its passages being added
+    assert in_work(p)[0] == "adding notes.md"
+    p.done = True
+    assert in_work(p) == ("", [])
+
+
+def test_the_problems_button_shows_them_wherever_they_are(qtbot, indexed) -> None:  # type: ignore[no-untyped-def]
+    app = indexed()
+    window = app.window
+    library = window.library
+    with qtbot.waitSignal(window.library_loaded, timeout=10000):
+        window.library_ctl.new_collection("Letters")  # empty: the failure is in the default one
+    row = next(r for r in range(library.collections.rowCount())
+               if "Letters" in library.collections.index(r).data())
+    library.collection_view.setCurrentIndex(library.collections.index(row))
+    assert library.filter.rowCount() == 0
+    window.index_status.problems_button.click()
+    assert library.current_collection() is None  # All documents
+    assert library.filter.rowCount() == 1
+    assert library.filter.index(0, 1).data() == "test_open2.doc"
