@@ -359,7 +359,7 @@ def test_a_log_written_before_the_chain_is_chained_by_the_migration(store: Any) 
                         "DROP TABLE audit_log", "ALTER TABLE old_log RENAME TO audit_log",
                         "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN"
                         " SELECT RAISE(ABORT, 'the audit log is append-only'); END",
-                        f"DELETE FROM schema_migrations WHERE name = '{name}'",
+                        f"DELETE FROM schema_migrations WHERE version > {version}",
                         f"PRAGMA user_version = {version}"):
                 db.run(sql)
         else:
@@ -397,3 +397,31 @@ def reopen(store: Any) -> Any:
     from tests.fakes.postgres import open_pg
 
     return open_pg(store.url)
+
+
+def test_a_vault_chained_by_m004s_first_form_is_rechained(vault: Any) -> None:
+    """m004's first form (a stored unique `seq`, JSON hashed) lived in the working tree for half
+    an hour; a vault it made opens, is chained anew by m005 and takes new entries."""
+    fill(vault)
+    events = [e.event for e in reversed(vault.audit_events(1000))]
+    with raw(vault) as db:
+        for sql in ("DROP TRIGGER audit_log_no_update", "DROP TRIGGER audit_log_no_delete",
+                    "DROP INDEX audit_log_checkpoints",
+                    "CREATE TABLE interim (id INTEGER PRIMARY KEY, at REAL NOT NULL, event TEXT NOT NULL,"
+                    " detail TEXT NOT NULL DEFAULT '{}', seq INTEGER NOT NULL UNIQUE,"
+                    " prev_hash TEXT NOT NULL, hash TEXT NOT NULL)",
+                    "INSERT INTO interim SELECT id, at, event, detail, id, prev_hash, 'json' FROM audit_log",
+                    "DROP TABLE audit_log", "ALTER TABLE interim RENAME TO audit_log",
+                    "DELETE FROM schema_migrations WHERE name = 'm005_audit_chain_by_row_id'",
+                    "PRAGMA user_version = 4"):
+            db.run(sql)
+    vault.close()
+    reopened = reopen(vault)
+    try:
+        verdict = reopened.verify_audit()
+        assert verdict.ok, verdict.summary()
+        assert [e.event for e in reversed(reopened.audit_events(1000))] == [*events, "vault opened"]
+        reopened.audit("after")
+        assert reopened.verify_audit().ok
+    finally:
+        reopened.close()

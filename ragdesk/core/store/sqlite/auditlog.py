@@ -125,3 +125,26 @@ def chain_existing(db: sqlcipher3.Connection) -> None:
     db.execute(f"CREATE INDEX audit_log_checkpoints ON audit_log(id) WHERE event = '{CHECKPOINT_EVENT}'")
     for sql in CREATE_TRIGGERS:
         db.execute(sql)
+
+
+def rechain_interim(db: sqlcipher3.Connection) -> None:
+    """The migration after m004 (schema.py): m004's first form (in the working tree for half an
+    hour, 2026-12-05) kept `seq` as a stored unique column and hashed JSON; a vault it chained is
+    rebuilt in today's shape and chained anew, in the order of its entries. Any other vault is
+    left as it is (one look at the table's columns)."""
+    columns = db.execute("PRAGMA table_xinfo(audit_log)").fetchall()
+    stored_seq = any(c[1] == "seq" and c[6] == 0 for c in columns)  # hidden 0: a real column
+    if not stored_seq:
+        return
+    for name in TRIGGERS:
+        db.execute(f"DROP TRIGGER IF EXISTS {name}")
+    db.execute("DROP INDEX IF EXISTS audit_log_checkpoints")
+    db.execute("ALTER TABLE audit_log RENAME TO audit_log_interim")
+    db.execute(CREATE_TABLE)
+    old = db.execute("SELECT at, event, detail FROM audit_log_interim ORDER BY seq, id").fetchall()
+    db.executemany(_INSERT, [(seq, at, event, detail, prev, digest) for at, event, detail, seq, prev,
+                             digest in chain.link(old, None)])
+    db.execute("DROP TABLE audit_log_interim")
+    db.execute(f"CREATE INDEX audit_log_checkpoints ON audit_log(id) WHERE event = '{CHECKPOINT_EVENT}'")
+    for sql in CREATE_TRIGGERS:
+        db.execute(sql)

@@ -191,6 +191,7 @@ MIGRATIONS: list[tuple[str, str | Callable[[sqlcipher3.Connection], None]]] = [
     ("m002_server", M002_SERVER),
     ("m003_chunk_context", M_CHUNK_CONTEXT),
     ("m004_audit_chain", auditlog.chain_existing),
+    ("m005_audit_chain_by_row_id", auditlog.rechain_interim),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
