@@ -234,11 +234,13 @@ class SearchQueue:
         return max(0, ahead) * self.search_seconds / self.workers + self.lag
 
     def check(self) -> None:
-        """Raise QueueFull when a new answer would wait past the budget. A free search thread
-        admits unless the loop lags past the budget, so a slow search (the first, which loads
-        the vectors) cannot shut the door until searches finish again."""
+        """Raise QueueFull when a new answer's sources would come later than the budget: its
+        wait for a thread, its own search, the loop's lag. A free search thread admits unless
+        the loop lags past the budget, so a slow search (the first, which loads the vectors)
+        cannot shut the door until searches finish again."""
         with self._lock:
-            wait = self.predicted_wait() if self.pending >= self.workers else self.lag
+            wait = self.predicted_wait() + self.search_seconds if self.pending >= self.workers \
+                else self.lag
         if wait > self.budget:
             raise QueueFull(wait)
 
