@@ -29,12 +29,17 @@ from ragdesk.cli.common import (
 )
 from ragdesk.core.store.chain import RETENTION_SETTING, Head, when
 from ragdesk.core.store.open import backend_available, store_exists
+from ragdesk.core.store.rowmap import detail_json
 from ragdesk.errors import RagdeskError, StorageError, UsageError
 
 if TYPE_CHECKING:
     from ragdesk.core.store.base import Store
 
 DAY = 86400.0
+# How an auditor recomputes an entry's hash from the export alone (core/store/chain.canonical).
+HASH_FORMAT = ("sha256 over the bytes: seq, newline, repr(at) (shortest round-trip float), newline,"
+               " len(event):event, newline, len(detail_text):detail_text, newline, prev_hash;"
+               " lengths in UTF-8 bytes; entry 1's prev_hash is 64 zeros")
 
 
 def _open(args: argparse.Namespace, read_only: bool) -> Store:
@@ -116,9 +121,10 @@ def _export(store: Store, since: float, as_json: bool) -> int:
     verdict = store.verify_audit()
     entries = store.audit_since(since)
     if as_json:
-        out = {"since": when(since), "verification": verdict.to_json(),
+        out = {"since": when(since), "verification": verdict.to_json(), "hash": HASH_FORMAT,
                "entries": [{"seq": e.seq, "at": e.at, "time": when(e.at), "event": e.event,
-                            "detail": e.detail, "prev_hash": e.prev_hash, "hash": e.hash}
+                            "detail": e.detail, "detail_text": detail_json(e.detail),
+                            "prev_hash": e.prev_hash, "hash": e.hash}
                            for e in entries]}
         print(json.dumps(out, indent=2, ensure_ascii=False))
     else:

@@ -50,6 +50,16 @@ def test_verify_anchor_export_and_a_tampered_entry(locked_vault: Path) -> None:
     assert [e["event"] for e in exported["entries"]] == ["vault created", "vault opened",
                                                          "settings changed"]
     assert exported["entries"][2]["detail"] == {"audit_retention_days": 30.0}
+    # an auditor recomputes every hash from the export alone, as its "hash" field says
+    import hashlib
+
+    prev = "0" * 64
+    for e in exported["entries"]:
+        event, text = e["event"].encode(), e["detail_text"].encode()
+        data = b"%d\n%s\n%d:%s\n%d:%s\n%s" % (e["seq"], repr(e["at"]).encode(), len(event), event,
+                                                len(text), text, prev.encode())
+        assert e["prev_hash"] == prev and hashlib.sha256(data).hexdigest() == e["hash"]
+        prev = e["hash"]
     assert ragdesk("audit", "export", "--since", "yesterday")[0] == 2
     tamper(home, "DROP TRIGGER audit_log_no_update",
            "UPDATE audit_log SET detail = '{\"audit_retention_days\": 3650}' WHERE seq = 3")
