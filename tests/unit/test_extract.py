@@ -715,3 +715,24 @@ def test_reasons_say_what_a_textless_document_held(tmp_path: Path) -> None:
     with pytest.raises(ExtractionError) as drawn:
         extract(drawing)
     assert "vector drawings" in str(drawn.value) and "scanned" not in str(drawn.value)
+
+
+def test_reasons_for_damaged_and_unreadable_scans(tmp_path: Path) -> None:
+    # A damaged file says what MuPDF said about it.
+    with pytest.raises(ExtractionError) as damaged:
+        extract(Path("x.pdf"), data=b"%PDF-1.7\n" + bytes(range(256)) * 20)
+    assert "damaged; MuPDF said: " in str(damaged.value)
+    # A scan on which OCR finds no words says so (not "no text layer", not "drawings").
+    doc = pymupdf.open()
+    page = doc.new_page(width=20, height=20)
+    pix = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 4, 4), False)
+    pix.clear_with(200)
+    page.insert_image(page.rect, pixmap=pix)
+    scan = tmp_path / "tiny-scan.pdf"
+    doc.save(scan)
+    if not ocr_available("eng"):
+        with pytest.raises(ExtractionError, match="no text layer — install Tesseract"):
+            extract(scan)
+        return
+    with pytest.raises(ExtractionError, match="scanned pages, but OCR could not read any text on them"):
+        extract(scan)
