@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from ragdesk.core.ollama import DEFAULT_OLLAMA_HOST, normalise_host
+from ragdesk.core.store.chain import RETENTION_SETTING
 from ragdesk.gui import icons
 from ragdesk.gui.idle import DEFAULT_AUTOLOCK_MINUTES
 from ragdesk.gui.workers import (
@@ -47,6 +48,11 @@ DEFAULT_CHUNK_TOKENS = 256
 AUTOMATIC = "Automatic (the first installed chat model)"
 
 
+def _days(value: Any) -> int | None:
+    """A retention setting as the dialog shows it (the CLI may have stored a fraction)."""
+    return max(1, round(float(value))) if value is not None else None
+
+
 @dataclass(frozen=True)
 class SettingsValues:
     """The settings the dialog edits, as stored in the vault."""
@@ -58,6 +64,7 @@ class SettingsValues:
     autolock_minutes: int = DEFAULT_AUTOLOCK_MINUTES
     chunk_tokens: int = DEFAULT_CHUNK_TOKENS
     grounding_marks: bool = True  # mark sentences their sources do not support (the check always runs)
+    audit_retention_days: int | None = None  # None: keep every audit entry (core/audit.py)
 
     @classmethod
     def load(cls, store: Any) -> SettingsValues:
@@ -69,6 +76,7 @@ class SettingsValues:
             autolock_minutes=int(store.get_setting("autolock_minutes", DEFAULT_AUTOLOCK_MINUTES)),
             chunk_tokens=int(store.get_setting("chunk_tokens", DEFAULT_CHUNK_TOKENS)),
             grounding_marks=bool(store.get_setting("grounding_marks", True)),
+            audit_retention_days=_days(store.get_setting(RETENTION_SETTING)),
         )
 
     def save(self, store: Any) -> None:
@@ -79,6 +87,7 @@ class SettingsValues:
         store.set_setting("autolock_minutes", self.autolock_minutes)
         store.set_setting("chunk_tokens", self.chunk_tokens)
         store.set_setting("grounding_marks", self.grounding_marks)
+        store.set_setting(RETENTION_SETTING, self.audit_retention_days)
 
 
 class SettingsDialog(QDialog):
@@ -218,6 +227,16 @@ class SettingsDialog(QDialog):
         self.chunk_tokens.setToolTip(
             "How long each indexed passage is; applies to documents indexed from now on")
         other_form.addRow("&Passage size:", self.chunk_tokens)
+        self.audit_retention = QSpinBox()
+        self.audit_retention.setRange(0, 100 * 365)
+        self.audit_retention.setSpecialValueText("Forever")
+        self.audit_retention.setSuffix(" days")
+        self.audit_retention.setValue(values.audit_retention_days or 0)
+        self.audit_retention.setAccessibleName("Keep audit log entries for this many days")
+        self.audit_retention.setToolTip(
+            "Older entries are removed when the vault is opened; a checkpoint entry keeps the "
+            "log's hash chain verifiable (File › Audit log…)")
+        other_form.addRow("&Keep audit entries:", self.audit_retention)
         layout.addWidget(other)
 
         # Answers --------------------------------------------------------------------------
@@ -298,6 +317,7 @@ class SettingsDialog(QDialog):
             autolock_minutes=self.autolock.value(),
             chunk_tokens=self.chunk_tokens.value(),
             grounding_marks=self.grounding_marks.isChecked(),
+            audit_retention_days=self.audit_retention.value() or None,
         )
 
     def _save(self) -> None:

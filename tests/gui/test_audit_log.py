@@ -55,3 +55,25 @@ def test_the_audit_log_is_shown_read_only_with_its_verification(qtbot, unlocked)
         window.lock_requested.emit(None)
     assert window.audit_dialog is None
 
+
+
+def test_the_retention_is_set_in_the_settings_dialog(qtbot, unlocked) -> None:  # type: ignore[no-untyped-def]
+    from ragdesk.core.store.chain import RETENTION_SETTING
+
+    app = unlocked()
+    window = app.window
+    store = window.services.store
+    window.act_settings.trigger()
+    dialog = window.settings_dialog
+    assert dialog.audit_retention.value() == 0 and dialog.audit_retention.text() == "Forever"
+    dialog.audit_retention.setValue(90)
+    with qtbot.waitSignal(window.settings_ctl.saved, timeout=10000):
+        dialog._save()
+    assert store.get_setting(RETENTION_SETTING) == 90
+    window.act_settings.trigger()
+    dialog = window.settings_dialog
+    assert dialog.audit_retention.value() == 90
+    dialog.audit_retention.setValue(0)
+    with qtbot.waitSignal(window.settings_ctl.saved, timeout=10000):
+        dialog._save()
+    assert store.get_setting(RETENTION_SETTING) is None
