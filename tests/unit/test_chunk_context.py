@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import sqlcipher3
 
 from ragdesk.core.chunking import chunk, embedding_text, search_context, with_context
-from ragdesk.core.extract.garbage import is_garbage
+from ragdesk.core.extract import Limits, extract, ocr_available
+from ragdesk.core.extract.garbage import garbage_pages, is_garbage
 from ragdesk.core.indexing import Indexer, IndexOptions
 from ragdesk.core.indexing.pipeline import outdated_documents
 from ragdesk.core.records import Block, Chunk, ChunkDraft, Extracted, Page
@@ -195,3 +197,24 @@ def test_a_table_of_contents_does_not_outrank_the_section_it_names(vault: Vault,
     assert Path(hits[0].path).name == "warranty.md"
     assert {Path(h.path).name for h in hits} >= {"contents.md", "refs.md"}  # moved down, not out
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+V110 = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "v110-changes.pdf"
+
+
+@pytest.mark.skipif(not V110.is_file(), reason="shared corpus not present")
+def test_a_page_in_a_font_that_cannot_be_decoded_is_read_by_ocr_or_left_out_of_search() -> None:
+    """v110-changes.pdf page 1: "Constructor now requires the page's mediabox" comes out of the
+    text layer as "Co\ufffdst\ufffdu\ufffdto\ufffd \ufffdow \ufffde\ufffdui\ufffdes ...". With
+    Tesseract the page is read by OCR; without, its undecodable lines stay out of the chunks and
+    the page is named as degraded."""
+    without = extract(V110, limits=Limits(ocr=False))
+    assert garbage_pages([(p.number, p.text) for p in without.pages]) == [1]
+    texts = [c.text for c in chunk(without)]
+    assert not any(is_garbage(t) for t in texts)  # (a word or two lost in a good paragraph stays)
+    assert not any("Co\ufffdst\ufffdu\ufffdto\ufffd" in t for t in texts)
+    if ocr_available("eng"):
+        read = extract(V110)
+        assert "Constructor now requires the page" in read.pages[0].text
+        assert garbage_pages([(p.number, p.text) for p in read.pages]) == []
+        assert any("read by OCR" in w for w in read.warnings)

@@ -36,12 +36,14 @@ def is_garbage(text: str) -> bool:
     return bad >= BAD_SHARE * len(visible) or letters < MIN_LETTER_SHARE * len(visible)
 
 
-def garbage_pages(pages: list[tuple[int, str]], share: float = 0.3) -> list[int]:
-    """The pages (numbers) of which at least `share` of the lines with text are garbage."""
-    found = []
-    for number, text in pages:
-        lines = [ln for ln in text.splitlines() if ln.strip()]
-        if lines and sum(is_garbage(ln) for ln in lines) >= share * len(lines):
-            found.append(number)
-    return found
+def garbage_lines(lines: list[str]) -> int:
+    """How many of `lines` are garbage, if that is enough to call their page degraded (at least
+    two, or at least 30 % of the lines with text), else 0."""
+    texts = [ln for ln in lines if ln.strip()]
+    bad = sum(1 for ln in texts if is_garbage(ln))
+    return bad if bad >= 2 or (texts and bad >= 0.3 * len(texts)) else 0
 
+
+def garbage_pages(pages: list[tuple[int, str]]) -> list[int]:
+    """The pages (numbers) with garbage lines enough to be degraded (`garbage_lines`)."""
+    return [number for number, text in pages if garbage_lines(text.splitlines())]

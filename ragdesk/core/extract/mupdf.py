@@ -25,6 +25,7 @@ from ragdesk.core.extract.formats import (
     ExtractionError,
     Limits,
 )
+from ragdesk.core.extract.garbage import garbage_lines, is_garbage
 from ragdesk.core.extract.html import html_title
 from ragdesk.core.extract.layout import (
     Line,
@@ -111,6 +112,33 @@ def _illegible(text: str) -> bool:
         return True
     bad = sum(1 for c in chars if c == "\ufffd" or unicodedata.category(c) == "Co")
     return bad > 0.5 * len(chars)
+
+
+def _partly_illegible(lines: list[Line]) -> bool:
+    """A page on which a font's glyphs could not be decoded in many lines (extract.garbage):
+    the rest of its text may be fine, but OCR of the rendered page reads all of it."""
+    return bool(garbage_lines([ln.text for ln in lines]))
+
+
+def _with_ocr(lines: list[Line], read: list[Line]) -> list[Line]:
+    """The decodable `lines` of a page, then the OCR lines `read` that none of them already says
+    (most of their words in one kept line, each kept line matching one OCR line)."""
+    kept = [ln for ln in lines if not is_garbage(ln.text)]
+    said = [set(_WORDS.findall(ln.text.casefold())) for ln in kept]
+    body = Counter(ln.size for ln in kept).most_common(1)[0][0] if kept else 0.0
+    new = []
+    for ln in read:
+        words = set(_WORDS.findall(ln.text.casefold()))
+        match = next((i for i, s in enumerate(said) if words and len(words & s) >= 0.6 * len(words)), None)
+        if match is not None:
+            said[match] = set()  # each kept line says one OCR line (a sentence may repeat)
+        elif words:
+            ln.size = body  # read as body text of the page, never as a heading
+            new.append(ln)
+    return kept + new
+
+
+_WORDS = re.compile(r"\w+")
 
 
 _MONO_FONT = re.compile(r"mono|courier|consol|menlo|typewriter|code|inconsolata|\btt", re.I)
@@ -308,6 +336,7 @@ def _read_pages(doc: Any, fmt: str, limits: Limits, warnings: list[str],
     tessdata = _tessdata_dir(limits.ocr_language) if limits.ocr else None
     pages: list[PageLines] = []
     ocr_tried = sum(1 for p in watch.resume.values() if p.ocr)
+    partly_read = 0  # pages with lines in fonts that could not be decoded, read by OCR
     for pno in range(count):
         if pno in watch.resume:
             pages.append(watch.resume[pno])
@@ -344,12 +373,25 @@ def _read_pages(doc: Any, fmt: str, limits: Limits, warnings: list[str],
             if result.no_text and tessdata is not None and ocr_tried < limits.ocr_max_pages:
                 ocr_tried += 1
                 _ocr_page(page, pno, limits, tessdata, flags, watch, result)
+            elif tessdata is not None and fmt in SCANNABLE and ocr_tried < limits.ocr_max_pages \
+                    and _partly_illegible(lines):
+                # Some lines in a font that could not be decoded: OCR reads those; the lines
+                # that were fine stay as they were (with their sizes: headings, the title).
+                ocr_tried += 1
+                _ocr_page(page, pno, limits, tessdata, flags, watch, result)
+                if result.lines is not lines:
+                    result.lines = _with_ocr(lines, result.lines)
+                    partly_read += 1
+                result.ocr = False  # its decodable lines keep their sizes: headings, the title
         except Exception:
             log.debug("page %d could not be read", pno + 1, exc_info=True)
             result.unreadable = True
         watch.page_done(pno, result)
     if watch.stop_at is not None and watch.stop_at < count:
         watch.note(watch.stop_at, "pages", watch.stop_reason or "not read", count - 1)
+    if partly_read:
+        warnings.append(f"lines of {partly_read} page(s) in fonts that could not be decoded were"
+                        " read by OCR and may contain errors")
     unreadable = sum(p.unreadable for p in pages)
     if unreadable:
         warnings.append(f"{unreadable} page(s) could not be read")
