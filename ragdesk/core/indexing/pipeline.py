@@ -56,6 +56,7 @@ MAX_IN_FLIGHT_BYTES = 64 << 20  # ... and at most this many bytes of them (one b
 # also the most bytes of originals one batch holds
 MAX_STORING = 64  # groups of embedded documents waiting for the writer thread
 MAX_PER_COMMIT = EMBED_SLICE  # documents stored in one transaction (at most a slice's worth)
+UPLOAD_MARGIN = 30.0  # seconds the parser pool's limit for an upload lies beyond parse_timeout
 
 
 _writer_pool: cf.ThreadPoolExecutor | None = None
@@ -183,9 +184,17 @@ class Indexer:
         self._ensure_vector_space()
         coll = self.store.collection(collection or self.options.collection)
         assert coll is not None
-        job = ParseJob(name, len(data), time.time(), None, self.options, self._token_counter(), data)
+        # An upload has parse_timeout in all (the client is waiting): past it, it is refused and
+        # its parser killed, not kept in part (the pool's own limit is set beyond it).
+        options = replace(self.options, parse_timeout=self.options.parse_timeout + UPLOAD_MARGIN)
+        job = ParseJob(name, len(data), time.time(), None, options, self._token_counter(), data)
         pool = self._upload_parser() if self.options.workers != 0 else None
-        parsed, _ = self._result(job, pool.submit(job) if pool is not None else self._parse_here(job))
+        parsed, broken = self._result(job, pool.submit(job) if pool is not None else self._parse_here(job))
+        if broken and pool is not None:  # its parser hung: the next upload gets a fresh one
+            with self._parser_guard:
+                if self._parser is pool:
+                    self._parser = None
+            pool.shutdown(kill=True)
         if parsed is None:
             raise Cancelled("indexing was cancelled")
         if parsed.status == UNSUPPORTED:
@@ -433,8 +442,9 @@ class Indexer:
         storing.append(_writer().submit(self._store_batch_to, stored, collection_id, items, known))
 
     def _result(self, job: ParseJob, fut: cf.Future[Parsed] | Parsed) -> tuple[Parsed | None, bool]:
-        """The parsed file (None if cancelled meanwhile), and whether the thread parsing it hung
-        (parser processes are watched by their pool, which answers for them)."""
+        """The parsed file (None if cancelled meanwhile), and whether it took longer than
+        parse_timeout (its thread or parser process hung; a parser pool answers for its files
+        before that, except an upload's: see add_bytes)."""
         if isinstance(fut, Parsed):
             return fut, False
         deadline = time.monotonic() + self.options.parse_timeout
