@@ -201,6 +201,15 @@ class _Process:
     task: _Task | None = None
 
 
+def _step_shown(task: _Task) -> str:
+    """The task's step as Working.step says it: after its last page, it is being chunked."""
+    if task.finishing:
+        return "finishing"
+    if task.step == BETWEEN and task.pages and task.page + 1 >= task.pages:
+        return "chunking"
+    return task.step
+
+
 def _limit(task: _Task) -> float:
     """The task's file limit now (it grows as its pages and OCR become known)."""
     options = task.job.options
@@ -243,7 +252,7 @@ class ParserPool:
         with self._guard:
             tasks = [p.task for p in self._processes if p.task is not None]
         return [Working(path_text(t.job.path), t.page + 1 if t.page >= 0 else 0, t.pages,
-                        "finishing" if t.finishing else t.step, round(now - t.started, 1))
+                        _step_shown(t), round(now - t.started, 1))
                 for t in tasks]
 
     def shutdown(self, kill: bool = False) -> None:

@@ -35,7 +35,9 @@ class Working:
     path: str
     page: int  # 1-based page in work; 0 before the first page (or a format without pages)
     pages: int  # the document's page count; 0 while unknown
-    step: str  # "reading" | "layout" | "tables" | "ocr" | "between pages" | "finishing"
+    # "reading" (a page's text) | "layout" | "tables" | "ocr" | "between pages" | "chunking"
+    # (after the last page) | "finishing" (its time ran out: done from the pages read)
+    step: str
     seconds: float  # since its reading began
 
 
