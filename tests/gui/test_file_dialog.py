@@ -95,7 +95,10 @@ def test_the_desktop_portal_gives_the_dialog_where_qt_has_no_plugin_for_the_desk
     kde = {"XDG_CURRENT_DESKTOP": "KDE", **bus}
     assert prefer_desktop_dialogs(kde) == "xdgdesktopportal"
     assert kde["QT_QPA_PLATFORMTHEME"] == "xdgdesktopportal"
-    assert prefer_desktop_dialogs({"XDG_CURRENT_DESKTOP": "ubuntu:GNOME", **bus}) is None  # gtk3 plugin
+    gnome = {"XDG_CURRENT_DESKTOP": "ubuntu:GNOME", **bus}
+    assert prefer_desktop_dialogs(dict(gnome), gtk3_plugin=True) is None  # Qt's gtk3 theme: GTK's
+    assert prefer_desktop_dialogs(dict(gnome), gtk3_plugin=False) == "xdgdesktopportal"  # the bundle
+    assert prefer_desktop_dialogs(dict(gnome)) is None  # PySide6 here carries the gtk3 plugin
     assert prefer_desktop_dialogs({**bus}) is None  # no desktop: Qt's own dialog
     assert prefer_desktop_dialogs({"XDG_CURRENT_DESKTOP": "KDE"}) is None  # no session bus
     chosen = {"XDG_CURRENT_DESKTOP": "KDE", "QT_QPA_PLATFORMTHEME": "kde", **bus}
