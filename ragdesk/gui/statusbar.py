@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QToolButton, QWidget
 
 from ragdesk.gui import icons
@@ -18,6 +19,18 @@ from ragdesk.gui.workers import OllamaStatus
 
 if TYPE_CHECKING:
     from ragdesk.core.indexing import Progress
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that ends in "…" when the status bar is too narrow for its text (a
+    plain QLabel cuts it mid-letter); the whole text stays in `text()` and the tooltip."""
+
+    def paintEvent(self, event: Any) -> None:
+        painter = QPainter(self)
+        rect = self.contentsRect()
+        text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, rect.width())
+        painter.drawText(rect, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), text)
+        painter.end()
 
 
 class IndexStatus(QWidget):
@@ -41,7 +54,7 @@ class IndexStatus(QWidget):
         font = self.note.font()
         font.setItalic(True)
         self.note.setFont(font)
-        self.label = QLabel()
+        self.label = ElidedLabel()
         self.label.setTextFormat(Qt.TextFormat.PlainText)
         self.label.setAccessibleName("Indexing status")
         # A long file name is cut rather than pushing the Ollama indicator off the bar.
