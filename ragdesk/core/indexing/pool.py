@@ -391,7 +391,7 @@ class ParserPool:
                 continue
             limit = _limit(task)
             if now - task.started > limit:
-                log.warning("%s: the file's time limit (%.0f s) ran out on page %d",
+                log.info("%s: the file's time limit (%.0f s) ran out on page %d",
                             path_text(task.job.path), limit, task.page + 1)
                 self._kill_process(p)
                 self._finish_early(task, limit)
@@ -401,7 +401,7 @@ class ParserPool:
             budget = task.job.options.budget.of(task.step)
             allowed = budget + GRACE if task.step != "reading" else PAGE_READ_SECONDS
             if now - task.step_started > allowed:
-                log.warning("%s: %s of page %d did not stop within %.0f s: its reader is replaced",
+                log.info("%s: %s of page %d did not stop within %.0f s: its reader is replaced",
                             path_text(task.job.path), task.step, task.page + 1, allowed)
                 self._kill_process(p)
                 self._skip_and_resume(task, overran(task.step, budget) if task.step != "reading"
