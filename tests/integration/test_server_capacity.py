@@ -179,3 +179,30 @@ def test_every_route_gives_its_place_in_the_search_queue_back(busy: Busy) -> Non
     while busy.runner.queue.pending and time.monotonic() < deadline:
         time.sleep(0.02)
     assert busy.runner.queue.pending == 0
+
+
+def test_a_question_past_the_budget_is_refused_before_its_body_is_read(busy: Busy) -> None:
+    """With the queue full, even a request whose body would fail validation gets the 503 (it is
+    never read), a wrong token still gets 401, and other routes are untouched."""
+    import httpx
+
+    from ragdesk.server.tls import client_context
+
+    assert busy.handle.cert_pem is not None
+    queue = busy.runner.queue
+    budget, queue.budget = queue.budget, 0.5
+    queue.pending += 1000  # as if a thousand answers waited for a search thread
+    try:
+        with httpx.Client(base_url=busy.handle.url, verify=client_context(busy.handle.cert_pem), timeout=30,
+                          headers={"Authorization": f"Bearer {busy.tokens[0]}"}) as c:
+            for path, body in (("/api/v1/ask", {"not": "a question"}), ("/v1/chat/completions", {}),
+                               ("/api/chat", {})):
+                r = c.post(path, json=body)
+                assert r.status_code == 503, (path, r.text)
+                assert int(r.headers["retry-after"]) >= 1 and "busy" in r.json()["detail"]
+            assert c.post("/api/v1/ask", json={"question": "budget?"},
+                          headers={"Authorization": "Bearer wrong"}).status_code == 401
+            assert c.post("/api/v1/search", json={"query": "lighthouse budget"}).status_code == 200
+    finally:
+        queue.pending -= 1000
+        queue.budget = budget
