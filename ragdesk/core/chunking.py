@@ -558,11 +558,11 @@ class _Chunker:
 def search_context(title: str, draft: ChunkDraft, file_name: str = "") -> str:
     """What a chunk is searched with besides its text, never shown. Line one (read by the
     embedder too): its document's title and heading path ("MuPDF v1.10 Changes › Pixmap"),
-    leaving out placeholder headings ("Title", "untitled") and what the chunk's text already
-    opens with (a one-chunk note whose first line is its title gains nothing). Line two (keyword
-    search only): the words of a title that is only the file's name ("scan_0001" says little to
-    the embedder, "warranty_terms" something to a keyword search), and the joined forms of the
-    versions and standard numbers in all of it (keyword.number_words)."""
+    leaving out placeholder headings ("Title", "untitled"), a title that is only the file's name
+    ("doc-1000", "scan_0001": on CACM its words cost 0.007 nDCG@10 and gained nothing on docqa,
+    benchmarks/RESULTS.md) and what the chunk's text already opens with (a one-chunk note whose
+    first line is its title gains nothing). Line two (keyword search only): the joined forms of
+    the versions and standard numbers in all of it (keyword.number_words)."""
     opening = [" ".join(line.split()).casefold() for line in draft.text.split("\n", 3)[:3]]
     named = " ".join(re.sub(r"[_]+", " ", title).split())
     from_file = bool(file_name) and title == PurePath(file_name).stem
@@ -573,9 +573,8 @@ def search_context(title: str, draft: ChunkDraft, file_name: str = "") -> str:
         if part and not shown and all(folded != p.casefold() for p in parts):
             parts.append(part)
     where = " › ".join(parts)
-    extra = [named] if from_file else []
-    extra += number_words(f"{where}\n{draft.text}")
-    return f"{where}\n{' '.join(extra)}" if extra else where
+    numbers = " ".join(number_words(f"{where}\n{draft.text}"))
+    return f"{where}\n{numbers}" if numbers else where
 
 
 def with_context(drafts: list[ChunkDraft], title: str, file_name: str = "") -> list[ChunkDraft]:
