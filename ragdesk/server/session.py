@@ -17,6 +17,7 @@ the two objects above, everything else (search, documents, settings) to the vaul
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import queue
 import secrets
@@ -108,7 +109,7 @@ class _Conversation:
     record: Conversation
     owner: str
     messages: list[Message] = field(default_factory=list)
-    chars: int = 0  # of the messages' content
+    chars: int = 0  # of the messages, with what they cite (_size)
 
 
 class ConversationMemory:
@@ -157,8 +158,9 @@ class ConversationMemory:
         drop = 0
         while len(item.messages) - drop > 1 and (len(item.messages) - drop > MAX_MESSAGES
                                                 or item.chars > self.max_conversation_chars):
-            item.chars -= len(item.messages[drop].content)
-            self.chars -= len(item.messages[drop].content)
+            size = _size(item.messages[drop])
+            item.chars -= size
+            self.chars -= size
             drop += 1
         del item.messages[:drop]
 
@@ -188,8 +190,8 @@ class ConversationMemory:
             item = self._items.get(conversation_id)
             if item is not None and item.owner == owner:
                 item.messages.append(message)
-                item.chars += len(content)
-                self.chars += len(content)
+                item.chars += _size(message)
+                self.chars += _size(message)
                 item.record = replace(item.record, updated_at=now)
                 self._items.move_to_end(conversation_id)
                 self._shrink(item)
@@ -207,7 +209,7 @@ class ConversationMemory:
                     if m.id == message_id:
                         new = replace(m, **{k: v for k, v in changes.items() if v is not None})
                         item.messages[i] = new
-                        grown = len(new.content) - len(m.content)
+                        grown = _size(new) - _size(m)
                         item.chars += grown
                         self.chars += grown
                         self._shrink(item)
@@ -222,6 +224,15 @@ class ConversationMemory:
     def conversations(self, owner: str) -> list[Conversation]:
         with self._lock:
             return [i.record for i in reversed(self._items.values()) if i.owner == owner]
+
+
+def _size(message: Message) -> int:
+    """What a message holds, in characters: its text and what it carries with it -- the cited
+    passages (up to a chunk each, ten of them to an answer: more than the answer) and the
+    grounding verdicts. Counting the text alone left most of a conversation's memory outside
+    its bounds (the soak benchmark, issue 19)."""
+    extra = json.dumps([message.citations, message.meta], ensure_ascii=False, default=str)
+    return len(message.content) + len(extra)
 
 
 def owner_name(owner: str) -> str:

@@ -42,3 +42,17 @@ def test_memory_is_bounded_per_message_per_conversation_and_in_all() -> None:
         other = memory.create(f"c{i}", "bob#2")
         memory.add(other.id, "bob#2", "user", "w" * 100, (), "complete", None)
     assert memory.chars <= 600 and memory.get(conv.id, "alice#1") is None, "least recently used dropped"
+
+
+def test_the_passages_an_answer_cites_count_against_the_bounds() -> None:
+    """An answer carries its cited passages (ten chunks can outweigh the answer): held in
+    memory, they count. Counting the text alone let 5,000 one-turn conversations hold three
+    times what the bound allowed (the soak benchmark)."""
+    memory = ConversationMemory(max_conversation_chars=10_000, max_total_chars=30_000)
+    passages = [{"n": i, "text": "p" * 900, "path": f"/d/{i}.pdf", "page": i} for i in range(10)]
+    for i in range(6):
+        conv = memory.create(f"c{i}", "alice#1")
+        memory.add(conv.id, "alice#1", "user", "a short question?", (), "complete", None)
+        memory.add(conv.id, "alice#1", "assistant", "A short answer [1].", passages, "complete", None)
+    assert 9_000 * 3 <= memory.chars <= 30_000, "each conversation counts its ~9,300 characters"
+    assert len(memory) == 3, "the least recently used went past the total bound"
