@@ -114,17 +114,7 @@ def chain_existing(db: sqlcipher3.Connection) -> None:
     """The migration step (schema.py, m00N_audit_chain): the log gets its chain columns and every
     entry written so far is chained in the order it was written (by id, numbered anew from 1).
     Runs inside the migration's transaction."""
-    for name in TRIGGERS:
-        db.execute(f"DROP TRIGGER IF EXISTS {name}")
-    db.execute("ALTER TABLE audit_log RENAME TO audit_log_unchained")
-    db.execute(CREATE_TABLE)
-    old = db.execute("SELECT at, event, detail FROM audit_log_unchained ORDER BY id").fetchall()
-    db.executemany(_INSERT, [(seq, at, event, detail, prev, digest) for at, event, detail, seq, prev,
-                             digest in chain.link(old, None)])
-    db.execute("DROP TABLE audit_log_unchained")
-    db.execute(f"CREATE INDEX audit_log_checkpoints ON audit_log(id) WHERE event = '{CHECKPOINT_EVENT}'")
-    for sql in CREATE_TRIGGERS:
-        db.execute(sql)
+    _rechain(db, "audit_log_unchained", "id")
 
 
 def rechain_interim(db: sqlcipher3.Connection) -> None:
@@ -136,15 +126,21 @@ def rechain_interim(db: sqlcipher3.Connection) -> None:
     stored_seq = any(c[1] == "seq" and c[6] == 0 for c in columns)  # hidden 0: a real column
     if not stored_seq:
         return
+    _rechain(db, "audit_log_interim", "seq, id")
+
+
+def _rechain(db: sqlcipher3.Connection, aside: str, order: str) -> None:
+    """Rebuild audit_log in today's shape with its entries (at, event, detail) chained anew from
+    1 in `order`: the old table is set aside as `aside`, read, and dropped."""
     for name in TRIGGERS:
         db.execute(f"DROP TRIGGER IF EXISTS {name}")
     db.execute("DROP INDEX IF EXISTS audit_log_checkpoints")
-    db.execute("ALTER TABLE audit_log RENAME TO audit_log_interim")
+    db.execute(f"ALTER TABLE audit_log RENAME TO {aside}")
     db.execute(CREATE_TABLE)
-    old = db.execute("SELECT at, event, detail FROM audit_log_interim ORDER BY seq, id").fetchall()
+    old = db.execute(f"SELECT at, event, detail FROM {aside} ORDER BY {order}").fetchall()
     db.executemany(_INSERT, [(seq, at, event, detail, prev, digest) for at, event, detail, seq, prev,
                              digest in chain.link(old, None)])
-    db.execute("DROP TABLE audit_log_interim")
+    db.execute(f"DROP TABLE {aside}")
     db.execute(f"CREATE INDEX audit_log_checkpoints ON audit_log(id) WHERE event = '{CHECKPOINT_EVENT}'")
     for sql in CREATE_TRIGGERS:
         db.execute(sql)
