@@ -145,6 +145,19 @@ def baseline(handle: Any) -> None:
     sys.setswitchinterval(0.005)  # Python's default
 
 
+def tune(handle: Any, workers: int | None, switch_interval: float | None) -> None:
+    """--workers, --switch-interval: one setting changed, to see what it is worth."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    runner = handle.app.state.ctx.runner
+    if workers:
+        runner.pool.shutdown(wait=False)
+        runner.pool = ThreadPoolExecutor(max_workers=workers)
+        runner.queue.workers = workers
+    if switch_interval:
+        sys.setswitchinterval(switch_interval)
+
+
 # --- one run -------------------------------------------------------------------------------------
 
 
@@ -242,6 +255,7 @@ def measure(name: str, home: Path, passphrase: str, questions: list[str], args: 
     handle.start()
     if args.baseline:
         baseline(handle)
+    tune(handle, args.workers, args.switch_interval)
     names = [f"capacity-{run}-{i:03}" for i in range(args.users)]
     tokens = [handle.tokens.create(n)[1] for n in names]
     results = []
@@ -293,6 +307,8 @@ def line(r: dict[str, Any]) -> str:
 
 def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
     out = [("BASELINE (server set as before issue 21); " if args.baseline else "")
+           + (f"{args.workers} search threads; " if args.workers else "")
+           + (f"switch interval {args.switch_interval * 1000:g} ms; " if args.switch_interval else "")
            + f"{os.cpu_count()} cores; {args.users} users (one token each); Poisson arrivals, "
            f"{args.seconds:g} s per rate; fake model: first token after "
            f"{args.first_token_delay * 1000:.0f} ms "
@@ -330,6 +346,9 @@ def main() -> None:
     parser.add_argument("--baseline", action="store_true",
                         help="the server set as before issue 21 (one search thread, questions embedded "
                              "one at a time, no admission by latency, a write per piece): before/after")
+    parser.add_argument("--workers", type=int, help="search threads (default: one per core)")
+    parser.add_argument("--switch-interval", type=float,
+                        help="the interpreter lock's switch interval in seconds (the server sets 0.001)")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args()
     args.rates = [float(r) for r in args.rates.split(",") if r.strip()]
