@@ -6,9 +6,10 @@ arrivals; RESULTS.md, issue 21). An answer's server part is mostly its search: e
 question, the keyword list (SQLite), the vector list, the passages. Two levers live here:
 
 * `QuestionEmbedder`: the server's searches embed their questions through one thread that takes
-  every question waiting at once and embeds them in one batch. A question is handed to it as
-  soon as its answer is admitted (`prepare`), so it is embedded while the answer still waits for
-  a search thread; the search then finds its vector ready. One call for many questions also
+  every question waiting at once and embeds them in one batch (those that queued while the last
+  batch ran: no gathering window by default). A question is handed to it as soon as its answer
+  is admitted (`prepare`), so it is embedded while the answer still waits for a search thread;
+  the search then finds its vector ready. One call for many questions also
   costs less per question than one call each (onnxruntime uses the cores better on a batch), and
   onnxruntime runs without the interpreter lock, beside the searches.
 * `SearchQueue`: counts the answers that wait for or hold a search thread and keeps a moving
@@ -43,7 +44,10 @@ log = logging.getLogger("ragdesk.server.capacity")
 
 ANSWER_BUDGET = 0.5  # seconds an admitted answer may wait for its search to start, predicted
 FIRST_GUESS = 0.05  # seconds a search takes, until one has finished (a burst at a cold server)
-GATHER_WINDOW = 0.002  # seconds the embedding thread waits for more questions after the first
+# Seconds the embedding thread waits for more questions after the first. 0: it takes what
+# queued while the last batch ran (batches averaged 1.1-1.5 questions up to 80 q/s, and a wait
+# only added to every question's time; RESULTS.md, issue 21).
+GATHER_WINDOW = 0.0
 MAX_BATCH = 32  # questions embedded in one call
 
 
