@@ -4,7 +4,7 @@ client leaves (`ChatRunner`).
 An answer is the core's three steps (`ChatService.begin / chat_request / finish`) with the
 streaming in between done here, on the event loop, by the asynchronous Ollama client
 (server.async_ollama): no thread per answer. `begin` (store reads, the search) is blocking CPU
-work, so it runs on a small pool of one thread per core: a few searches at a time finish in
+work, so it runs on a small pool of one thread per two cores: a few searches at a time finish in
 arrival order, where hundreds at once would all finish late and starve the loop of the GIL. The
 searches embed their questions through one batching thread (server.capacity.QuestionEmbedder),
 handed each question as soon as its answer is admitted; and an answer is admitted only while its
@@ -22,7 +22,6 @@ import contextlib
 import contextvars
 import logging
 import os
-import sys
 import threading
 import time
 from collections import deque
@@ -53,7 +52,6 @@ from ragdesk.server.session import AuditWriter, ConversationMemory, RemoteStore
 log = logging.getLogger("ragdesk.server.answers")
 
 WRITE_GAP = 0.05  # seconds between an answer's writes after its first piece (unnoticed when reading)
-SWITCH_INTERVAL = 0.001  # seconds a thread holds the interpreter lock before it is handed on
 
 
 @dataclass(frozen=True)
@@ -96,11 +94,10 @@ class ChatRunner:
         self.audit = audit
         self.max_streams = max_streams
         self.metrics = metrics
-        # One search per core: the keyword list (SQLite), the vector list (numpy) and the
-        # question's embedding (onnxruntime, on its own batching thread) run without the
-        # interpreter lock, so two searches on two cores overlap; more threads only queue inside
-        # (benchmarks/RESULTS.md, issue 21).
-        workers = workers or max(1, os.cpu_count() or 2)
+        # Searches on half the cores (at least one). The searches are mostly Python: a second
+        # search thread on two cores made each search three times slower (28 -> 83 ms at 20 q/s)
+        # and served fewer answers a second (about 20 against 30; benchmarks/RESULTS.md, issue 21).
+        workers = workers or max(1, (os.cpu_count() or 2) // 2)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ragdesk-ask")
         self.queue = SearchQueue(workers, budget)
         self.questions = QuestionEmbedder(lambda: services.embedder)
@@ -110,12 +107,6 @@ class ChatRunner:
         self._context: dict[tuple[str, str], int] = {}  # (host, model) -> context window
         self._context_lookups: dict[tuple[str, str], asyncio.Future[int]] = {}
         self._watch: asyncio.Task[None] | None = None
-        # The event loop waits for the interpreter lock whenever a search thread holds it; the
-        # lock changes hands every 5 ms by default, so with a few busy threads the loop lagged
-        # tens of milliseconds for every step of every request. At 1 ms it lags half as long
-        # (RESULTS.md, issue 21). For the whole process: a desktop app hosting the server gains too.
-        if sys.getswitchinterval() > SWITCH_INTERVAL:
-            sys.setswitchinterval(SWITCH_INTERVAL)
         # Imported now, not by the first answer on the event loop (a tenth of a second during
         # which every other request waits, the first burst's refusals too).
         async_ollama.preload()
