@@ -8,29 +8,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication, QFileDialog
+import pytest
+from PySide6.QtWidgets import QFileDialog
 
 from ragdesk.gui.application import prefer_desktop_dialogs
 from ragdesk.gui.filedialog import LAST_FOLDER, name_filters
 
 
-def _when_dialog(act: Callable[[QFileDialog], None], seen: list[QFileDialog]) -> None:
-    """Once the file dialog is up (it runs its own event loop), look at it and act."""
+def _when_dialog(monkeypatch: pytest.MonkeyPatch, act: Callable[[QFileDialog], None],
+                 seen: list[QFileDialog]) -> None:
+    """When RagDesk opens its file dialog (configured as for a user), look at it and act as the
+    user would, instead of running its modal event loop: a modal loop in an offscreen test waits
+    forever if anything goes wrong in the timer meant to end it (a fresh clone hung there)."""
 
-    def poll() -> None:
-        dialog = QApplication.activeModalWidget()
-        if isinstance(dialog, QFileDialog):
-            seen.append(dialog)
-            act(dialog)
-        else:
-            QTimer.singleShot(20, poll)
+    def run(dialog: QFileDialog) -> int:
+        seen.append(dialog)
+        act(dialog)
+        return dialog.result()
 
-    QTimer.singleShot(20, poll)
+    monkeypatch.setattr(QFileDialog, "exec", run)
 
 
 def test_add_files_filters_the_types_read_and_remembers_the_folder(
-        qtbot, unlocked, small_corpus: Path, tmp_path: Path, ui_settings) -> None:  # type: ignore[no-untyped-def]
+        qtbot, unlocked, small_corpus: Path, tmp_path: Path, ui_settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     app = unlocked()
     window = app.window
     store = app.services.store
@@ -43,7 +43,7 @@ def test_add_files_filters_the_types_read_and_remembers_the_folder(
         dialog.accept()
 
     seen: list[QFileDialog] = []
-    _when_dialog(choose, seen)
+    _when_dialog(monkeypatch, choose, seen)
     with qtbot.waitSignal(window.index_finished, timeout=30000):
         window.act_add_files.trigger()
     (start, filters, selected), = looked
@@ -57,7 +57,8 @@ def test_add_files_filters_the_types_read_and_remembers_the_folder(
 
     # The next time it opens there; cancelled, nothing is indexed.
     looked.clear()
-    _when_dialog(lambda d: (looked.append((d.directory().absolutePath(), [], "")), d.reject()), seen)
+    _when_dialog(monkeypatch, lambda d: (looked.append((d.directory().absolutePath(), [], "")), d.reject()),
+                 seen)
     window.act_add_files.trigger()
     assert looked and looked[0][0] == str(small_corpus)
     assert not window.indexing
@@ -67,7 +68,8 @@ def test_add_files_filters_the_types_read_and_remembers_the_folder(
         assert str(small_corpus) not in written.read_text(errors="replace"), written
 
 
-def test_add_folder_remembers_the_folder_it_was_chosen_in(qtbot, unlocked, small_corpus: Path) -> None:  # type: ignore[no-untyped-def]
+def test_add_folder_remembers_the_folder_it_was_chosen_in(qtbot, unlocked, small_corpus: Path,
+                                                          monkeypatch) -> None:  # type: ignore[no-untyped-def]
     app = unlocked()
     window = app.window
 
@@ -77,7 +79,7 @@ def test_add_folder_remembers_the_folder_it_was_chosen_in(qtbot, unlocked, small
         dialog.accept()
 
     seen: list[QFileDialog] = []
-    _when_dialog(choose, seen)
+    _when_dialog(monkeypatch, choose, seen)
     with qtbot.waitSignal(window.index_finished, timeout=30000) as finished:
         window.act_add_folder.trigger()
     assert finished.args[0].files_total == 4
