@@ -4,7 +4,7 @@
         [--keep DIR]
 
 1. Builds a folder of crafted hostile files: tests/data/hostile/table-grid.pdf (page 2's ruled
-   grid makes PyMuPDF's find_tables run ~15 s), a PDF with thousands of tiny images, a
+   grid makes PyMuPDF's find_tables run ~21 s), a PDF with thousands of tiny images, a
    2,000-page text PDF, a scan too small for OCR, an encrypted PDF, a truncated and a damaged PDF.
 2. Creates a vault in a temp folder and runs `ragdesk -v index --json CORPUS HOSTILE` as a user
    would (a child process: parser processes, the built-in embedder, encrypted writes all count).
