@@ -48,6 +48,11 @@ from ragdesk.errors import RagdeskError
 # padded embedding batch, and the wider the window, the less padding. Each document is stored as
 # soon as its last chunk is embedded, so a wide window does not delay storing.
 EMBED_BATCH_CHUNKS = 1024
+# A batch is gathered for up to this long before what is ready is embedded without the files
+# still being read: long enough that fast files make full batches (embedding sorted by length
+# wastes less on padding: a batch cut at the first 64 ready chunks took CISI's end-to-end rate
+# from 0.91 to 0.785 of the embedder's own), short enough that a slow file holds nobody up.
+GATHER_WAIT = 1.0
 EMBED_SLICE = 64  # at most this many chunks per embedding call (cancel is checked between)
 # Files being parsed or waiting for a batch (refilled while a batch fills): at least as many
 # files as a window has chunks, or small files never fill a window.
@@ -322,6 +327,7 @@ class Indexer:
                 ready: list[Parsed] = []
                 ready_chunks = ready_bytes = 0
                 enough = min(EMBED_SLICE, EMBED_BATCH_CHUNKS)
+                gathering = time.monotonic()
                 while (todo or pending) and ready_chunks < EMBED_BATCH_CHUNKS and (
                     not ready or ready_bytes < MAX_IN_FLIGHT_BYTES
                 ):
@@ -330,8 +336,8 @@ class Indexer:
                     at = next((i for i, (_, f) in enumerate(pending)
                                if not isinstance(f, cf.Future) or f.done()), None)
                     if at is None:
-                        if ready_chunks >= enough:
-                            break  # embed what is ready rather than wait
+                        if ready_chunks >= enough and time.monotonic() - gathering > GATHER_WAIT:
+                            break  # embed what is ready rather than wait for a slow file
                         yield from self._waiting(pending, progress, in_work)
                         if self._cancel.is_set():
                             break
