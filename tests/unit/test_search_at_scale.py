@@ -265,3 +265,32 @@ def test_word_counts_kept_across_indexing_never_hide_a_new_word(vault: vault_sto
     put(vault, "/b.txt", ["a quagga in the report"], seed=1)  # the index grows by under 10%
     got = vault.keyword_search("quagga report", 10)
     assert [c for c, _ in got] == [c.id for c in vault.document_chunks(vault.documents()[-1].id)]
+
+
+def test_kept_postings_never_outlive_the_index_they_came_from(vault: vault_store.Vault) -> None:
+    """Keyword search keeps each word's postings while the index is unchanged (fts.py, for the
+    LAN server's speed); a change of any kind must show in the next search, even a document
+    replaced by one of the same length (the index's averages record stays equal then), and a
+    search inside a write that is then undone must not leave its view behind."""
+    put(vault, "/a.txt", ["zebra grazing quietly", "lion hunting fast"])
+    for query in ("zebra", "lion", "grazing hunting"):
+        assert same_ranking(vault.keyword_search(query, 10), exact(vault, query, 10))
+    put(vault, "/a.txt", ["lion grazing quietly", "zebra hunting fast"], seed=1)  # same lengths
+    (zebra,) = vault.keyword_search("zebra", 10)
+    assert vault.chunks([zebra[0]])[0].text == "zebra hunting fast"
+    for query in ("zebra", "lion", "grazing hunting"):
+        assert same_ranking(vault.keyword_search(query, 10), exact(vault, query, 10))
+
+    class Undo(Exception):
+        pass
+
+    try:
+        with vault.batch():
+            put(vault, "/b.txt", ["an okapi grazing"], seed=2)
+            (okapi,) = vault.keyword_search("okapi grazing", 10)[:1]
+            assert vault.chunks([okapi[0]])[0].text == "an okapi grazing"
+            raise Undo
+    except Undo:
+        pass
+    assert vault.keyword_search("okapi", 10) == []
+    assert same_ranking(vault.keyword_search("grazing", 10), exact(vault, "grazing", 10))

@@ -10,6 +10,7 @@ each word's instances through an fts5vocab table and each chunk's length from it
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -68,6 +69,58 @@ def _match(words: Sequence[str], op: str) -> str:
     return f" {op} ".join(f'"{t}"' for t in words)
 
 
+_Posting = tuple[np.ndarray, np.ndarray, np.ndarray]  # chunk ids (ascending), tf, token counts
+
+
+def _posting(rows: list[tuple[int, bytes]]) -> _Posting:
+    """One word's posting from its instance rows (chunk id, docsize blob; by chunk id): the
+    chunks holding it, how often each does, and each one's length in tokens."""
+    if not rows:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
+    docs = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    ids, first, tf = np.unique(docs, return_index=True, return_counts=True)
+    return ids, tf, _token_counts([bytes(rows[i][1]) for i in first])
+
+
+class _Postings:
+    """Postings of ranked words, kept for as long as the keyword index is unchanged.
+
+    Why: reading a word's instances and its chunks' lengths from FTS5 was most of a keyword
+    search (14 of 33 ms a LAN question spent searching on CACM, issue 21), and the questions
+    of a team's users share most of their words. The key is FTS5's averages record (rows,
+    tokens) with its structure record, whose write counter moves with every change committed
+    to the index (two states with equal averages, e.g. a chunk replaced by one as long, still
+    differ there); a search reads both in its own read transaction, so what it keeps belongs
+    to the state it read. Bounded: past MAX_ENTRIES chunk entries the cache starts again."""
+
+    MAX_ENTRIES = 1_000_000  # (~24 MB)
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._version = b""
+        self._kept: dict[str, _Posting] = {}
+        self._entries = 0
+
+    def get(self, version: bytes, terms: Sequence[str]) -> dict[str, _Posting]:
+        """The kept postings of `terms` at this index `version` (forgetting older ones)."""
+        with self._guard:
+            if version != self._version:
+                self._version, self._kept, self._entries = version, {}, 0
+            return {t: self._kept[t] for t in terms if t in self._kept}
+
+    def put(self, version: bytes, postings: dict[str, _Posting]) -> None:
+        """Keep postings read at `version` (nothing if the index has moved on since)."""
+        with self._guard:
+            if version != self._version:
+                return
+            for term, posting in postings.items():
+                if term not in self._kept:
+                    if self._entries + len(posting[0]) > self.MAX_ENTRIES:
+                        self._kept, self._entries = {}, 0
+                    self._kept[term] = posting
+                    self._entries += len(posting[0])
+
+
 @contextlib.contextmanager
 def _read_transaction(db: sqlcipher3.Connection) -> Iterator[None]:
     """One read transaction (one consistent state in WAL mode) unless one is open already."""
@@ -92,6 +145,8 @@ class KeywordSearch(Connections):
         self._fts_token_cache: dict[str, tuple[str, ...]] = {}
         # (cap, chunks in the index when counted) -> {word: chunks holding it, counted up to cap}
         self._word_chunks_cache: tuple[tuple[int, int], dict[str, int]] | None = None
+        # Each ranked word's postings, kept while the index stays as it was (_Postings says why)
+        self._postings = _Postings()
 
     def keyword_search(
         self, query: str, k: int, collection_ids: Sequence[int] | None = None
@@ -159,33 +214,38 @@ class KeywordSearch(Connections):
         empty = np.zeros(0, dtype=np.int64), np.zeros(0)
         if not terms:
             return empty
+        cacheable = not db.in_transaction  # this thread's own uncommitted writes: read afresh
         with sorted_errors(), _read_transaction(db):
-            totals = _varints(self._fts_stats()[1])  # rows, then each column's tokens
-            # One row per instance of the word, with its chunk's docsize row (a rowid lookup).
-            hits = [
-                db.execute(
-                    "SELECT i.doc, s.sz FROM temp.ragdesk_fts_instances i"
-                    " JOIN chunks_fts_docsize s ON s.id = i.doc WHERE i.term = ?", (t,),
-                ).fetchall()
-                for t in terms
-            ]
-        sizes = {doc: size for rows in hits for doc, size in rows}
-        if not sizes:
+            stats = dict(self._query("SELECT id, block FROM chunks_fts_data WHERE id IN (1, 10)"))
+            totals = _varints(bytes(stats.get(1) or b""))  # rows, then each column's tokens
+            version = bytes(stats.get(1) or b"") + b"/" + bytes(stats.get(10) or b"")
+            postings = self._postings.get(version, terms) if cacheable else {}
+            for t in terms:
+                if t not in postings:
+                    # One row per instance of the word, with its chunk's docsize row (a rowid lookup).
+                    postings[t] = _posting(db.execute(
+                        "SELECT i.doc, s.sz FROM temp.ragdesk_fts_instances i"
+                        " JOIN chunks_fts_docsize s ON s.id = i.doc WHERE i.term = ?", (t,),
+                    ).fetchall())
+        if cacheable:
+            self._postings.put(version, postings)
+        found = [postings[t] for t in terms if len(postings[t][0])]
+        if not found:
             return empty
-        ids = np.fromiter(sorted(sizes), dtype=np.int64, count=len(sizes))
-        lengths = _token_counts([bytes(sizes[int(i)]) for i in ids])
+        ids, inverse = np.unique(np.concatenate([p[0] for p in found]), return_inverse=True)
+        lengths = np.empty(len(ids))
+        lengths[inverse] = np.concatenate([p[2] for p in found])
         chunk_count = totals[0] if totals else 0
         average = bm25_average_length(chunk_count, sum(totals[1:]))
         k1, b = BM25_K1, BM25_B
         norm = k1 * (1 - b + b * lengths / average)
         scores = np.zeros(len(ids))
-        per_term = {t: np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-                    for t, rows in zip(terms, hits, strict=True)}
         for term in phrases:
-            found, tf = np.unique(per_term[term], return_counts=True)
-            n = len(found)
-            at = np.searchsorted(ids, found)
-            scores[at] += bm25_idf(chunk_count, n) * (tf * (k1 + 1)) / (tf + norm[at])
+            found_ids, tf, _ = postings[term]
+            if not len(found_ids):
+                continue
+            at = np.searchsorted(ids, found_ids)
+            scores[at] += bm25_idf(chunk_count, len(found_ids)) * (tf * (k1 + 1)) / (tf + norm[at])
         return ids, scores
 
     def _fts_tokens(self, words: list[str]) -> list[tuple[str, ...]]:
