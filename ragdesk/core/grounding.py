@@ -584,6 +584,12 @@ class GroundingChecker:
     (its vector cache is shared and locked; the embedder must allow concurrent calls, as the
     built-in one does)."""
 
+    # Passages kept prepared (sentences, words, facts): a LAN server's answers cite the same
+    # popular passages again and again, and 256 was fewer than one collection's 52 questions x
+    # 8 sources (preparing was 10 % of the lock time at 40 questions a second, issue 21).
+    # Some kilobytes each.
+    PREPARED_KEPT = 1024
+
     def __init__(self, embedder: Embedder | None, thresholds: Thresholds | None = None,
                  cache_size: int = 4096) -> None:
         self.embedder = embedder
@@ -625,7 +631,7 @@ class GroundingChecker:
                              sentences, sentence_words)
         with self._lock:
             self._prepared[key] = prepared
-            while len(self._prepared) > 256:
+            while len(self._prepared) > self.PREPARED_KEPT:
                 self._prepared.popitem(last=False)
         return prepared
 

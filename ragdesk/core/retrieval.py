@@ -15,6 +15,7 @@ shown once.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import itertools
 import logging
 import math
@@ -178,12 +179,16 @@ _STOPWORDS = frozenset({
 })
 
 
-def _shingles(text: str) -> set[tuple[str, ...]]:
-    words = [w.lower() for w in _WORD.findall(text)]
+@functools.lru_cache(maxsize=4096)
+def _shingles(text: str) -> frozenset[tuple[str, ...]]:
+    """The word triples of a passage (kept for the passages seen most recently: every search
+    asks for those of its candidates)."""
+    words = " ".join(_WORD.findall(text)).lower().split(" ")  # (each word lower-cased, in C)
+    words = words if words != [""] else []
     if len(words) < 3:
-        return {tuple(words)}
+        return frozenset({tuple(words)})
     # The shifted copies are shorter by design: the last triple ends the shingles.
-    return set(zip(words, words[1:], words[2:], strict=False))
+    return frozenset(zip(words, words[1:], words[2:], strict=False))
 
 
 class Retriever:
@@ -271,7 +276,7 @@ class Retriever:
         wanted_docs = set(document_ids) if document_ids else None
         hits: list[Hit] = []
         deferred: deque[tuple[int, Hit]] = deque()  # (place it may take, hit)
-        kept_shingles: list[set[tuple[str, ...]]] = []
+        kept_shingles: list[frozenset[tuple[str, ...]]] = []
         docs: dict[int, Document | None] = {}
 
         def place(hit: Hit) -> None:
@@ -333,7 +338,7 @@ def _helpers() -> cf.ThreadPoolExecutor:
     return _helper_pool
 
 
-def _jaccard(a: set[tuple[str, ...]], b: set[tuple[str, ...]]) -> float:
+def _jaccard(a: frozenset[tuple[str, ...]], b: frozenset[tuple[str, ...]]) -> float:
     if not a or not b:
         return 0.0
     return len(a & b) / len(a | b)

@@ -11,10 +11,11 @@ literature may still want its list.
 
 from __future__ import annotations
 
+import functools
 import re
 
 _WORD = re.compile(r"\w+")
-_NUMBER = re.compile(r"^\d{1,4}$")
+_NUMBER = re.compile(r"(?<!\w)\d{1,4}(?!\w)")  # a word (as _WORD cuts them) of 1-4 digits
 _LEADER = re.compile(r"(?:\.\s?){4,}\s*\d{1,4}\b|…\s*\d{1,4}\b")
 _ENDS_IN_PAGE = re.compile(r"[A-Za-z][^\n]*?\s(?:\d{1,4}|[ivxlc]{1,6})$")
 _INDEX_ENTRY = re.compile(r"[^\W\d_][\w)]*,\s*\d{1,4}(?:\s*[-–]\s*\d{1,4})?\b")
@@ -24,12 +25,16 @@ _CITATION_MARK = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def scrap_kind(text: str) -> str | None:
-    """"contents", "index" or "references" when `text` is shaped like one, else None."""
+    """"contents", "index" or "references" when `text` is shaped like one, else None.
+
+    Asked of every passage a search considers (on the LAN server's hot path), so it is kept
+    for the passages seen most recently, and its counts are made by the regex engine."""
     words = _WORD.findall(text)
     if len(words) < 8:
         return None
-    numbers = sum(1 for w in words if _NUMBER.match(w))
+    numbers = len(_NUMBER.findall(text))
     lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
     leaders = len(_LEADER.findall(text))
     if leaders >= 3 and leaders * 25 >= len(words):
