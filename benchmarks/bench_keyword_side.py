@@ -214,8 +214,25 @@ class DevSet:
 
     def score(self, search: Callable[[str], list[Hit]]) -> tuple[float, float | None]:
         """(headline figure, docqa page hit@1 or None)."""
-        hits = {q: [{"path": h.path, "page": h.page, "text": h.text} for h in search(t)]
-                for q, t in self.queries.items()}
+        return self.score_hits({q: [{"path": h.path, "page": h.page, "text": h.text} for h in search(t)]
+                                for q, t in self.queries.items()})
+
+    def plain_rrf(self, r: Retriever) -> float:
+        """Plain RRF (k 60, equal weights) of this retriever's keyword and vector lists, 100
+        deep, fused as bench_quality.py fuses them (CISI, CACM: on documents; docqa: on passages)."""
+        fused: dict[str, list[dict[str, Any]]] = {}
+        for q, t in self.queries.items():
+            lists = [[{"path": h.path, "page": h.page, "text": h.text} for h in r.search(t, k=100, mode=m)]
+                     for m in ("keyword", "vector")]
+            if self.name == "docqa":
+                by_key = {(h["path"], h["page"], h["text"]): h for hits in lists for h in hits}
+                order = bq.rrf([[(h["path"], h["page"], h["text"]) for h in hits] for hits in lists])
+                fused[q] = [by_key[key] for key in order]
+            else:
+                fused[q] = [{"path": f"doc-{d}.txt"} for d in bq.rrf([bq._doc_ids(hits) for hits in lists])]
+        return self.score_hits(fused)[0]
+
+    def score_hits(self, hits: Mapping[str, list[dict[str, Any]]]) -> tuple[float, float | None]:
         if self.name == "docqa":
             s = bq.docqa_scores({q: h[:10] for q, h in hits.items()}, self.judged)
             return s["page MRR@10"], s["page hit@1"]
@@ -270,7 +287,8 @@ def feedback(s: DevSet, query: str, first: list[Hit], m: int, n: int, original: 
     return {t: (1 - original) / original * max(1, len(content)) * v / total for t, v in best}
 
 
-def run(c: Candidate, s: DevSet) -> tuple[float, float | None]:
+def run(c: Candidate, s: DevSet, plain: bool = False) -> tuple[float, float | None, float | None]:
+    """(headline figure, docqa hit@1, plain RRF's headline figure if `plain`) of a candidate."""
     s.store.candidate = c
     r = Retriever(s.store, QueryText(), SearchOptions(**c.options))  # type: ignore[arg-type]
 
@@ -283,32 +301,39 @@ def run(c: Candidate, s: DevSet) -> tuple[float, float | None]:
             return r.search(text, k=20)
         finally:
             s.store.extra = {}
-    return s.score(search)
+    figure, hit1 = s.score(search)
+    return figure, hit1, s.plain_rrf(r) if plain else None
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     ap.add_argument("--work", type=Path, required=True, help="bench_quality.py's --work, built")
     ap.add_argument("--data-dir", type=Path, default=bq.DEFAULT_DATA)
-    ap.add_argument("--only", help="run the candidates whose label holds this text (and as shipped)")
+    ap.add_argument("--only", help="run the candidates whose label holds one of these texts"
+                    " (separated by |; as shipped always runs)")
+    ap.add_argument("--plain-rrf", action="store_true",
+                    help="also plain RRF over each candidate's own keyword and vector lists (slow)")
     args = ap.parse_args()
     embedder = BuiltinEmbedder()
     sets = [load(name, args.work, args.data_dir, embedder) for name in bq.SETS]
+    wanted = [w for w in (args.only or "").split("|") if w]
     chosen = [c for c in candidates()
-              if not args.only or args.only in c.label or c.label.startswith("as shipped")]
+              if not wanted or any(w in c.label for w in wanted) or c.label.startswith("as shipped")]
     rows = []
     for c in chosen:
-        figures = [run(c, s) for s in sets]
-        rows.append((c.label, [f for f, _ in figures], figures[-1][1]))
-        bq.log(f"{c.label}: " + " ".join(f"{f:.4f}" for f, _ in figures))
+        figures = [run(c, s, args.plain_rrf) for s in sets]
+        rows.append((c.label, [f[0] for f in figures], figures[-1][1], [f[2] for f in figures]))
+        bq.log(f"{c.label}: " + " ".join(f"{f[0]:.4f}" for f in figures))
     base = rows[0][1]
+    plain_head = " | cisi − plain RRF | cacm − plain RRF | docqa − plain RRF" if args.plain_rrf else ""
     print("| candidate | cisi nDCG@10 | cacm nDCG@10 | docqa page MRR@10 | docqa hit@1 | average"
-          " | cisi Δ | cacm Δ | docqa Δ | average Δ |")
-    print("|" + " --- |" * 10)
-    for label, f, hit1 in sorted(rows, key=lambda r: -sum(r[1])):
+          f" | cisi Δ | cacm Δ | docqa Δ | average Δ{plain_head} |")
+    print("|" + " --- |" * (13 if args.plain_rrf else 10))
+    for label, f, hit1, plain in sorted(rows, key=lambda r: -sum(r[1])):
         d = [a - b for a, b in zip(f, base, strict=True)]
+        over = "".join(f" | {a - p:+.4f}" for a, p in zip(f, plain, strict=True) if p is not None)
         print(f"| {label} | {f[0]:.4f} | {f[1]:.4f} | {f[2]:.4f} | {hit1:.3f} | {sum(f) / 3:.4f} | "
-              + " | ".join(f"{x:+.4f}" for x in d) + f" | {sum(d) / 3:+.4f} |")
+              + " | ".join(f"{x:+.4f}" for x in d) + f" | {sum(d) / 3:+.4f}{over} |")
     for s in sets:
         s.store.vault.lock()
     return 0
