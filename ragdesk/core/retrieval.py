@@ -120,8 +120,7 @@ def blend(zscored: Sequence[tuple[int, float]], keyword: Sequence[tuple[int, flo
 def snippet(text: str, terms: Sequence[str], width: int) -> tuple[str, tuple[tuple[int, int], ...]]:
     """A window of `text` around the densest run of query terms, with the terms' spans."""
     flat = _SPACE.sub(" ", text).strip()
-    wanted = {t for t in terms if len(t) > 1}
-    spans = [(m.start(), m.end()) for m in _WORD.finditer(flat) if m.group().lower() in wanted]
+    spans = [m.span() for m in _terms_pattern(tuple(terms)).finditer(flat)]
     start = 0
     if spans and len(flat) > width:
         best, best_count = spans[0][0], 0
@@ -146,6 +145,17 @@ def snippet(text: str, terms: Sequence[str], width: int) -> tuple[str, tuple[tup
         (s - start + len(prefix), e - start + len(prefix)) for s, e in spans if s >= start and e <= end
     )
     return prefix + piece + suffix, marks
+
+
+@functools.lru_cache(maxsize=256)
+def _terms_pattern(terms: tuple[str, ...]) -> re.Pattern[str]:
+    """A pattern that finds the words (as _WORD cuts them) equal, ignoring case, to one of the
+    terms longer than one character: the regex engine scans a passage instead of a Python loop
+    over its words (snippets are made for every hit a LAN answer shows, issue 21)."""
+    wanted = sorted({t for t in terms if len(t) > 1}, key=len, reverse=True)
+    if not wanted:
+        return re.compile(r"(?!)")  # finds nothing
+    return re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, wanted)) + r")(?!\w)", re.IGNORECASE)
 
 
 def answering_page(chunk: Chunk, terms: Sequence[str]) -> tuple[int, int, int]:
@@ -223,7 +233,12 @@ class Retriever:
         vector: list[tuple[int, float]] = []
         t_embed = t_kw = t_vec = 0.0
         dense: cf.Future[tuple[list[tuple[int, float]], float, float]] | None = None
-        if mode == HYBRID and self.embedder is not None:
+        # An embedder that embeds on a thread of its own (the LAN server's QuestionEmbedder,
+        # which has often embedded the question before its search starts) gains nothing from a
+        # helper thread here: handing the work over and back cost the server's searches more
+        # waiting for the interpreter lock than the vector search itself (issue 21).
+        elsewhere = getattr(self.embedder, "embeds_elsewhere", False)
+        if mode == HYBRID and self.embedder is not None and not elsewhere:
             # The embedder (onnxruntime, or an HTTP call), numpy and SQLite all release the GIL:
             # the question is embedded and its vectors searched on a helper thread while the
             # keyword index is searched here.
@@ -234,7 +249,7 @@ class Retriever:
             t_kw = time.perf_counter() - t
         if dense is not None:
             vector, t_embed, t_vec = dense.result()
-        elif mode == VECTOR and self.embedder is not None:
+        elif mode in (VECTOR, HYBRID) and self.embedder is not None:
             vector, t_embed, t_vec = self._dense(query, n, collection_ids)
         if mode == KEYWORD:
             ranked = [(cid, score) for cid, score in keyword]
