@@ -20,6 +20,7 @@ from ragdesk.core.indexing import Indexer, IndexOptions
 from ragdesk.core.ollama import ollama_host
 from ragdesk.core.retrieval import Retriever, SearchOptions
 from ragdesk.core.store.base import Store
+from ragdesk.core.system import single_threaded_blas
 
 log = logging.getLogger("ragdesk.app")
 
@@ -39,6 +40,7 @@ class Services:
     _grounder: GroundingChecker | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        single_threaded_blas()  # (system.py says why: every process that opens a vault searches it)
         apply_retention(self.store)  # the audit log's retention setting, if one is set
 
     @property
