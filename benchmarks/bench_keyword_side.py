@@ -20,6 +20,7 @@ from the shipped settings, best average first. About 2 minutes on the 2-core bui
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import re
 import sys
@@ -37,7 +38,7 @@ import bench_quality as bq
 
 from ragdesk.core.embedding.builtin import BuiltinEmbedder
 from ragdesk.core.records import Hit
-from ragdesk.core.retrieval import Retriever, SearchOptions
+from ragdesk.core.retrieval import Retriever, SearchOptions, blend, fuse_scores
 from ragdesk.core.store.keyword import KEYWORD_BUDGET, bm25_idf, keyword_plan, query_terms
 from ragdesk.core.store.sqlite import vault as vault_store
 from ragdesk.core.store.sqlite.fts import _varints
@@ -83,6 +84,14 @@ class Candidate:
     budget: bool = True  # the keyword budget (keyword.keyword_plan) as shipped
     rm3: tuple[int, int, float] | None = None  # (feedback passages, terms, original weight)
     vector_stop: frozenset[str] = frozenset()  # words left out of what is embedded
+    # sequential-dependence-style proximity: each pair of adjacent content words of the question
+    # (NLTK's stopwords out) as one more BM25 term, (weight as an exact bigram, weight within
+    # WINDOW words in either order)
+    proximity: tuple[float, float] | None = None
+    # vector-side feedback (Rocchio, as bench_prf.py): (beta, passages m, which passages:
+    # "fused" = the top m of the shipped fusion, "agree" = the first m of the vector list's top 10
+    # that the keyword list's top 10 holds too, none if no passage is in both)
+    rocchio: tuple[float, int, str] | None = None
     options: Mapping[str, Any] = field(default_factory=dict)  # SearchOptions changed
 
 
@@ -108,21 +117,33 @@ def candidates() -> list[Candidate]:
     out += [Candidate("request words out of the embedded question", vector_stop=REQUEST),
             Candidate("NLTK's + request words out of the embedded question", vector_stop=NLTK | REQUEST),
             Candidate("request words out of both", stop=REQUEST, vector_stop=REQUEST)]
+    out += [Candidate(f"proximity: bigram {o:g}, window {u:g}", proximity=(o, u))
+            for o, u in [(0.1, 0.1), (0.2, 0.2), (0.3, 0.0), (0.0, 0.3), (0.5, 0.5)]]
+    out += [Candidate(f"Rocchio beta {beta:g} m {m} ({how})", rocchio=(beta, m, how))
+            for beta, m, how in [(0.5, 3, "fused"), (0.3, 3, "agree"), (0.5, 3, "agree"), (1.0, 3, "agree")]]
     out += [Candidate(f"vector_alpha {a}", options={"vector_alpha": a}) for a in (0.5, 0.55, 0.65, 0.7)]
     out += [Candidate(f"{c} candidates per list", options={"candidates": c}) for c in (50, 200)]
     return out
 
 
-class Postings:
-    """FTS5's index of one vault in memory: each token's chunks and per-column counts."""
+WINDOW = 8  # words: the unordered window of `proximity` (the sequential dependence model's)
 
-    def __init__(self, instances: Sequence[tuple[str, int, str]], sizes: Mapping[int, list[int]]) -> None:
+
+class Postings:
+    """FTS5's index of one vault in memory: each token's chunks, per-column counts and positions."""
+
+    def __init__(self, instances: Sequence[tuple[str, int, str, int]],
+                 sizes: Mapping[int, list[int]]) -> None:
         self.ids = np.array(sorted(sizes), dtype=np.int64)
         self.at = {int(c): i for i, c in enumerate(self.ids)}
         self.lengths = np.array([sum(sizes[int(c)]) for c in self.ids], dtype=float)
         counts: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0]))
-        for term, doc, col in instances:
+        places: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
+        for term, doc, col, offset in instances:
             counts[term][doc][COLUMNS.index(col)] += 1
+            places[term][self.at[doc]].append(COLUMNS.index(col) * 1_000_000 + offset)
+        # token -> {chunk index: its positions} (a column's offsets set apart from the next's)
+        self.positions = {t: {d: np.array(v) for d, v in docs.items()} for t, docs in places.items()}
         self.postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.forward: dict[int, dict[str, int]] = defaultdict(dict)
         for term, docs in counts.items():
@@ -135,7 +156,8 @@ class Postings:
     def n(self) -> int:
         return len(self.ids)
 
-    def bm25(self, weighted: Sequence[tuple[str, float]], c: Candidate) -> list[tuple[int, float]]:
+    def bm25(self, weighted: Sequence[tuple[str, float]], c: Candidate,
+             content: Sequence[str] = ()) -> list[tuple[int, float]]:
         """(chunk id, score) best first, ties by id, as fts.py ranks: each (token, weight) adds
         weight x BM25 (a token twice counts twice, as FTS5's phrases do); a column's count is
         multiplied by its weight, as FTS5's bm25(weights) does."""
@@ -150,9 +172,36 @@ class Postings:
             f = tf @ w
             scores[at] += weight * bm25_idf(self.n, len(at)) * f * (c.k1 + 1) / (f + norm[at])
             found[at] = True
+        if c.proximity:
+            self._proximity(content, c, norm, scores, found)
         hit = np.flatnonzero(found)
         order = hit[np.lexsort((self.ids[hit], -scores[hit]))]
         return [(int(self.ids[i]), float(scores[i])) for i in order]
+
+    def _proximity(self, content: Sequence[str], c: Candidate, norm: np.ndarray,
+                   scores: np.ndarray, found: np.ndarray) -> None:
+        """Adds the candidate's proximity scores: each pair of adjacent `content` tokens (the
+        query's words in order, NLTK's stopwords out) scored as one BM25 term whose frequency
+        in a chunk is how often the two stand next to each other (bigram), or within WINDOW
+        words in either order."""
+        assert c.proximity is not None
+        for a, b in itertools.pairwise([t for t in content if t in self.positions]):
+            if a == b:
+                continue
+            pa, pb = self.positions[a], self.positions[b]
+            common = sorted(pa.keys() & pb.keys())
+            for weight, ordered in zip(c.proximity, (True, False), strict=True):
+                if not weight or not common:
+                    continue
+                tf = np.zeros(len(common))
+                for j, d in enumerate(common):
+                    gap = pb[d][None, :] - pa[d][:, None]
+                    tf[j] = (gap == 1).sum() if ordered else (np.abs(gap) < WINDOW).sum()
+                at = np.array(common)[tf > 0]
+                tf = tf[tf > 0]
+                if len(at):
+                    scores[at] += weight * bm25_idf(self.n, len(at)) * tf * (c.k1 + 1) / (tf + norm[at])
+                    found[at] = True
 
 
 class Store:
@@ -183,7 +232,11 @@ class Store:
             chunks.update((w, 0) for w in words if w not in chunks)
             words, _ = keyword_plan(words, chunks, p.n, KEYWORD_BUDGET)
         weighted = [(t, 1.0) for t in self.tokens(words)] + list(self.extra.items())
-        return p.bm25(weighted, c)[:k]
+        content: list[str] = []
+        if c.proximity:
+            said = [w.lower() for w in re.findall(r"\w+", query) if w.lower() not in NLTK]
+            content = self.tokens(said)
+        return p.bm25(weighted, c, content)[:k]
 
     def vector_search(self, query: Any, k: int, collection_ids: Sequence[int] | None = None
                       ) -> list[tuple[int, float]]:
@@ -245,7 +298,7 @@ def load(name: str, work: Path, data: Path, embedder: BuiltinEmbedder) -> DevSet
     db = vault.db
     db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.bench_instances"
                " USING fts5vocab(main, chunks_fts, instance)")
-    instances = db.execute("SELECT term, doc, col FROM temp.bench_instances").fetchall()
+    instances = db.execute("SELECT term, doc, col, offset FROM temp.bench_instances").fetchall()
     sizes = {i: _varints(bytes(s)) for i, s in db.execute("SELECT id, sz FROM chunks_fts_docsize")}
     judged: Any
     if name == "docqa":
@@ -287,10 +340,38 @@ def feedback(s: DevSet, query: str, first: list[Hit], m: int, n: int, original: 
     return {t: (1 - original) / original * max(1, len(content)) * v / total for t, v in best}
 
 
+class Rocchio(Retriever):
+    """The shipped retriever whose vector half searches with the question's vector moved
+    towards the mean of some passages' vectors (Candidate.rocchio)."""
+
+    def _dense(self, query: str, n: int, collection_ids: Sequence[int] | None
+               ) -> tuple[list[tuple[int, float]], float, float]:
+        store: Store = self.store  # type: ignore[assignment]
+        vector = store.vector_search(query, n)
+        assert store.candidate.rocchio is not None
+        beta, m, how = store.candidate.rocchio
+        keyword = store.keyword_search(query, n)
+        if how == "agree":
+            top = {cid for cid, _ in keyword[:10]}
+            chosen = [cid for cid, _ in vector[:10] if cid in top][:m]
+        else:
+            similar = [(cid, 1.0 - d) for cid, d in vector]
+            fused = blend(fuse_scores(keyword, similar, self.options.vector_alpha), keyword, vector)
+            chosen = [cid for cid, _ in fused[:m]]
+        rows = [store.vault.document_vectors(c.document_id)[c.ordinal] for c in store.vault.chunks(chosen)]
+        if rows:
+            qv = store.embedder.embed_query(query)
+            centroid = np.mean(rows, axis=0)
+            moved = qv / np.linalg.norm(qv) + beta * centroid / np.linalg.norm(centroid)
+            vector = store.vault.vector_search((moved / np.linalg.norm(moved)).astype(np.float32), n, None)
+        return vector, 0.0, 0.0
+
+
 def run(c: Candidate, s: DevSet, plain: bool = False) -> tuple[float, float | None, float | None]:
     """(headline figure, docqa hit@1, plain RRF's headline figure if `plain`) of a candidate."""
     s.store.candidate = c
-    r = Retriever(s.store, QueryText(), SearchOptions(**c.options))  # type: ignore[arg-type]
+    kind = Rocchio if c.rocchio else Retriever
+    r = kind(s.store, QueryText(), SearchOptions(**c.options))  # type: ignore[arg-type]
 
     def search(text: str) -> list[Hit]:
         if c.rm3 is None:
