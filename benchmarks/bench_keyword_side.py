@@ -119,6 +119,8 @@ def candidates() -> list[Candidate]:
             Candidate("request words out of both", stop=REQUEST, vector_stop=REQUEST)]
     out += [Candidate(f"proximity: bigram {o:g}, window {u:g}", proximity=(o, u))
             for o, u in [(0.1, 0.1), (0.2, 0.2), (0.3, 0.0), (0.0, 0.3), (0.5, 0.5)]]
+    out += [Candidate(f"k1 {k1} b {b}, proximity: bigram 0.2, window 0.2", k1=k1, b=b, proximity=(0.2, 0.2))
+            for k1, b in [(1.6, 0.5), (2.0, 0.5)]]
     out += [Candidate(f"Rocchio beta {beta:g} m {m} ({how})", rocchio=(beta, m, how))
             for beta, m, how in [(0.5, 3, "fused"), (0.3, 3, "agree"), (0.5, 3, "agree"), (1.0, 3, "agree")]]
     out += [Candidate(f"vector_alpha {a}", options={"vector_alpha": a}) for a in (0.5, 0.55, 0.65, 0.7)]
