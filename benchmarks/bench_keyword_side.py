@@ -124,6 +124,11 @@ def candidates() -> list[Candidate]:
     out += [Candidate(f"Rocchio beta {beta:g} m {m} ({how})", rocchio=(beta, m, how))
             for beta, m, how in [(0.5, 3, "fused"), (0.3, 3, "agree"), (0.5, 3, "agree"), (1.0, 3, "agree")]]
     out += [Candidate(f"vector_alpha {a}", options={"vector_alpha": a}) for a in (0.5, 0.55, 0.65, 0.7)]
+    # a better keyword list alone may want another balance: the fusion's alpha again
+    out += [Candidate(f"NLTK's stopwords out, vector_alpha {a}", stop=NLTK, options={"vector_alpha": a})
+            for a in (0.4, 0.5, 0.7)]
+    out += [Candidate(f"k1 2.0 b 0.5, proximity 0.2/0.2, vector_alpha {a}", k1=2.0, b=0.5,
+                      proximity=(0.2, 0.2), options={"vector_alpha": a}) for a in (0.5, 0.7)]
     out += [Candidate(f"{c} candidates per list", options={"candidates": c}) for c in (50, 200)]
     return out
 
@@ -369,19 +374,21 @@ class Rocchio(Retriever):
         return vector, 0.0, 0.0
 
 
-def run(c: Candidate, s: DevSet, plain: bool = False) -> tuple[float, float | None, float | None]:
-    """(headline figure, docqa hit@1, plain RRF's headline figure if `plain`) of a candidate."""
+def run(c: Candidate, s: DevSet, plain: bool = False, mode: str = "hybrid"
+        ) -> tuple[float, float | None, float | None]:
+    """(headline figure, docqa hit@1, plain RRF's headline figure if `plain`) of a candidate,
+    its hybrid search (or `mode`: its keyword or vector list alone)."""
     s.store.candidate = c
     kind = Rocchio if c.rocchio else Retriever
     r = kind(s.store, QueryText(), SearchOptions(**c.options))  # type: ignore[arg-type]
 
     def search(text: str) -> list[Hit]:
         if c.rm3 is None:
-            return r.search(text, k=20)
+            return r.search(text, k=20, mode=mode)
         m, n, original = c.rm3
         s.store.extra = feedback(s, text, r.search(text, k=m), m, n, original)
         try:
-            return r.search(text, k=20)
+            return r.search(text, k=20, mode=mode)
         finally:
             s.store.extra = {}
     figure, hit1 = s.score(search)
@@ -394,6 +401,8 @@ def main() -> int:
     ap.add_argument("--data-dir", type=Path, default=bq.DEFAULT_DATA)
     ap.add_argument("--only", help="run the candidates whose label holds one of these texts"
                     " (separated by |; as shipped always runs)")
+    ap.add_argument("--mode", choices=("hybrid", "keyword", "vector"), default="hybrid",
+                    help="score the hybrid search (default) or one list alone")
     ap.add_argument("--plain-rrf", action="store_true",
                     help="also plain RRF over each candidate's own keyword and vector lists (slow)")
     args = ap.parse_args()
@@ -404,7 +413,7 @@ def main() -> int:
               if not wanted or any(w in c.label for w in wanted) or c.label.startswith("as shipped")]
     rows = []
     for c in chosen:
-        figures = [run(c, s, args.plain_rrf) for s in sets]
+        figures = [run(c, s, args.plain_rrf, args.mode) for s in sets]
         rows.append((c.label, [f[0] for f in figures], figures[-1][1], [f[2] for f in figures]))
         bq.log(f"{c.label}: " + " ".join(f"{f[0]:.4f}" for f in figures))
     base = rows[0][1]
