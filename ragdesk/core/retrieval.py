@@ -292,7 +292,7 @@ class Retriever:
         hits: list[Hit] = []
         deferred: deque[tuple[int, Hit]] = deque()  # (place it may take, hit)
         kept_shingles: list[frozenset[tuple[str, ...]]] = []
-        docs: dict[int, Document | None] = {}
+        docs: dict[int, Document] = {}
 
         def place(hit: Hit) -> None:
             hits.append(replace(hit, score=min(hit.score, hits[-1].score)) if hits else hit)
@@ -301,6 +301,10 @@ class Retriever:
         for start in range(0, len(ranked), max(k * 2, 20)):
             window = ranked[start : start + max(k * 2, 20)]
             chunks: dict[int, Chunk] = {c.id: c for c in self.store.chunks([cid for cid, _ in window])}
+            # Their documents in one query (one each cost the LAN server's searches a wait for
+            # the interpreter lock per document: issue 21).
+            docs.update(self.store.documents_by_id(
+                [c.document_id for c in chunks.values() if c.document_id not in docs]))
             for cid, score in window:
                 chunk = chunks.get(cid)
                 if chunk is None or (wanted_docs is not None and chunk.document_id not in wanted_docs):
@@ -308,9 +312,7 @@ class Retriever:
                 shingles = _shingles(chunk.text)
                 if any(_jaccard(shingles, seen) >= self.options.dedupe_threshold for seen in kept_shingles):
                     continue
-                if chunk.document_id not in docs:
-                    docs[chunk.document_id] = self.store.document(chunk.document_id)
-                doc = docs[chunk.document_id]
+                doc = docs.get(chunk.document_id)
                 if doc is None:
                     continue
                 text_snippet, marks = snippet(chunk.text, terms, self.options.snippet_chars)

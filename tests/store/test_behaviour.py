@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import threading
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,17 @@ def test_documents_put_replace_remove(store: Any) -> None:
     assert store.document(second.id) is None and store.original(second.id) is None
     assert store.keyword_search("there", 10) == [] and store.status().chunks == 0
     assert store.vector_search(unit(np.random.default_rng(5), 1)[0], 10) == []
+
+
+def test_documents_by_id_gives_those_that_exist(store: Any) -> None:
+    a = add(store, "alpha words", path="/docs/a.txt", title="Alpha")
+    b = add(store, "beta words", path="/docs/b.txt", title="Beta")
+    got = store.documents_by_id([b.id, a.id, b.id, a.id + b.id + 100])
+    assert set(got) == {a.id, b.id} and got[a.id].title == "Alpha" and got[b.id].path == "/docs/b.txt"
+    assert got[a.id] == store.document(a.id)
+    assert store.documents_by_id([]) == {}
+    store.remove_document(a.id)
+    assert set(store.documents_by_id([a.id, b.id])) == {b.id}
 
 
 def test_failed_put_leaves_the_previous_version(store: Any) -> None:
@@ -172,6 +184,28 @@ def test_settings_hold_json(store: Any) -> None:
     store.set_setting("num_ctx", 4096)
     assert store.get_setting("embedder") == {"kind": "ollama", "model": "nomic"}
     assert store.get_setting("num_ctx") == 4096
+    store.get_setting("embedder")["model"] = "changed by a caller"  # a copy each time
+    assert store.get_setting("embedder")["model"] == "nomic"
+
+
+def test_a_setting_written_is_read_back_everywhere(store: Any) -> None:
+    """Settings read are kept by the vault (for the LAN server's speed): a write on any thread
+    shows on every thread, a write undone shows nowhere, a write in a batch shows within it."""
+    assert store.get_setting("chat_model") is None
+    store.set_setting("chat_model", "llama3.2")
+    seen: list[Any] = []
+    read = threading.Thread(target=lambda: seen.append(store.get_setting("chat_model")))
+    read.start()
+    read.join()
+    write = threading.Thread(target=store.set_setting, args=("chat_model", "qwen3"))
+    write.start()
+    write.join()
+    assert seen == ["llama3.2"] and store.get_setting("chat_model") == "qwen3"
+    with pytest.raises(RuntimeError), store.batch():
+        store.set_setting("chat_model", "undone")
+        assert store.get_setting("chat_model") == "undone"
+        raise RuntimeError("roll back")
+    assert store.get_setting("chat_model") == "qwen3"
 
 
 def test_audit_log_is_append_only(store: Any) -> None:

@@ -107,6 +107,9 @@ class _Store:
                         format="txt", size=1, mtime=0.0, content_hash="", status="ok", error=None,
                         pages=1, chunks=1, added_at=0.0, updated_at=0.0)
 
+    def documents_by_id(self, document_ids: Sequence[int]) -> dict[int, Document]:
+        return {i: self.document(i) for i in document_ids}
+
 
 class _Embedder:
     def embed_query(self, text: str) -> np.ndarray:

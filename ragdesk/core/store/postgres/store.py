@@ -252,6 +252,13 @@ class PostgresStore:
                            (document_id,))
         return rowmap.document_from_row(rows[0]) if rows else None
 
+    def documents_by_id(self, document_ids: Sequence[int]) -> dict[int, Document]:
+        wanted = list(dict.fromkeys(int(i) for i in document_ids))
+        if not wanted:
+            return {}
+        rows = self._query(f"SELECT {rowmap.DOCUMENT_COLUMNS} FROM documents WHERE id = ANY(%s)", (wanted,))
+        return {doc.id: doc for doc in map(rowmap.document_from_row, rows)}
+
     def document_by_path(self, collection_id: int, path: str) -> Document | None:
         rows = self._query(
             f"SELECT {rowmap.DOCUMENT_COLUMNS} FROM documents WHERE collection_id = %s AND path = %s",

@@ -181,17 +181,43 @@ class Vault(AuditTrail, KeywordSearch, VectorSearch):
 
     # --- settings ---------------------------------------------------------------------------
 
+    # Settings read are kept (as their JSON text) until this vault writes that setting: only
+    # the process holding the vault's lock writes to it. Why: a LAN answer reads three settings
+    # (Ollama's address, the model, its context), and each query made the search thread wait
+    # for the interpreter lock again (6 % of its time at 40 questions a second, issue 21).
+    # Not kept in a read-only vault (another process writes), nor inside a write transaction.
+
+    def _reset_caches(self) -> None:
+        super()._reset_caches()
+        self._settings_kept: dict[str, str | None] = {}
+        self._settings_generation = 0
+
     def get_setting(self, key: str, default: Any = None) -> Any:
-        rows = self._query("SELECT value FROM settings WHERE key = ?", (key,))
-        return json.loads(rows[0][0]) if rows else default
+        kept = self._settings_kept
+        if key in kept:
+            raw = kept[key]
+        else:
+            generation = self._settings_generation
+            keep = not self.read_only and not self.db.in_transaction
+            rows = self._query("SELECT value FROM settings WHERE key = ?", (key,))
+            raw = rows[0][0] if rows else None
+            if keep and generation == self._settings_generation:  # (no write since the read)
+                kept[key] = raw
+        return json.loads(raw) if raw is not None else default
 
     def set_setting(self, key: str, value: Any) -> None:
+        self._settings_kept.pop(key, None)
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO settings(key, value) VALUES (?, ?)"
                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (key, json.dumps(value)),
             )
+            self._after_commit(functools.partial(self._setting_written, key))
+
+    def _setting_written(self, key: str) -> None:
+        self._settings_generation += 1
+        self._settings_kept.pop(key, None)
 
     # --- collections ------------------------------------------------------------------------
 
@@ -231,6 +257,14 @@ class Vault(AuditTrail, KeywordSearch, VectorSearch):
     def document(self, document_id: int) -> Document | None:
         rows = self._query(f"SELECT {rowmap.DOCUMENT_COLUMNS} FROM documents WHERE id = ?", (document_id,))
         return rowmap.document_from_row(rows[0]) if rows else None
+
+    def documents_by_id(self, document_ids: Sequence[int]) -> dict[int, Document]:
+        wanted = list(dict.fromkeys(document_ids))
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        rows = self._query(f"SELECT {rowmap.DOCUMENT_COLUMNS} FROM documents WHERE id IN ({marks})", wanted)
+        return {doc.id: doc for doc in map(rowmap.document_from_row, rows)}
 
     def document_by_path(self, collection_id: int, path: str) -> Document | None:
         rows = self._query(
