@@ -271,6 +271,7 @@ class DevSet:
     store: Store
     queries: dict[str, str]
     judged: Any  # qrels, or docqa's questions
+    per_query: dict[str, float] = field(default_factory=dict)  # of the last scoring
 
     def score(self, search: Callable[[str], list[Hit]]) -> tuple[float, float | None]:
         """(headline figure, docqa page hit@1 or None)."""
@@ -293,11 +294,14 @@ class DevSet:
         return self.score_hits(fused)[0]
 
     def score_hits(self, hits: Mapping[str, list[dict[str, Any]]]) -> tuple[float, float | None]:
+        """(headline figure, docqa hit@1 or None); each question's figure kept in `per_query`."""
         if self.name == "docqa":
             s = bq.docqa_scores({q: h[:10] for q, h in hits.items()}, self.judged)
+            self.per_query = {str(q["id"]): bq.mrr10(bq.docqa_ranks(hits[str(q["id"])][:10], q)[0])
+                              for q in self.judged}
             return s["page MRR@10"], s["page hit@1"]
-        ndcg = [bq.ndcg10(bq._doc_ids(hits[q]), self.judged[q]) for q in self.queries]
-        return sum(ndcg) / len(ndcg), None
+        self.per_query = {q: bq.ndcg10(bq._doc_ids(hits[q]), self.judged[q]) for q in self.queries}
+        return sum(self.per_query.values()) / len(self.per_query), None
 
 
 def load(name: str, work: Path, data: Path, embedder: BuiltinEmbedder) -> DevSet:
@@ -392,7 +396,10 @@ def run(c: Candidate, s: DevSet, plain: bool = False, mode: str = "hybrid"
         finally:
             s.store.extra = {}
     figure, hit1 = s.score(search)
-    return figure, hit1, s.plain_rrf(r) if plain else None
+    per_query = dict(s.per_query)
+    plain_figure = s.plain_rrf(r) if plain else None
+    s.per_query = per_query
+    return figure, hit1, plain_figure
 
 
 def main() -> int:
@@ -405,6 +412,9 @@ def main() -> int:
                     help="score the hybrid search (default) or one list alone")
     ap.add_argument("--plain-rrf", action="store_true",
                     help="also plain RRF over each candidate's own keyword and vector lists (slow)")
+    ap.add_argument("--paired", action="store_true",
+                    help="also each candidate's change per question against the shipped settings:"
+                    " mean, its standard error, questions up / down, per set")
     args = ap.parse_args()
     embedder = BuiltinEmbedder()
     sets = [load(name, args.work, args.data_dir, embedder) for name in bq.SETS]
@@ -412,8 +422,16 @@ def main() -> int:
     chosen = [c for c in candidates()
               if not wanted or any(w in c.label for w in wanted) or c.label.startswith("as shipped")]
     rows = []
+    paired: list[str] = []
+    shipped: list[dict[str, float]] = []
     for c in chosen:
         figures = [run(c, s, args.plain_rrf, args.mode) for s in sets]
+        if not shipped:
+            shipped = [dict(s.per_query) for s in sets]
+        elif args.paired:
+            paired.append(f"| {c.label} | " + " | ".join(
+                _paired([s.per_query[q] - base_q[q] for q in base_q])
+                for s, base_q in zip(sets, shipped, strict=True)) + " |")
         rows.append((c.label, [f[0] for f in figures], figures[-1][1], [f[2] for f in figures]))
         bq.log(f"{c.label}: " + " ".join(f"{f[0]:.4f}" for f in figures))
     base = rows[0][1]
@@ -426,9 +444,21 @@ def main() -> int:
         over = "".join(f" | {a - p:+.4f}" for a, p in zip(f, plain, strict=True) if p is not None)
         print(f"| {label} | {f[0]:.4f} | {f[1]:.4f} | {f[2]:.4f} | {hit1:.3f} | {sum(f) / 3:.4f} | "
               + " | ".join(f"{x:+.4f}" for x in d) + f" | {sum(d) / 3:+.4f}{over} |")
+    if paired:
+        print("\n| candidate, per question vs as shipped | cisi | cacm | docqa |\n| --- | --- | --- | --- |")
+        print("\n".join(paired))
     for s in sets:
         s.store.vault.lock()
     return 0
+
+
+def _paired(changes: Sequence[float]) -> str:
+    """'mean ± standard error, up/down' of per-question changes."""
+    n = len(changes)
+    mean = sum(changes) / n
+    se = (sum((x - mean) ** 2 for x in changes) / n) ** 0.5 / n ** 0.5
+    up, down = sum(x > 1e-9 for x in changes), sum(x < -1e-9 for x in changes)
+    return f"{mean:+.4f} ± {se:.4f}, {up} up / {down} down"
 
 
 if __name__ == "__main__":
