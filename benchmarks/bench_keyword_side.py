@@ -129,6 +129,9 @@ def candidates() -> list[Candidate]:
             for a in (0.4, 0.5, 0.7)]
     out += [Candidate(f"k1 2.0 b 0.5, proximity 0.2/0.2, vector_alpha {a}", k1=2.0, b=0.5,
                       proximity=(0.2, 0.2), options={"vector_alpha": a}) for a in (0.5, 0.7)]
+    # the expanded keyword list carries the vector list's top passages: weigh it otherwise
+    out += [Candidate(f"RM3 m 5 n 10 original 0.85, vector_alpha {a}", rm3=(5, 10, 0.85),
+                      options={"vector_alpha": a}) for a in (0.3, 0.4, 0.5)]
     out += [Candidate(f"{c} candidates per list", options={"candidates": c}) for c in (50, 200)]
     return out
 
