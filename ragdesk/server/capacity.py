@@ -32,6 +32,7 @@ import math
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -221,18 +222,24 @@ class QueueFull(Exception):
 
 class SearchQueue:
     """The answers waiting for or holding one of `workers` search threads, and how long a search
-    takes (an exponential moving average of the last few). `check` predicts a new answer's wait
-    for a thread: searches ahead of it divided among the threads, each taking the average."""
+    takes (the mean of the last `window` searches, each counted at most `budget`). `check`
+    predicts a new answer's wait for a thread: searches ahead of it divided among the threads,
+    each taking that mean.
 
-    def __init__(self, workers: int, budget: float = ANSWER_BUDGET, smoothing: float = 0.2,
+    Why a window's mean: the wait is the sum of the searches ahead, which the mean predicts;
+    an exponential average of the last few (weight 0.2) jumped from 15 to 35-60 ms after one
+    slow search (a garbage collection, a question with new words) and refused answers that
+    would have had their sources in 0.3 s (CACM at 40 q/s: 19-27 of 1,178 refused, each time
+    right after such a search; RESULTS.md, issue 21)."""
+
+    def __init__(self, workers: int, budget: float = ANSWER_BUDGET, window: int = 32,
                  first_guess: float = FIRST_GUESS) -> None:
         self.workers = max(1, workers)
         self.budget = budget
-        self.smoothing = smoothing
         self.pending = 0  # admitted answers whose search has not finished
-        self.search_seconds = first_guess  # moving average of the finished searches
+        self.search_seconds = first_guess  # mean of the last searches (first_guess before any)
         self.lag = 0.0  # the event loop's recent lag (moving average of `loop_lag`)
-        self._measured = False
+        self._recent: deque[float] = deque(maxlen=max(1, window))
         self._lock = threading.Lock()
 
     def predicted_wait(self) -> float:
@@ -265,10 +272,8 @@ class SearchQueue:
         with self._lock:
             self.pending -= 1
             if seconds is not None:
-                a = self.smoothing
-                self.search_seconds = (1 - a) * self.search_seconds + a * seconds \
-                    if self._measured else seconds
-                self._measured = True
+                self._recent.append(min(seconds, self.budget))
+                self.search_seconds = math.fsum(self._recent) / len(self._recent)
 
 
 QUESTION_ROUTES = frozenset({"/api/v1/ask", "/v1/chat/completions", "/api/chat"})

@@ -132,3 +132,22 @@ def test_a_slow_first_search_does_not_shut_the_door_while_a_thread_is_free() -> 
     with pytest.raises(QueueFull) as refused:
         q.check()
     assert 1 <= refused.value.retry_after <= 30
+
+
+def test_one_slow_search_does_not_close_the_door_but_a_slowdown_does() -> None:
+    """The wait predicted is the searches ahead times their mean: one slow search among many
+    (a garbage collection) moves it little; searches that stay slow move it all the way."""
+    q = SearchQueue(workers=1, budget=0.5)
+    for _ in range(31):
+        q.enter()
+        q.leave(0.015)
+    q.enter()
+    q.leave(0.150)
+    for _ in range(13):  # 13 answers ahead, ~20 ms each: sources within 0.3 s
+        q.enter()
+    q.check()
+    for _ in range(32):  # every search now takes 60 ms: 13 ahead is 0.8 s
+        q.enter()
+        q.leave(0.060)
+    with pytest.raises(QueueFull):
+        q.check()
