@@ -1,20 +1,25 @@
 """The keyword side of hybrid search, varied and measured on all three dev sets (issue 16).
 
     .venv/bin/python benchmarks/bench_keyword_side.py --work DIR   # DIR: bench_quality.py's --work
+        [--only "LABEL TEXT|..."] [--mode hybrid|keyword|vector] [--plain-rrf] [--paired]
 
-Candidates: request words and stopwords left out of the keyword query (not the vector one),
+Candidates: request words and stopwords left out of the keyword query (or of the embedded one),
 RM3-style pseudo-relevance feedback (keyword expansion), BM25's k1 and b, per-column weights
-(text, heading, `context`), the keyword budget off, the fusion's vector_alpha and depth. Each one
-is run in process on the vaults bench_quality.py built (cisi/, cacm/, docqa/ under DIR, opened
-read-only), through the shipped Retriever (fusion, dedupe, scraps, cited pages) with a store
-whose keyword search is computed here: BM25 over FTS5's own index (its fts5vocab instances and
-docsize rows, read once), which reproduces the vault's keyword lists exactly for the shipped
-settings (checked at start: it prints how many queries' lists differ, words FTS5 reads as
+(text, heading, `context`), the keyword budget off, proximity of adjacent query words, vector-side
+Rocchio feedback, the fusion's vector_alpha and depth (also after the keyword list changes). Each
+one is run in process on the vaults bench_quality.py built (cisi/, cacm/, docqa/ under DIR,
+opened read-only), through the shipped Retriever (fusion, dedupe, scraps, cited pages) with a
+store whose keyword search is computed here: BM25 over FTS5's own index (its fts5vocab instances
+and docsize rows, read once), which reproduces the vault's keyword lists exactly for the shipped
+settings (checked at start: it prints how many questions' lists differ, words FTS5 reads as
 phrases aside). Each question's vector list is fetched once. Scored as bench_quality.py scores:
 CISI and CACM nDCG@10 over distinct documents, docqa page MRR@10 (and hit@1).
 
 Prints one Markdown row per candidate: the three figures, their average and each set's change
-from the shipped settings, best average first. About 2 minutes on the 2-core build machine.
+from the shipped settings, best average first; --plain-rrf adds each set's hybrid − plain RRF over
+the candidate's own lists (slow), --paired a table of per-question changes (mean, standard error,
+up / down), --mode keyword|vector scores one list alone. About 2 minutes on the 2-core build
+machine (RESULTS.md, issue 16).
 """
 
 from __future__ import annotations
