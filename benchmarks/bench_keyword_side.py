@@ -94,8 +94,9 @@ class Candidate:
     # WINDOW words in either order)
     proximity: tuple[float, float] | None = None
     # vector-side feedback (Rocchio, as bench_prf.py): (beta, passages m, which passages:
-    # "fused" = the top m of the shipped fusion, "agree" = the first m of the vector list's top 10
-    # that the keyword list's top 10 holds too, none if no passage is in both)
+    # "fused" = the top m of the shipped fusion, "vector" = the vector list's top m, "agree" = the
+    # first m of the vector list's top 10 that the keyword list's top 10 holds too, none if no
+    # passage is in both)
     rocchio: tuple[float, int, str] | None = None
     options: Mapping[str, Any] = field(default_factory=dict)  # SearchOptions changed
 
@@ -127,7 +128,8 @@ def candidates() -> list[Candidate]:
     out += [Candidate(f"k1 {k1} b {b}, proximity: bigram 0.2, window 0.2", k1=k1, b=b, proximity=(0.2, 0.2))
             for k1, b in [(1.6, 0.5), (2.0, 0.5)]]
     out += [Candidate(f"Rocchio beta {beta:g} m {m} ({how})", rocchio=(beta, m, how))
-            for beta, m, how in [(0.5, 3, "fused"), (0.3, 3, "agree"), (0.5, 3, "agree"), (1.0, 3, "agree")]]
+            for beta, m, how in [(0.5, 3, "fused"), (0.3, 3, "agree"), (0.5, 3, "agree"), (1.0, 3, "agree"),
+                                 (0.3, 3, "vector"), (0.5, 3, "vector")]]
     out += [Candidate(f"vector_alpha {a}", options={"vector_alpha": a}) for a in (0.5, 0.55, 0.65, 0.7)]
     # a better keyword list alone may want another balance: the fusion's alpha again
     out += [Candidate(f"NLTK's stopwords out, vector_alpha {a}", stop=NLTK, options={"vector_alpha": a})
@@ -370,7 +372,9 @@ class Rocchio(Retriever):
         assert store.candidate.rocchio is not None
         beta, m, how = store.candidate.rocchio
         keyword = store.keyword_search(query, n)
-        if how == "agree":
+        if how == "vector":
+            chosen = [cid for cid, _ in vector[:m]]
+        elif how == "agree":
             top = {cid for cid, _ in keyword[:10]}
             chosen = [cid for cid, _ in vector[:10] if cid in top][:m]
         else:
