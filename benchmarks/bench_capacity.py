@@ -243,7 +243,7 @@ def measure(name: str, home: Path, passphrase: str, questions: list[str], args: 
     from ragdesk.app import Services
     from ragdesk.core.store.open import open_store
     from ragdesk.server.config import Limits, ServerConfig
-    from ragdesk.server.runner import ServerHandle
+    from ragdesk.server.runner import ServerHandle, settle_heap
 
     store = open_store(home, passphrase)
     services = Services(store=store, home=home)
@@ -262,6 +262,8 @@ def measure(name: str, home: Path, passphrase: str, questions: list[str], args: 
     try:
         log(f"{name}: {chunks:,} chunks; warming up (loads the held vectors)")
         run_rate(handle, tokens, questions, 2.0, 5.0, 0, args.first_token_delay, None)
+        if not args.baseline:
+            settle_heap()  # as `ragdesk serve` does before it serves (runner.serve_forever)
         for i, rate in enumerate(args.rates):
             log(f"{name}: {rate:g} questions/s for {args.seconds:g} s")
             r = run_rate(handle, tokens, questions, rate, args.seconds, i + 1, args.first_token_delay,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import ipaddress
 import logging
 import socket
@@ -90,6 +91,19 @@ def _loop() -> str:
         return "uvloop"
     except ImportError:
         return "asyncio"
+
+
+def settle_heap() -> None:
+    """Collect once, then leave everything alive now (modules, the app, the vault's state) out
+    of the garbage collector's full passes (`gc.freeze`): a process that only serves.
+
+    Why: a full pass walked every object the server had loaded, ~130 ms with the interpreter
+    lock held, every 8 s under load; each one made the searches behind it late and the
+    admission refuse (CACM at 40 q/s: 17-27 of 1,178 refused, p95 315 ms; frozen: 3 refused,
+    p95 170 ms, full passes 13 ms; RESULTS.md, issue 21). Objects made later are collected as
+    before. Not for the desktop app sharing its vault: its windows come and go."""
+    gc.collect()
+    gc.freeze()
 
 
 class ServerHandle:
@@ -194,6 +208,7 @@ class ServerHandle:
         """Serve on this thread until Ctrl+C / SIGTERM (uvicorn handles the signals)."""
         server = self._server or self.build()
         assert self._socket is not None
+        settle_heap()
         try:
             server.run(sockets=[self._socket])
         finally:
