@@ -53,7 +53,10 @@ def test_two_instances_behind_nginx_survive_a_kill() -> None:
 
     with bench.cluster(token_delay=0.02, kdf=fast_kdf()) as c:
         tokens, admin = c.start(docs=20, tokens=CLIENTS // 5)
-        steady = bench.run_phase(c, "steady", spec(c, tokens, admin, "steady", retries=0))
+        # Twenty questions at the same instant on two cold instances: the admission (issue 21)
+        # may tell the last of an instance's ten to come back (503 + Retry-After) while its first
+        # search still loads the vectors; a client asks again, as it should.
+        steady = bench.run_phase(c, "steady", spec(c, tokens, admin, "steady", retries=2))
         assert steady["failed"] == 0 and steady["answered"] == CLIENTS, steady["errors_seen"]
         # least_conn spreads simultaneous streams over both instances
         by_port = steady["answers_by_port"]
