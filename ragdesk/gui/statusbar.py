@@ -21,6 +21,11 @@ if TYPE_CHECKING:
     from ragdesk.core.indexing import Progress
 
 
+def counted(n: int, noun: str) -> str:
+    """ "1 page", "2 pages": a count and its noun, singular for one."""
+    return f"{n} {noun}{'s' if n != 1 else ''}"
+
+
 class ElidedLabel(QLabel):
     """A one-line label that ends in "…" when the status bar is too narrow for its text (a
     plain QLabel cuts it mid-letter); the whole text stays in `text()` and the tooltip."""
@@ -120,7 +125,7 @@ class IndexStatus(QWidget):
         self.cancel_button.show()
         self.bar.setRange(0, p.files_total)
         self.bar.setValue(p.files_done)
-        parts = [f"Indexing {p.files_done} of {p.files_total} files", f"{p.pages} pages"]
+        parts = [f"Indexing {p.files_done} of {counted(p.files_total, 'file')}", counted(p.pages, "page")]
         if estimate is not None:
             parts.append(describe_rate(estimate.rate))
             if estimate.left is not None:
@@ -137,7 +142,7 @@ class IndexStatus(QWidget):
         self.bar.hide()
         self.cancel_button.hide()
         verb = "Stopped" if p.cancelled else "Indexed"
-        text = f"{verb}: {p.indexed} new or changed, {p.unchanged} unchanged ({p.pages} pages)"
+        text = f"{verb}: {p.indexed} new or changed, {p.unchanged} unchanged ({counted(p.pages, 'page')})"
         if p.removed:
             text += f", {p.removed} removed"
         text += f" in {_duration(p.elapsed)}"

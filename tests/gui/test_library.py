@@ -150,3 +150,23 @@ def test_a_document_read_in_part_says_which_pages_in_its_details(  # type: ignor
         "• page 2: table detection took longer than 5 s and was skipped",
         "• pages 9-15: not read: the file's time limit (45 s) ran out",
     ]
+
+
+def test_one_file_of_one_page_reads_in_the_singular(qtbot, unlocked, tmp_path: Path) -> None:
+    app = unlocked()
+    window = app.window
+    note = tmp_path / "note.txt"
+    note.write_text("A single short note about quokkas.\n", encoding="utf-8")
+    seen: list[str] = []
+    label = window.index_status.label
+    set_text = label.setText
+
+    def showing(text: str) -> None:  # every text the status shows
+        seen.append(text)
+        set_text(text)
+
+    label.setText = showing
+    with qtbot.waitSignal(window.index_finished, timeout=30000):
+        drop(window.chat.question.viewport(), [note])
+    assert any("of 1 file ·" in text and "· 1 page" in text for text in seen), seen
+    assert not any("1 files" in text or "1 pages" in text for text in seen), seen
