@@ -216,9 +216,7 @@ class KeywordSearch(Connections):
             return empty
         cacheable = not db.in_transaction  # this thread's own uncommitted writes: read afresh
         with sorted_errors(), _read_transaction(db):
-            stats = dict(self._query("SELECT id, block FROM chunks_fts_data WHERE id IN (1, 10)"))
-            totals = _varints(bytes(stats.get(1) or b""))  # rows, then each column's tokens
-            version = bytes(stats.get(1) or b"") + b"/" + bytes(stats.get(10) or b"")
+            totals, version = self._index_state()
             postings = self._postings.get(version, terms) if cacheable else {}
             for t in terms:
                 if t not in postings:
@@ -328,21 +326,15 @@ class KeywordSearch(Connections):
             known.update((t, c) for t, c in zip(missing, counts, strict=True) if c)  # (a word may come)
         return [known.get(t, 0) for t in terms]
 
-    def _fts_stats(self) -> tuple[int, bytes]:
-        """(chunks in the keyword index, a value that changes whenever the index does): FTS5's
-        averages record, whose first varint is the row count. O(1)."""
-        rows = self._query("SELECT block FROM chunks_fts_data WHERE id = 1")
-        record = bytes(rows[0][0] or b"") if rows else b""
-        value = 0
-        for i, byte in enumerate(record[:9]):
-            if i == 8:
-                value = (value << 8) | byte
-                break
-            value = (value << 7) | (byte & 0x7F)
-            if byte < 0x80:
-                break
-        return value, record
+    def _index_state(self) -> tuple[list[int], bytes]:
+        """FTS5's averages record (chunks in the keyword index, then each column's tokens), and
+        a value that changes with every commit to the index: the averages with the structure
+        record, whose write counter moves even when the averages do not (_Postings). One query."""
+        stats = dict(self._query("SELECT id, block FROM chunks_fts_data WHERE id IN (1, 10)"))
+        averages = bytes(stats.get(1) or b"")
+        return _varints(averages), averages + b"/" + bytes(stats.get(10) or b"")
 
     def _fts_rows(self) -> int:
-        return self._fts_stats()[0]
+        totals, _ = self._index_state()
+        return totals[0] if totals else 0
 
