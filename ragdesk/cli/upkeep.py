@@ -167,7 +167,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
             raise UsageError(f"{where!r}: a database is given as postgresql://...")
     if _same_place(source_at, target_at):
         raise RagdeskError("the source and the target are the same; nothing was copied")
-    new_target = not store_exists(_location(target_at))
+    try:  # a new store's passphrase is typed twice and checked; an existing one's is not
+        new_target = not store_exists(_location(target_at))
+    except RagdeskError as exc:
+        raise RagdeskError(f"the target ({describe_location(target_at)}): {exc}") from exc
     source = _open_side(source_at, passphrase(args, "Source passphrase: "), source=True)
     try:
         target = _open_side(target_at, _target_passphrase(args, new_target), source=False)

@@ -17,14 +17,25 @@ from ragdesk.cli.common import (
     open_command_store,
     open_store_at,
 )
-from ragdesk.core.store.open import store_exists
+from ragdesk.core.store.open import backend_available, store_exists
 from ragdesk.core.units import format_bytes
 from ragdesk.errors import RagdeskError
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    if database_url(args):
-        with open_command_store(args, create=True):
+    url = database_url(args)
+    if url:
+        missing = backend_available(url)  # said before any passphrase is asked for
+        if missing is not None:
+            raise RagdeskError(missing)
+        if store_exists(url):  # opened as it is: its schema brought up to date, nothing else
+            with open_command_store(args):
+                pass
+            print("The PostgreSQL database already holds a RagDesk store; its schema is up to date.")
+            return EXIT_OK
+        # A new store: its passphrase is chosen here, so it is typed twice and checked like a
+        # vault's (it encrypts the original files kept in the database).
+        with open_store_at(url, new_passphrase(args, "passphrase_file", "RAGDESK_PASSPHRASE"), create=True):
             pass
         print("Created the RagDesk schema in the PostgreSQL database.")
         print("Keep the passphrase safe: it encrypts the original files stored there.")

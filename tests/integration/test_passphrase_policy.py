@@ -80,3 +80,42 @@ def test_migrate_into_a_new_vault_refuses_a_weak_target_passphrase(locked_vault:
     r = run_cli("migrate", "--from", str(locked_vault), "--to", str(target), env=env)
     assert r.returncode == 2 and "too easy to guess" in r.stderr, r.stderr
     assert not vault_store.exists(target)
+
+
+def test_init_of_a_new_database_refuses_a_weak_passphrase(pg_url: str) -> None:
+    """A team store's passphrase encrypts the originals kept in PostgreSQL: chosen by `init
+    --database` and checked as a vault's is; a second `init` opens the store and asks for nothing
+    new."""
+    from ragdesk.core.store.open import store_exists
+
+    env = {"RAGDESK_PASSPHRASE": "password123", "RAGDESK_PG_VECTOR_INDEX": "exact"}
+    r = run_cli("--database", pg_url, "init", env=env)
+    assert r.returncode == 2 and "too easy to guess" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    assert not store_exists(pg_url), "nothing was created"
+    r = run_cli("--database", pg_url, "init", "--allow-weak-passphrase", env=env)
+    assert r.returncode == 0 and "Created the RagDesk schema" in r.stdout, r.stderr
+    assert store_exists(pg_url)
+    again = run_cli("--database", pg_url, "init", env=env)
+    assert again.returncode == 0 and "already holds a RagDesk store" in again.stdout, again.stderr
+    wrong = run_cli("--database", pg_url, "init", env={**env, "RAGDESK_PASSPHRASE": PASSPHRASE})
+    assert wrong.returncode != 0 and "Traceback" not in wrong.stderr
+    assert "passphrase" in wrong.stderr.lower()
+
+
+def test_migrate_into_a_new_database_refuses_a_weak_target_passphrase(locked_vault: Path,
+                                                                      pg_url: str) -> None:
+    from ragdesk.core.store.open import store_exists
+
+    env = {"RAGDESK_PASSPHRASE": PASSPHRASE, "RAGDESK_TARGET_PASSPHRASE": "letmein",
+           "RAGDESK_PG_VECTOR_INDEX": "exact"}
+    r = run_cli("migrate", "--from", str(locked_vault), "--to", pg_url, env=env)
+    assert r.returncode == 2 and "too easy to guess" in r.stderr, r.stderr
+    assert not store_exists(pg_url)
+
+
+def test_init_of_an_unreachable_database_says_so() -> None:
+    r = run_cli("--database", "postgresql://nobody@127.0.0.1:1/none", "init",
+                env={"RAGDESK_PASSPHRASE": PASSPHRASE})
+    assert r.returncode != 0 and "cannot connect to the database" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr

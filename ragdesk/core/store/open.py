@@ -36,10 +36,15 @@ def backend_available(where: str | Path) -> str | None:
 
 
 def store_exists(where: str | Path) -> bool:
-    """Whether a vault exists in the folder (a database URL is taken to exist: asking costs a
-    connection and a passphrase)."""
+    """Whether a vault exists in the folder, or the database at a URL holds a RagDesk store
+    (asked over one connection, without the passphrase; StorageError if it cannot be reached)."""
     if is_database_url(where):
-        return True
+        missing = backend_available(where)
+        if missing is not None:
+            raise RagdeskError(missing)
+        from ragdesk.core.store import postgres
+
+        return postgres.holds_store(str(where))
     from ragdesk.core.store.sqlite import keyfile
 
     return keyfile.exists(Path(where))

@@ -8,14 +8,15 @@
     errors.py   which failures are the environment's (a clear message) and which are bugs
     health.py   what the doctor reads of a server: versions, TLS, data directory, index counts
 
-Callers use `postgres.connect(url, passphrase, ...)` (through `store.open.open_store`), and for
-diagnosis the schema's version and `health`; the rest is this package's own.
+Callers use `postgres.connect(url, passphrase, ...)` and `holds_store(url)` (through
+`store.open`), and for diagnosis the schema's version and `health`; the rest is this package's
+own.
 """
 
 from ragdesk.core.store.postgres import health
-from ragdesk.core.store.postgres.connect import connect
+from ragdesk.core.store.postgres.connect import connect, holds_store
 from ragdesk.core.store.postgres.schema import MIGRATIONS, SCHEMA_VERSION, TS_CONFIG, schema_version
 from ragdesk.core.store.postgres.store import PostgresStore
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "TS_CONFIG", "PostgresStore", "connect", "health",
-           "schema_version"]
+           "holds_store", "schema_version"]

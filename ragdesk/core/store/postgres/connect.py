@@ -14,7 +14,7 @@ from psycopg_pool import ConnectionPool
 from ragdesk.core.store.keys import KdfParams
 from ragdesk.core.store.postgres.errors import sorted_errors
 from ragdesk.core.store.postgres.schema import check_schema, migrate
-from ragdesk.core.store.postgres.seal import unlock_key
+from ragdesk.core.store.postgres.seal import KDF_SETTING, unlock_key
 from ragdesk.core.store.postgres.store import PostgresStore
 from ragdesk.errors import RagdeskError, StorageError
 
@@ -65,6 +65,19 @@ def connect(
     except BaseException:
         pool.close()
         raise
+
+
+def holds_store(url: str) -> bool:
+    """Whether the database at `url` already holds a RagDesk store (its key row), asked without
+    the passphrase: `ragdesk init` and `migrate` refuse a weak one for a new store only."""
+    try:
+        with psycopg.connect(url, connect_timeout=10, autocommit=True) as conn:
+            if conn.execute("SELECT to_regclass('settings')").fetchone() == (None,):
+                return False
+            row = conn.execute("SELECT 1 FROM settings WHERE key = %s", (KDF_SETTING,)).fetchone()
+            return row is not None
+    except psycopg.Error as exc:
+        raise StorageError(f"cannot connect to the database: {exc}".strip()) from exc
 
 
 def _read_only_session(conn: psycopg.Connection) -> None:
