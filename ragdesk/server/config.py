@@ -25,6 +25,11 @@ class Limits:
     head_timeout: float = 10.0  # seconds from connecting (or from a request's first byte) to a
     #                             complete request head, TLS handshake included; then closed
     keep_alive: float = 30.0  # seconds an idle keep-alive connection stays open
+    # A request body may go body_stall seconds without a byte, and past its first body_stall
+    # seconds must have arrived at body_min_rate bytes/s on average; else the connection is closed
+    # (a body trickled a byte at a time would hold a connection, and its place, for ever).
+    body_stall: float = 20.0
+    body_min_rate: float = 4096.0
     upload_parse_timeout: float = 300.0  # seconds one upload may take to read (its parser is killed)
     # Remote conversations (OpenAI/Ollama history, native follow-ups) are kept in memory: bounded.
     max_message_chars: int = 20_000  # one message of a chat request's history (413 beyond)

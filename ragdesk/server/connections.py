@@ -4,11 +4,17 @@ address, and room for real requests however many idle connections arrive.
 uvicorn bounds nothing before a request's head is complete: a connection that sends no byte, or
 one byte every few seconds, stays open for ever, and its `limit_concurrency` counts such idle
 connections with the busy ones, so 2,048 silent connections made every real request answer 503.
-`guarded_protocol(...)` returns uvicorn's httptools protocol with three additions:
+`guarded_protocol(...)` returns uvicorn's httptools protocol with four additions:
 
 * a head deadline: from the moment a connection is made (after the TLS handshake, which has
   the same deadline, see runner.py), or from the first byte of a further request on a kept-alive
   connection, to the end of the request head. Past it the connection is dropped;
+* a body pace: a request body may go `body_stall` seconds without a byte, and after its first
+  `body_stall` seconds must have come at `body_min_rate` bytes/s on average, or the connection
+  is dropped (a request in progress is never "idle", so a body trickled a byte at a time would
+  otherwise hold its connection, and its place under the caps, for ever). Time the server
+  itself holds the body up (reading paused while the app catches up, or a client waiting for
+  100 Continue) does not count;
 * a cap per client address: a new connection past it closes that address's longest-idle one,
   or is dropped itself when all of them are busy. A trusted proxy's address has no cap (every
   client behind nginx arrives from it);
@@ -130,17 +136,22 @@ class ConnectionTable:
 
 
 class GuardedProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a head deadline and the connection caps (module
-    docstring). Made per server by `guarded_protocol`, which sets `table` and `head_timeout`."""
+    """uvicorn's httptools protocol with a head deadline, a body pace and the connection caps
+    (module docstring). Made per server by `guarded_protocol`, which sets the class attributes."""
 
     table: ConnectionTable
     head_timeout: float
+    body_stall: float
+    body_min_rate: float
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.address = "unknown"
         self._head_timer: asyncio.TimerHandle | None = None
         self._registered = False
+        self._body_timer: asyncio.TimerHandle | None = None
+        self._body_start = self._body_last = 0.0  # loop times: the head's end, the last body byte
+        self._body_bytes = 0
 
     @property
     def idle(self) -> bool:
@@ -150,6 +161,7 @@ class GuardedProtocol(HttpToolsProtocol):
     def drop(self) -> None:
         """Close at once: no TLS close_notify to wait for (a silent peer would hold its socket)."""
         self._cancel_head_timer()
+        self._cancel_body_timer()
         self.table.remove(self)
         self._registered = False
         if self.transport is not None and not self.transport.is_closing():
@@ -172,6 +184,37 @@ class GuardedProtocol(HttpToolsProtocol):
                       self.head_timeout)
             self.drop()
 
+    def _body_deadline(self) -> float:
+        return min(self._body_last + self.body_stall,
+                   self._body_start + self.body_stall + self._body_bytes / self.body_min_rate)
+
+    def _arm_body_timer(self) -> None:
+        self._cancel_body_timer()
+        self._body_timer = self.loop.call_at(self._body_deadline(), self._body_check)
+
+    def _cancel_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_check(self) -> None:
+        """At the body's deadline: drop the connection if the body is still owed and late; the
+        deadline moves on with what arrived since it was set (one timer per check, not per read)."""
+        self._body_timer = None
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete or not cycle.more_body:
+            return
+        now = self.loop.time()
+        if self.flow.read_paused or cycle.waiting_for_100_continue:  # held up by the server: not late
+            self._body_last, self._body_start = now, now - self._body_bytes / self.body_min_rate
+        elif now >= self._body_deadline():
+            self.table.dropped += 1
+            log.info("a request body from %s came too slowly (%d bytes in %.0f s): closed",
+                     self.address, self._body_bytes, now - self._body_start)
+            self.drop()
+            return
+        self._arm_body_timer()
+
     # --- asyncio and httptools callbacks ----------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -187,6 +230,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
+        self._cancel_body_timer()
         if self._registered:
             self.table.remove(self)
             self._registered = False
@@ -200,13 +244,30 @@ class GuardedProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._cancel_head_timer()
         super().on_headers_complete()
+        if any((name == b"content-length" and value.strip() not in (b"", b"0"))
+               or (name == b"transfer-encoding" and b"chunked" in value.lower())
+               for name, value in self.headers):
+            self._body_start = self._body_last = self.loop.time()
+            self._body_bytes = 0
+            self._arm_body_timer()
+
+    def on_body(self, body: bytes) -> None:
+        self._body_bytes += len(body)
+        self._body_last = self.loop.time()
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._cancel_body_timer()
+        super().on_message_complete()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
         self.table.touch(self)
 
 
-def guarded_protocol(table: ConnectionTable, head_timeout: float) -> type[GuardedProtocol]:
+def guarded_protocol(table: ConnectionTable, head_timeout: float, body_stall: float = 20.0,
+                     body_min_rate: float = 4096.0) -> type[GuardedProtocol]:
     """The protocol class for one server (uvicorn makes one instance per connection)."""
     return type("RagdeskHttpProtocol", (GuardedProtocol,),
-                {"table": table, "head_timeout": head_timeout})
+                {"table": table, "head_timeout": head_timeout, "body_stall": body_stall,
+                 "body_min_rate": body_min_rate})

@@ -187,7 +187,8 @@ class ServerHandle:
             raise RagdeskError(f"trusted proxies: {exc}") from None
         uconfig = uvicorn.Config(
             app, host=self.config.host, port=self.config.port, loop=_loop(),
-            http=guarded_protocol(self.connections, limits.head_timeout),
+            http=guarded_protocol(self.connections, limits.head_timeout, limits.body_stall,
+                                  limits.body_min_rate),
             lifespan="on", log_config=None, access_log=False, server_header=False,
             # Connections are capped by the protocol (idle ones make room); streams by the app.
             limit_concurrency=None, backlog=limits.max_connections,

@@ -178,6 +178,73 @@ def test_slow_request_head_is_closed_within_the_timeout(tls_server: Running) -> 
         sock.close()
 
 
+BODY_STALL = 1.0
+
+
+@pytest.fixture(scope="module")
+def paced_server(start: Start) -> Running:
+    """A server whose request bodies may stall for BODY_STALL seconds (4 KiB/s on average after)."""
+    return start(limits=replace(LIMITS, body_stall=BODY_STALL, body_min_rate=4096.0))
+
+
+def _search_head(server: Running, secret: str, length: int) -> bytes:
+    return (f"POST /api/v1/search HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {secret}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n").encode()
+
+
+def test_a_body_trickled_a_byte_at_a_time_is_closed(paced_server: Running) -> None:
+    """Each byte comes well within the stall limit, but the body never gets anywhere: after its
+    first BODY_STALL seconds it is below the minimum rate, and the connection is closed."""
+    sock = connect(paced_server, "127.0.11.20")
+    try:
+        sock.sendall(_search_head(paced_server, paced_server.token("trickle"), 2000))
+        started, closed = time.monotonic(), False
+        while time.monotonic() - started < BODY_STALL + 4:
+            try:
+                sock.sendall(b" ")
+            except OSError:
+                closed = True
+                break
+            if closed_by_server(sock, 0.2):
+                closed = True
+                break
+        assert closed, "a body trickled a byte at a time keeps its connection"
+        assert time.monotonic() - started < BODY_STALL + 1.5
+    finally:
+        sock.close()
+
+
+def test_a_body_that_stops_is_closed(paced_server: Running) -> None:
+    sock = connect(paced_server, "127.0.11.21")
+    try:
+        sock.sendall(_search_head(paced_server, paced_server.token("stall"), 500) + b'{"query": "wal')
+        assert closed_by_server(sock, BODY_STALL + 1.5), "a body that stopped keeps its connection"
+    finally:
+        sock.close()
+
+
+def test_a_slow_but_steady_body_is_answered(paced_server: Running) -> None:
+    """48 KiB at 24 KiB/s takes twice the stall limit and is well above the minimum rate: the
+    request is answered, the connection kept."""
+    body = json.dumps({"query": "walrus", "k": 3, "note": "x" * (48 * 1024)}).encode()
+    sock = connect(paced_server, "127.0.11.22")
+    try:
+        sock.sendall(_search_head(paced_server, paced_server.token("steady"), len(body)))
+        for i in range(0, len(body), 6 * 1024):
+            time.sleep(0.25)
+            sock.sendall(body[i : i + 6 * 1024])
+        sock.settimeout(10)
+        reply = b""
+        while b"\r\n\r\n" not in reply:
+            part = sock.recv(4096)
+            assert part, f"the server closed a steady upload: {reply!r}"
+            reply += part
+        assert reply.startswith(b"HTTP/1.1 ") and not reply.startswith(b"HTTP/1.1 5"), reply[:80]
+        assert still_open(sock)
+    finally:
+        sock.close()
+
+
 def test_connections_that_never_finish_a_handshake_or_a_request_are_dropped(tls_server: Running) -> None:
     no_handshake = connect(tls_server, "127.0.11.2", handshake=False)
     no_request = connect(tls_server, "127.0.11.3")
