@@ -179,6 +179,7 @@ class MainWindow(QMainWindow):
         self.ollama_indicator = OllamaIndicator()
         status.addWidget(self.index_status, 1)
         status.addPermanentWidget(self.ollama_indicator)
+        status.messageChanged.connect(self.index_status.message_changed)
 
     def _connect(self) -> None:
         """The panes' requests to the controllers, the controllers' news to the panes."""

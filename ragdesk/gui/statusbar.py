@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPainter
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QToolButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QStatusBar, QToolButton, QWidget
 
 from ragdesk.gui import icons
 from ragdesk.gui.pace import Estimate, describe_left
@@ -89,9 +89,25 @@ class IndexStatus(QWidget):
         layout.addWidget(self.label, 1)
         layout.addWidget(self.problems_button)
         self.problems = 0
+        self._wanted = False  # whether it would be shown, were no status-bar message over it
         self.reset()
 
+    def _appear(self) -> None:
+        """Show it, unless the status bar is showing a message (a toolbar button's tip while the
+        mouse rests on it, an error): Qt hides the bar's normal widgets then, and one shown over
+        the message drew its text across the message's. `message_changed` shows it afterwards."""
+        self._wanted = True
+        bar = self.parentWidget()
+        if not (isinstance(bar, QStatusBar) and bar.currentMessage()):
+            self.show()
+
+    def message_changed(self, text: str) -> None:
+        """The status bar's message came or went (its `messageChanged` signal)."""
+        if not text and self._wanted:
+            self.show()
+
     def reset(self) -> None:
+        self._wanted = False
         self.label.clear()
         self.label.setToolTip("")
         self.note.clear()
@@ -109,7 +125,7 @@ class IndexStatus(QWidget):
 
     def starting(self) -> None:
         """A run has begun and its files are still being listed: a busy bar."""
-        self.show()
+        self._appear()
         self.bar.show()
         self.cancel_button.show()
         self.bar.setRange(0, 0)
@@ -120,7 +136,7 @@ class IndexStatus(QWidget):
         if not p.files_total:
             self.starting()
             return
-        self.show()
+        self._appear()
         self.bar.show()
         self.cancel_button.show()
         self.bar.setRange(0, p.files_total)
@@ -138,7 +154,7 @@ class IndexStatus(QWidget):
         self.bar.setAccessibleDescription(self.label.text())
 
     def finished(self, p: Progress) -> None:
-        self.show()
+        self._appear()
         self.bar.hide()
         self.cancel_button.hide()
         verb = "Stopped" if p.cancelled else "Indexed"
@@ -156,7 +172,7 @@ class IndexStatus(QWidget):
         self.problems_button.setVisible(problems > 0)
         self.problems_button.setText(f"{problems} could not be indexed")
         if problems > 0:
-            self.show()
+            self._appear()
 
 
 def in_work(p: Progress) -> tuple[str, list[str]]:

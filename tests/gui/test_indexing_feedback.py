@@ -142,6 +142,28 @@ def test_the_problem_count_is_shown_after_unlock(qtbot, indexed) -> None:  # typ
     assert len(SMALL_CORPUS) == window.library.documents.rowCount()
 
 
+def test_progress_never_draws_over_a_status_bar_message(qtbot, unlocked) -> None:  # type: ignore[no-untyped-def]
+    """Seen at 1366x768: the mouse still on "Add folder" after the click kept the button's tip in
+    the status bar, and every progress tick showed the indexing line over it, both texts drawn
+    across each other. The line waits until the message is gone, then shows what it has."""
+    window = unlocked().window
+    status, bar = window.index_status, window.statusBar()
+    bar.showMessage("Add a folder; it is watched for changes (Ctrl+Shift+O)")
+    p = Progress(files_total=28, files_done=3)
+    status.running(p)
+    assert not status.isVisible(), "the indexing line was shown over the message"
+    p.files_done = 4
+    status.running(p)
+    assert not status.isVisible()
+    bar.clearMessage()
+    qtbot.waitUntil(status.isVisible, timeout=2000)
+    assert status.label.text().startswith("Indexing 4 of 28 files")
+    status.reset()
+    bar.showMessage("a tip")
+    bar.clearMessage()
+    assert not status.isVisible(), "nothing to show once the run is over and reset"
+
+
 # --- the pace, on its own ----------------------------------------------------------------------
 
 
