@@ -301,9 +301,10 @@ class CreateVaultDialog(_VaultDialog):
         self.match_label = QLabel()
         self.match_label.setTextFormat(Qt.TextFormat.PlainText)
         self.match_label.setAccessibleName("Do the passphrases match")
+        # Its line is there from the start, empty until the passphrase is typed again: a row that
+        # appeared then moved the warning and the checkbox down under the user's pointer.
+        self.match_label.setMinimumHeight(self.match_label.fontMetrics().height())
         form.addRow("", self.match_label)
-        form.setRowVisible(self.match_label, False)  # until the passphrase is typed again
-        self.form = form
         layout.addLayout(form)
 
         warning = _Banner("warning", "Warning: a forgotten passphrase cannot be recovered")
@@ -344,7 +345,6 @@ class CreateVaultDialog(_VaultDialog):
         self.meter.setAccessibleDescription(s.label)
         self.strength_label.setText(f"{s.label} — {s.hint}" if self.passphrase.text() else s.hint)
         repeat = self.repeat.text()
-        self.form.setRowVisible(self.match_label, bool(repeat))
         if not repeat:
             self.match_label.setText("")
         elif repeat == self.passphrase.text():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 
 from ragdesk.core.store.sqlite import vault as vault_store
 from ragdesk.gui.unlock import CreateVaultDialog, UnlockDialog, passphrase_strength
@@ -25,6 +25,28 @@ def test_strength_estimate() -> None:
     assert passphrase_strength("aaaaaaaaaaaaaaaa").score <= 1
     assert passphrase_strength(NEW_PASSPHRASE).score == 4
     assert passphrase_strength("").label == "Empty"
+
+
+def test_typing_the_passphrase_again_moves_nothing(qtbot, make_app, home: Path) -> None:
+    """Seen at 1366x768: the "passphrases match" line appeared when the Repeat field was typed in
+    and pushed the warning and the checkbox down, so a click aimed at the checkbox missed it."""
+    app = make_app()
+    app.start()
+    dialog = app.dialog
+    qtbot.waitUntil(dialog.isVisible)
+    dialog.passphrase.setText(NEW_PASSPHRASE)
+
+    def where() -> tuple[int, int]:
+        dialog.layout().activate()
+        return (dialog.understood.mapTo(dialog, QPoint(0, 0)).y(),
+                dialog.create_button.mapTo(dialog, QPoint(0, 0)).y())
+
+    before = where()
+    dialog.repeat.setText(NEW_PASSPHRASE[:5])
+    assert "do not match" in dialog.match_label.text()
+    assert where() == before
+    dialog.repeat.setText(NEW_PASSPHRASE)
+    assert "match" in dialog.match_label.text() and where() == before
 
 
 def test_first_start_creates_the_vault(qtbot, make_app, home: Path) -> None:
