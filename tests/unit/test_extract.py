@@ -157,6 +157,16 @@ def test_pdf_headings_from_font_size_when_there_is_no_outline() -> None:
 
 
 @needs_corpus
+def test_word_bullets_from_a_symbol_font_are_bullets() -> None:
+    """v110-changes.pdf lists its changes with Word's Symbol-font bullet (U+F0B7, private use):
+    shown as empty boxes in the Sources panel until they were read as bullets."""
+    doc = corpus_result("v110-changes.pdf")
+    assert isinstance(doc, Extracted)
+    text = "\n".join(p.text for p in doc.pages)
+    assert "\uf0b7" not in text and text.count("•") >= 10
+
+
+@needs_corpus
 def test_ruled_tables_are_one_block_of_rows_with_the_header_first() -> None:
     doc = corpus_result("chinese-tables.pdf")
     assert isinstance(doc, Extracted)

@@ -25,9 +25,17 @@ CJK = (
 )
 
 
+# Word's list bullets in the Symbol and Wingdings fonts come out of a PDF as private-use code
+# points (U+F0B7 is Symbol's bullet, Word's first-level default; U+F0A7 its third level's small
+# square): shown as empty boxes in every passage, and counted as undecodable characters.
+PRIVATE_BULLETS = {0xF0B7: "•", 0xF0A7: "▪"}
+CLEANING = {**CONTROL_CHARS, **PRIVATE_BULLETS}
+
+
 def clean(text: str) -> str:
-    """Drop control characters (Type3 and broken fonts emit them as 'text')."""
-    return text.translate(CONTROL_CHARS)
+    """Drop control characters (Type3 and broken fonts emit them as 'text'); Word's bullets
+    from its symbol fonts as the bullets they are."""
+    return text.translate(CLEANING)
 
 
 LIST_MARK = re.compile(
