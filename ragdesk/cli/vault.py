@@ -17,7 +17,7 @@ from ragdesk.cli.common import (
     open_command_store,
     open_store_at,
 )
-from ragdesk.core.store.open import backend_available, store_exists
+from ragdesk.core.store.open import store_exists
 from ragdesk.core.units import format_bytes
 from ragdesk.errors import RagdeskError
 
@@ -25,9 +25,7 @@ from ragdesk.errors import RagdeskError
 def cmd_init(args: argparse.Namespace) -> int:
     url = database_url(args)
     if url:
-        missing = backend_available(url)  # said before any passphrase is asked for
-        if missing is not None:
-            raise RagdeskError(missing)
+        # Asked over one connection before any passphrase (a missing psycopg is said here too).
         if store_exists(url):  # opened as it is: its schema brought up to date, nothing else
             with open_command_store(args):
                 pass

@@ -111,6 +111,20 @@ def still_open(sock: socket.socket) -> bool:
     return not closed_by_server(sock, 0.01)
 
 
+def closed_while_trickling(sock: socket.socket, byte: bytes, limit: float, every: float) -> bool:
+    """Whether the server closes `sock` within `limit` seconds while `byte` is sent on it once
+    every `every` seconds."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        try:
+            sock.sendall(byte)
+        except OSError:
+            return True
+        if closed_by_server(sock, every):
+            return True
+    return False
+
+
 # --- item 1: idle connections, slow request heads, connections per client ------------------------
 
 
@@ -162,17 +176,9 @@ def test_slow_request_head_is_closed_within_the_timeout(tls_server: Running) -> 
     try:
         started = time.monotonic()
         sock.sendall(b"GET /api/v1/me HTTP/1.1\r\nHost: x\r\n")
-        closed = False
-        while time.monotonic() - started < HEAD_TIMEOUT + 3:
-            try:
-                sock.sendall(b"X")  # one byte of a header at a time, as slowloris does
-            except OSError:
-                closed = True
-                break
-            if closed_by_server(sock, 0.25):
-                closed = True
-                break
-        assert closed, "a request head that never ends keeps its connection"
+        # one byte of a header at a time, as slowloris does
+        assert closed_while_trickling(sock, b"X", HEAD_TIMEOUT + 3, 0.25), \
+            "a request head that never ends keeps its connection"
         assert time.monotonic() - started < HEAD_TIMEOUT + 1.0
     finally:
         sock.close()
@@ -198,17 +204,9 @@ def test_a_body_trickled_a_byte_at_a_time_is_closed(paced_server: Running) -> No
     sock = connect(paced_server, "127.0.11.20")
     try:
         sock.sendall(_search_head(paced_server, paced_server.token("trickle"), 2000))
-        started, closed = time.monotonic(), False
-        while time.monotonic() - started < BODY_STALL + 4:
-            try:
-                sock.sendall(b" ")
-            except OSError:
-                closed = True
-                break
-            if closed_by_server(sock, 0.2):
-                closed = True
-                break
-        assert closed, "a body trickled a byte at a time keeps its connection"
+        started = time.monotonic()
+        assert closed_while_trickling(sock, b" ", BODY_STALL + 4, 0.2), \
+            "a body trickled a byte at a time keeps its connection"
         assert time.monotonic() - started < BODY_STALL + 1.5
     finally:
         sock.close()
