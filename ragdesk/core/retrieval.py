@@ -193,8 +193,7 @@ _STOPWORDS = frozenset({
 def _shingles(text: str) -> frozenset[tuple[str, ...]]:
     """The word triples of a passage (kept for the passages seen most recently: every search
     asks for those of its candidates)."""
-    words = " ".join(_WORD.findall(text)).lower().split(" ")  # (each word lower-cased, in C)
-    words = words if words != [""] else []
+    words = _WORD.findall(text.lower())
     if len(words) < 3:
         return frozenset({tuple(words)})
     # The shifted copies are shorter by design: the last triple ends the shingles.
@@ -205,11 +204,19 @@ class Retriever:
     """Hybrid retrieval over a store with an embedder (the same one that made its vectors)."""
 
     def __init__(
-        self, store: Corpus, embedder: Embedder | None, options: SearchOptions | None = None
+        self, store: Corpus, embedder: Embedder | None, options: SearchOptions | None = None,
+        *, dense_on_helper: bool = True,
     ) -> None:
+        """`dense_on_helper=False`: a hybrid search embeds the question and searches its vectors
+        on the calling thread, after the keyword half, instead of on a helper thread beside it.
+        For an embedder that embeds on a thread of its own (the LAN server's QuestionEmbedder,
+        which has often embedded the question before its search starts): handing the work over
+        and back cost the server's searches more waiting for the interpreter lock than the
+        vector search itself (issue 21)."""
         self.store = store
         self.embedder = embedder
         self.options = options or SearchOptions()
+        self.dense_on_helper = dense_on_helper
         self.last_timings = Timings()
 
     def search(
@@ -233,12 +240,7 @@ class Retriever:
         vector: list[tuple[int, float]] = []
         t_embed = t_kw = t_vec = 0.0
         dense: cf.Future[tuple[list[tuple[int, float]], float, float]] | None = None
-        # An embedder that embeds on a thread of its own (the LAN server's QuestionEmbedder,
-        # which has often embedded the question before its search starts) gains nothing from a
-        # helper thread here: handing the work over and back cost the server's searches more
-        # waiting for the interpreter lock than the vector search itself (issue 21).
-        elsewhere = getattr(self.embedder, "embeds_elsewhere", False)
-        if mode == HYBRID and self.embedder is not None and not elsewhere:
+        if mode == HYBRID and self.embedder is not None and self.dense_on_helper:
             # The embedder (onnxruntime, or an HTTP call), numpy and SQLite all release the GIL:
             # the question is embedded and its vectors searched on a helper thread while the
             # keyword index is searched here.

@@ -8,7 +8,7 @@ Memory is read by `doctor` (is there room for the vector index?) and by the LAN 
 from __future__ import annotations
 
 import contextlib
-import threading
+import functools
 from pathlib import Path
 
 
@@ -38,9 +38,7 @@ def process_rss() -> int | None:
     return _proc_field("/proc/self/status", "VmRSS")
 
 
-_blas_limited = threading.Event()
-
-
+@functools.cache
 def single_threaded_blas() -> None:
     """Let numpy's BLAS (OpenBLAS in the numpy wheels) use one thread in this process, once.
 
@@ -50,9 +48,6 @@ def single_threaded_blas() -> None:
     all of that: on the LAN server at 40 questions a second they doubled the CPU time of an
     answer (35 -> 19 ms with one thread; benchmarks/bench_capacity.py, issue 21). A search over
     100k vectors uses the sketch (vectors.py), where one thread costs about a millisecond."""
-    if _blas_limited.is_set():
-        return
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")
-    _blas_limited.set()

@@ -165,8 +165,9 @@ class ChatRunner:
         settings = self.services.chat_settings(model)
         if model:
             settings = replace(settings, model=model)
-        return ChatService(store, Retriever(self.services.store, self.questions, SearchOptions()), settings,
-                           grounder=self.services.grounder)
+        # The questions are embedded on the QuestionEmbedder's own thread: no helper thread too.
+        retriever = Retriever(self.services.store, self.questions, SearchOptions(), dense_on_helper=False)
+        return ChatService(store, retriever, settings, grounder=self.services.grounder)
 
     def seed(self, owner: str, history: Sequence[Turn], title: str) -> int | None:
         """A conversation holding the turns a stateless client sent before its question."""

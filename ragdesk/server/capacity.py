@@ -80,10 +80,6 @@ class QuestionEmbedder:
         self.embedded = 0  # questions embedded by them
         self.on_batch: Callable[[int, float], None] | None = None  # (size, seconds), for metrics
 
-    # Questions are embedded on this object's own thread: a search need not hand its vector
-    # half to another thread to run beside the keyword half (retrieval.Retriever.search).
-    embeds_elsewhere = True
-
     # --- the Embedder protocol, delegated ---------------------------------------------------------
 
     @property

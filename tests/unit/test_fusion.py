@@ -130,3 +130,23 @@ def test_hybrid_search_blends_z_scores_with_plain_rrf_and_the_others_stay_availa
     old = Retriever(store, _Embedder(), SearchOptions(fusion=RRF))  # type: ignore[arg-type]
     # Weighted RRF (vector weight 2, k 20) reads ranks only: 3 (ranks 3 and 1) wins.
     assert old.search("topic", k=3, mode=HYBRID)[0].chunk_id == 3
+
+
+def test_the_vector_half_runs_beside_or_after_the_keyword_half_with_the_same_result() -> None:
+    """By default the question is embedded on a helper thread while the keyword index is
+    searched; the LAN server, whose QuestionEmbedder embeds on a thread of its own, asks for it
+    on the calling thread (dense_on_helper=False). Same hits either way."""
+    import threading
+
+    seen: list[str] = []
+
+    class Recording(_Embedder):
+        def embed_query(self, text: str) -> np.ndarray:
+            seen.append(threading.current_thread().name)
+            return super().embed_query(text)
+
+    store = _Store(keyword=[(1, 20.0), (2, 2.1), (3, 2.0)], vector=[(3, 0.10), (2, 0.12), (1, 0.60)])
+    beside = Retriever(store, Recording()).search("topic", k=3)  # type: ignore[arg-type]
+    after = Retriever(store, Recording(), dense_on_helper=False).search("topic", k=3)  # type: ignore[arg-type]
+    assert [h.chunk_id for h in beside] == [h.chunk_id for h in after]
+    assert seen[0].startswith("ragdesk-dense") and seen[1] == threading.current_thread().name
