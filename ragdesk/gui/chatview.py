@@ -205,6 +205,9 @@ class Transcript(QTextBrowser):
             cursor.movePosition(QTextCursor.MoveOperation.End)
             cursor.insertBlock()
             self._stream_start = cursor.position()
+        # The document was just replaced, which put the view back at its top: a new answer (a
+        # question just asked, or Regenerate) is followed from its start wherever the user was.
+        self.scroll_to_end()
         self.update_stream(entry)
 
     def update_stream(self, entry: TranscriptEntry, streaming: bool = True) -> None:

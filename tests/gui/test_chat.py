@@ -332,3 +332,25 @@ def test_the_last_conversation_is_reopened_after_unlock_and_restart(qtbot, index
         again.lock()
     unlock(again)
     assert again.window.chat_ctl.conversation_id is None and again.window.chat.transcript.entries == []
+
+
+def test_a_new_answer_is_followed_from_its_start_after_a_long_conversation(qtbot) -> None:  # type: ignore[no-untyped-def]
+    """Seen at 1024x700: after Regenerate in a conversation longer than the window, the view
+    jumped to the conversation's top (the document is replaced when an answer begins) and the
+    new answer streamed in out of sight below."""
+    from ragdesk.gui.chatview import Transcript
+    from ragdesk.gui.render import TranscriptEntry
+
+    view = Transcript()
+    qtbot.addWidget(view)
+    view.resize(500, 250)
+    view.show()
+    long_answer = " ".join(f"Sentence {i} of an earlier answer." for i in range(120))
+    view.set_entries([TranscriptEntry(0, "user", "An earlier question?"),
+                      TranscriptEntry(1, "assistant", long_answer, mode="extractive")])
+    view.verticalScrollBar().setValue(0)  # the user scrolled up to read it again
+    view.begin_stream(TranscriptEntry(2, "assistant", "", status="streaming", waiting="searching…"))
+    bar = view.verticalScrollBar()
+    assert bar.maximum() > 0 and bar.value() >= bar.maximum() - 4
+    view.update_stream(TranscriptEntry(2, "assistant", "The new answer begins here.", status="streaming"))
+    assert bar.value() >= bar.maximum() - 4, "the streaming answer is followed"
