@@ -157,6 +157,15 @@ class Transcript(QTextBrowser):
             self.verticalScrollBar().setValue(value)
         super().changeEvent(event)
 
+    def resizeEvent(self, event: Any) -> None:
+        # Laid out anew at another width, the conversation grows or shrinks below the view: one
+        # read at its end stays at its end (a conversation reopened at start-up was rendered
+        # before the window had its size, and its last lines were cut off).
+        at_end = self._at_end()
+        super().resizeEvent(event)
+        if at_end:
+            self.scroll_to_end()
+
     def loadResource(self, kind: int, name: QUrl | str) -> Any:
         return None  # no image, style sheet or anything else is ever loaded from the content
 

@@ -354,3 +354,26 @@ def test_a_new_answer_is_followed_from_its_start_after_a_long_conversation(qtbot
     assert bar.maximum() > 0 and bar.value() >= bar.maximum() - 4
     view.update_stream(TranscriptEntry(2, "assistant", "The new answer begins here.", status="streaming"))
     assert bar.value() >= bar.maximum() - 4, "the streaming answer is followed"
+
+
+def test_a_conversation_read_at_its_end_stays_there_when_the_window_narrows(qtbot) -> None:  # type: ignore[no-untyped-def]
+    """Seen at 1024x700: a conversation reopened at start-up was rendered before the window had
+    its size, and its last lines were cut off below the view."""
+    from ragdesk.gui.chatview import Transcript
+    from ragdesk.gui.render import TranscriptEntry
+
+    view = Transcript()
+    qtbot.addWidget(view)
+    view.resize(700, 250)
+    view.show()
+    long_answer = " ".join(f"Sentence {i} of an answer." for i in range(120))
+    view.set_entries([TranscriptEntry(0, "user", "A question?"),
+                      TranscriptEntry(1, "assistant", long_answer, mode="extractive")])
+    bar = view.verticalScrollBar()
+    before = bar.maximum()
+    view.resize(350, 250)  # more lines: the conversation grows below the view
+    qtbot.waitUntil(lambda: bar.maximum() > before, timeout=2000)
+    assert bar.value() >= bar.maximum() - 4
+    bar.setValue(0)  # one read elsewhere stays where it is
+    view.resize(300, 250)
+    assert bar.value() == 0
