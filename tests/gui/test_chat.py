@@ -10,6 +10,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QTextCursor
 
 from ragdesk.gui.preview import PreviewTarget
+from ragdesk.gui.render import TranscriptEntry
 
 QUESTION = "Where was the section about compiling with pyximport moved?"
 
@@ -334,20 +335,26 @@ def test_the_last_conversation_is_reopened_after_unlock_and_restart(qtbot, index
     assert again.window.chat_ctl.conversation_id is None and again.window.chat.transcript.entries == []
 
 
-def test_a_new_answer_is_followed_from_its_start_after_a_long_conversation(qtbot) -> None:  # type: ignore[no-untyped-def]
-    """Seen at 1024x700: after Regenerate in a conversation longer than the window, the view
-    jumped to the conversation's top (the document is replaced when an answer begins) and the
-    new answer streamed in out of sight below."""
+
+def _long_conversation(qtbot, width: int):  # type: ignore[no-untyped-def]
+    """A transcript `width` pixels wide, 250 high, showing a question and an answer longer than it."""
     from ragdesk.gui.chatview import Transcript
-    from ragdesk.gui.render import TranscriptEntry
 
     view = Transcript()
     qtbot.addWidget(view)
-    view.resize(500, 250)
+    view.resize(width, 250)
     view.show()
     long_answer = " ".join(f"Sentence {i} of an earlier answer." for i in range(120))
     view.set_entries([TranscriptEntry(0, "user", "An earlier question?"),
                       TranscriptEntry(1, "assistant", long_answer, mode="extractive")])
+    return view
+
+
+def test_a_new_answer_is_followed_from_its_start_after_a_long_conversation(qtbot) -> None:  # type: ignore[no-untyped-def]
+    """Seen at 1024x700: after Regenerate in a conversation longer than the window, the view
+    jumped to the conversation's top (the document is replaced when an answer begins) and the
+    new answer streamed in out of sight below."""
+    view = _long_conversation(qtbot, 500)
     view.verticalScrollBar().setValue(0)  # the user scrolled up to read it again
     view.begin_stream(TranscriptEntry(2, "assistant", "", status="streaming", waiting="searching…"))
     bar = view.verticalScrollBar()
@@ -359,16 +366,7 @@ def test_a_new_answer_is_followed_from_its_start_after_a_long_conversation(qtbot
 def test_a_conversation_read_at_its_end_stays_there_when_the_window_narrows(qtbot) -> None:  # type: ignore[no-untyped-def]
     """Seen at 1024x700: a conversation reopened at start-up was rendered before the window had
     its size, and its last lines were cut off below the view."""
-    from ragdesk.gui.chatview import Transcript
-    from ragdesk.gui.render import TranscriptEntry
-
-    view = Transcript()
-    qtbot.addWidget(view)
-    view.resize(700, 250)
-    view.show()
-    long_answer = " ".join(f"Sentence {i} of an answer." for i in range(120))
-    view.set_entries([TranscriptEntry(0, "user", "A question?"),
-                      TranscriptEntry(1, "assistant", long_answer, mode="extractive")])
+    view = _long_conversation(qtbot, 700)
     bar = view.verticalScrollBar()
     before = bar.maximum()
     view.resize(350, 250)  # more lines: the conversation grows below the view
